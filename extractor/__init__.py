@@ -1,0 +1,14 @@
+"""bundle-extract: render OLM registry+v1 bundles into Helm charts and a helmfile.
+
+Pipeline (each stage is its own module):
+
+    acquire (extractor.acquire)      image reference or directory -> BundleSource
+    load/validate (extractor.bundle) BundleSource -> Bundle
+    render (extractor.render)        Bundle + RenderOptions -> Manifests  (OLMv1 semantics)
+    post-process (postprocess)       ChartDraft -> ChartDraft             (named, pure steps)
+    emit (extractor.chart, extractor.helmfile)  ChartDraft -> files
+
+Library code never prints or exits; errors derive from extractor.errors.ExtractorError.
+"""
+
+__version__ = "0.1.0"

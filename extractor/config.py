@@ -1,0 +1,216 @@
+"""``bundles.yaml``: the declarative list of bundles this project turns into charts.
+
+Read and written with ruamel.yaml round-trip (people edit this file: comments and key order are
+kept when ``update-bundle`` rewrites a version). Shape::
+
+    bundles:
+      - name: sail-operator                 # chart and release name (DNS-1123 label)
+        image: registry.redhat.io/openshift-service-mesh/istio-sail-operator-bundle
+        version: "3.2.1"                    # tag; or a digest "sha256:..."
+        namespace: istio-system             # install namespace
+        watchNamespaces: []                 # optional; [] / absent = OLM default for the install modes
+        needs: [cert-manager-operator]      # optional; releases installed first
+        exclude: ['.kind == "Foo"']         # optional jq expressions, added to the defaults
+        include: []                         # optional jq expressions; when given, only matches are kept
+        defaultExcludes: true               # optional; false drops the built-in exclusions
+        postprocessors:                     # optional; name -> options (false disables a default one)
+          image-pull-secrets: {operandServiceAccounts: [...]}
+          split-crds: false
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from extractor.errors import ConfigError
+
+__all__ = ["BundleEntry", "ProjectConfig", "load_config", "set_entry_version", "DEFAULT_EXCLUDES"]
+
+#: olm-extractor-style exclusions of OpenShift-only kinds, applied unless ``defaultExcludes: false``.
+DEFAULT_EXCLUDES: tuple[str, ...] = (
+    '.kind == "ConsoleCLIDownload"',
+    '.kind == "ConsolePlugin"',
+    '.kind == "ConsoleYAMLSample"',
+    '.kind == "ConsoleQuickStart"',
+    '.kind == "ConsoleLink"',
+    '.kind == "Route"',
+    '.kind == "SecurityContextConstraints"',
+)
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class BundleEntry:
+    """One ``bundles:`` entry. ``postprocessors`` maps a post-processor name to its options
+    (``False`` disables a default one, ``True``/``{}`` enables with defaults)."""
+
+    name: str
+    image: str
+    version: str
+    namespace: str
+    watch_namespaces: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    include: tuple[str, ...] = ()
+    default_excludes: bool = True
+    postprocessors: dict[str, Any] = field(default_factory=dict)
+    render: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def reference(self) -> str:
+        """The image reference to pull: ``image:version`` or ``image@sha256:...``."""
+        if self.version.startswith("sha256:"):
+            return f"{self.image}@{self.version}"
+        return f"{self.image}:{self.version}"
+
+    @property
+    def excludes(self) -> tuple[str, ...]:
+        return (DEFAULT_EXCLUDES if self.default_excludes else ()) + self.exclude
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """The parsed ``bundles.yaml``; ``path`` is where it was read from."""
+
+    path: Path
+    bundles: tuple[BundleEntry, ...]
+
+    def entry(self, name: str) -> BundleEntry:
+        """Return the entry named ``name``; raises :class:`ConfigError` listing the known names."""
+        for entry in self.bundles:
+            if entry.name == name:
+                return entry
+        known = ", ".join(e.name for e in self.bundles)
+        raise ConfigError(f"{self.path}: no bundle named {name!r} (known: {known})")
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.width = 4096
+    return yaml
+
+
+def _str_list(where: str, value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: expected a list of strings")
+    return tuple(value)
+
+
+def _plain(value: Any) -> Any:
+    """ruamel CommentedMap/Seq -> plain dict/list (recursively)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _entry(path: Path, index: int, raw: Any) -> BundleEntry:
+    where = f"{path}: bundles[{index}]"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping")
+    known = {"name", "image", "version", "namespace", "watchNamespaces", "needs", "exclude", "include",
+             "defaultExcludes", "postprocessors", "render"}
+    unknown = sorted(set(map(str, raw)) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}")
+    for key in ("name", "image", "version", "namespace"):
+        if not isinstance(raw.get(key), str) or not raw.get(key):
+            raise ConfigError(f"{where}: {key!r} must be a non-empty string")
+    name = str(raw["name"])
+    where = f"{path}: bundle {name!r}"
+    if not _DNS_LABEL.match(name):
+        raise ConfigError(f"{where}: name must be a DNS-1123 label")
+    if not _DNS_LABEL.match(str(raw["namespace"])):
+        raise ConfigError(f"{where}: namespace {raw['namespace']!r} is not a DNS-1123 label")
+    postprocessors = _plain(raw.get("postprocessors") or {})
+    if not isinstance(postprocessors, dict):
+        raise ConfigError(f"{where}: postprocessors must be a mapping of name to options")
+    render = _plain(raw.get("render") or {})
+    if not isinstance(render, dict):
+        raise ConfigError(f"{where}: render must be a mapping")
+    default_excludes = raw.get("defaultExcludes", True)
+    if not isinstance(default_excludes, bool):
+        raise ConfigError(f"{where}: defaultExcludes must be true or false")
+    return BundleEntry(
+        name=name,
+        image=str(raw["image"]),
+        version=str(raw["version"]),
+        namespace=str(raw["namespace"]),
+        watch_namespaces=_str_list(f"{where}: watchNamespaces", raw.get("watchNamespaces")),
+        needs=_str_list(f"{where}: needs", raw.get("needs")),
+        exclude=_str_list(f"{where}: exclude", raw.get("exclude")),
+        include=_str_list(f"{where}: include", raw.get("include")),
+        default_excludes=default_excludes,
+        postprocessors=postprocessors,
+        render=render,
+    )
+
+
+def load_config(path: Path) -> ProjectConfig:
+    """Parse ``bundles.yaml``.
+
+    Raises :class:`ConfigError` (one line, naming the file and entry) when the file is missing,
+    is not YAML, or an entry is malformed; duplicate names and unknown ``needs`` are errors too.
+    """
+    try:
+        data = _yaml().load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except YAMLError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid YAML"
+        raise ConfigError(f"{path}: invalid YAML: {first}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("bundles"), list):
+        raise ConfigError(f"{path}: expected a top-level 'bundles:' list")
+    entries = tuple(_entry(path, i, raw) for i, raw in enumerate(data["bundles"]))
+    names = [e.name for e in entries]
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError(f"{path}: bundle name {name!r} is used more than once")
+    for entry in entries:
+        for need in entry.needs:
+            if need not in names:
+                raise ConfigError(f"{path}: bundle {entry.name!r} needs unknown bundle {need!r}")
+    return ProjectConfig(path=path, bundles=entries)
+
+
+def set_entry_version(path: Path, name: str, version: str) -> bool:
+    """Rewrite ``version`` of bundle ``name`` in place, keeping comments, quoting and key order.
+
+    Returns ``True`` if the file changed. Raises :class:`ConfigError` if the entry is unknown.
+    The write goes to a temporary file first and replaces the original atomically.
+    """
+    yaml = _yaml()
+    text = path.read_text(encoding="utf-8")
+    data = yaml.load(text)
+    for raw in data.get("bundles") or []:
+        if isinstance(raw, dict) and raw.get("name") == name:
+            if str(raw.get("version")) == version:
+                return False
+            old = raw.get("version")
+            style = type(old)
+            try:
+                raw["version"] = style(version) if old is not None and style is not str else version
+            except TypeError:
+                raw["version"] = version
+            break
+    else:
+        raise ConfigError(f"{path}: no bundle named {name!r}")
+    buffer = io.StringIO()
+    yaml.dump(data, buffer)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(buffer.getvalue(), encoding="utf-8")
+    tmp.replace(path)
+    return True

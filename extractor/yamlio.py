@@ -1,0 +1,109 @@
+"""YAML I/O for bulk data: PyYAML's C loader and dumper, made lossless.
+
+Bundle files are parsed with a YAML 1.2-like core schema so that nothing the bundle meant as a
+string changes type: unquoted dates stay strings, ``=`` is a string, ``yes``/``no``/``on``/``off``
+stay strings, ``0777`` is not an octal int, ``1:20`` is not a sexagesimal int. Only ``true``/``false``
+(any case), ``null``/``~``/empty, decimal/hex/octal (``0o``) ints and decimal floats are typed.
+
+Dumping uses ``yaml.CSafeDumper`` whose resolver is PyYAML's YAML 1.1 one, so every string that any
+YAML 1.1 reader (Kubernetes' sigs.k8s.io/yaml included) would mistype is quoted on output.
+Empty maps, lists and strings are always kept.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import yaml
+
+try:  # the C extension is required for speed; fall back only so that a broken build still works
+    from yaml import CSafeDumper as _BaseDumper
+    from yaml import CSafeLoader as _BaseLoader
+except ImportError:  # pragma: no cover
+    from yaml import SafeDumper as _BaseDumper  # type: ignore[assignment]
+    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
+
+__all__ = ["Loader", "Dumper", "load", "load_all", "dump", "dump_all"]
+
+
+class Loader(_BaseLoader):  # type: ignore[misc,valid-type]
+    """Safe C loader with YAML 1.2 core-schema implicit typing (see module docstring)."""
+
+
+Loader.yaml_implicit_resolvers = {}
+_CORE_RESOLVERS: list[tuple[str, re.Pattern[str], str]] = [
+    ("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), "tTfF"),
+    ("tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), "~nN"),
+    ("tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), "-+0123456789"),
+    (
+        "tag:yaml.org,2002:float",
+        re.compile(
+            r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+            r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+        ),
+        "-+.0123456789",
+    ),
+]
+for _tag, _regexp, _first in _CORE_RESOLVERS:
+    Loader.add_implicit_resolver(_tag, _regexp, list(_first))
+# empty plain scalar resolves to null
+Loader.add_implicit_resolver("tag:yaml.org,2002:null", re.compile(r"^$"), [""])
+
+
+def _construct_int(loader: Loader, node: yaml.ScalarNode) -> int:
+    text = str(loader.construct_scalar(node))
+    if text.startswith("0o"):
+        return int(text[2:], 8)
+    if text.startswith("0x"):
+        return int(text[2:], 16)
+    return int(text, 10)
+
+
+Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
+class Dumper(_BaseDumper):  # type: ignore[misc,valid-type]
+    """Safe C dumper: block style, insertion order kept, no line folding, no aliases."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _represent_str(dumper: Dumper, data: str) -> yaml.ScalarNode:
+    if "\n" in data:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data)
+
+
+Dumper.add_representer(str, _represent_str)
+
+_DUMP_OPTS: dict[str, Any] = {
+    "Dumper": Dumper,
+    "default_flow_style": False,
+    "sort_keys": False,
+    "allow_unicode": True,
+    "width": 1 << 20,
+    "indent": 2,
+}
+
+
+def load(text: str | bytes) -> Any:
+    """Parse one YAML document with :class:`Loader`. Raises ``yaml.YAMLError`` on bad YAML."""
+    return yaml.load(text, Loader=Loader)
+
+
+def load_all(text: str | bytes) -> Iterator[Any]:
+    """Yield every document of a multi-document YAML stream (``None`` for empty documents)."""
+    return yaml.load_all(text, Loader=Loader)
+
+
+def dump(data: Any) -> str:
+    """Serialise one document in block style, keys in insertion order."""
+    return str(yaml.dump(data, **_DUMP_OPTS))
+
+
+def dump_all(documents: Iterable[Any]) -> str:
+    """Serialise documents as a ``---``-separated stream (each document starts with ``---``)."""
+    return str(yaml.dump_all(documents, explicit_start=True, **_DUMP_OPTS))

@@ -1,0 +1,1 @@
+"""Test helpers: tool lookup, real servers started by the tests (registry, ...)."""
