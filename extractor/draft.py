@@ -76,7 +76,8 @@ class ChartDraft:
     ``_helpers.tpl`` definitions (name -> body); ``hooks``: helmfile hooks of this release;
     ``extra_namespaces``: namespaces the helmfile creates before the release (operand namespaces);
     ``registries``: registry hosts the chart pulls images from (for pull-secret filtering);
-    ``helmfile_values``: defaults for helmfile environment values this chart's hooks read.
+    ``helmfile_values``: defaults for helmfile environment values this chart's hooks read;
+    ``needs``: release names (from bundles.yaml) this release is installed after.
     """
 
     name: str
@@ -97,6 +98,7 @@ class ChartDraft:
     registries: list[str] = field(default_factory=list)
     helmfile_values: dict[str, Any] = field(default_factory=dict)
     csv: KubeObject = field(default_factory=dict)
+    needs: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
