@@ -1,0 +1,235 @@
+"""The ``bundle-extract`` command line (click). Parses options, calls the library, maps errors.
+
+Every :class:`~extractor.errors.ExtractorError` becomes one line on stderr (``error: ...``) and
+the error family's exit code; the library itself never prints or exits.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from extractor import __version__
+from extractor.errors import ConfigError, ExtractorError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+log = logging.getLogger("extractor")
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _handle_errors(func: F) -> F:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ExtractorError as exc:
+            _fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except Exception as exc:  # a bug: keep it to one line unless debugging
+            if log.isEnabledFor(logging.DEBUG):
+                raise
+            _fail(f"internal error: {type(exc).__name__}: {exc} (run with -v -v for a traceback)", 70)
+        return None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def acquire_options(func: F) -> F:
+    """Registry/acquisition options shared by every command that pulls bundles."""
+    options = [
+        click.option(
+            "--mirror", "mirrors", multiple=True, metavar="SRC=DST", envvar="BUNDLE_EXTRACT_MIRROR",
+            help="Rewrite registry hosts (or host/path prefixes) like registries.conf mirrors; repeatable. "
+            "Env: BUNDLE_EXTRACT_MIRROR (space-separated).",
+        ),
+        click.option(
+            "--registry-insecure", "insecure_hosts", multiple=True, is_flag=False, flag_value="*",
+            metavar="[HOST]", help="Allow plain HTTP / unverified TLS for HOST (all hosts without a value). "
+            "Loopback registries always use plain HTTP.",
+        ),
+        click.option("--authfile", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Registry credentials file (containers-auth.json / docker config.json)."),
+        click.option("--registry-username", envvar="BUNDLE_EXTRACT_REGISTRY_USERNAME",
+                     help="Registry user name (with --registry-password)."),
+        click.option("--registry-password", envvar="BUNDLE_EXTRACT_REGISTRY_PASSWORD",
+                     help="Registry password or token (with --registry-username)."),
+        click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+                     envvar="BUNDLE_EXTRACT_CACHE_DIR", help="Blob cache (default: XDG cache dir)."),
+        click.option("--platform", default="linux/amd64", show_default=True,
+                     help="Platform to select from multi-platform images (os/arch)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _make_acquire_options(params: dict[str, Any], work_dir: Path) -> Any:
+    from extractor.acquire import AcquireOptions
+    from extractor.reference import Mirror
+
+    mirrors: list[Mirror] = []
+    for item in params.pop("mirrors", ()):  # env var values may hold several, space-separated
+        for part in str(item).split():
+            mirrors.append(Mirror.parse(part))
+    username = params.pop("registry_username", None)
+    password = params.pop("registry_password", None)
+    if bool(username) != bool(password):
+        raise ConfigError("--registry-username and --registry-password must be given together")
+    return AcquireOptions(
+        mirrors=tuple(mirrors),
+        insecure_hosts=tuple(params.pop("insecure_hosts", ())),
+        authfile=params.pop("authfile", None),
+        username=username,
+        password=password,
+        cache_dir=params.pop("cache_dir", None),
+        work_dir=work_dir,
+        platform=params.pop("platform", "linux/amd64"),
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="bundle-extract")
+@click.option("-v", "--verbose", count=True, help="More logging on stderr (-v info, -vv debug).")
+def main(verbose: int) -> None:
+    """Render OLM registry+v1 bundles into Helm charts and a helmfile for clusters without OLM."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+@main.command("run")
+@click.argument("bundle")
+@click.option("-n", "--namespace", required=True, envvar="BUNDLE_EXTRACT_NAMESPACE",
+              help="Install namespace of the operator.")
+@click.option("--watch-namespace", default=None,
+              help="Target namespace(s), comma-separated; default: OLM's default for the install modes.")
+@click.option("--exclude", multiple=True, metavar="JQ", help="Drop objects for which JQ yields true; repeatable.")
+@click.option("--include", multiple=True, metavar="JQ", help="Keep only objects for which a JQ yields true.")
+@click.option("--cert-manager-enabled/--no-cert-manager-enabled", "cert_manager", default=True,
+              show_default=True, help="Webhook certificates by cert-manager (else none).")
+@click.option("--cert-provider", type=click.Choice(["cert-manager", "openshift-service-ca", "none"]),
+              default=None, help="Webhook certificate provider (overrides --cert-manager-enabled).")
+@click.option("--cert-manager-issuer-name", default=None, help="Use this existing issuer.")
+@click.option("--cert-manager-issuer-kind", default=None, help="Kind of --cert-manager-issuer-name (Issuer/ClusterIssuer).")
+@click.option("--rbac-names", type=click.Choice(["olm", "readable"]), default="olm", show_default=True,
+              help="RBAC object names: OLMv1's hashed names or short readable ones.")
+@click.option("--allow-kind", "allowed_kinds", multiple=True, help="Allow an extra object kind in manifests/.")
+@acquire_options
+@_handle_errors
+def run_command(
+    bundle: str,
+    namespace: str,
+    watch_namespace: str | None,
+    exclude: tuple[str, ...],
+    include: tuple[str, ...],
+    cert_manager: bool,
+    cert_provider: str | None,
+    cert_manager_issuer_name: str | None,
+    cert_manager_issuer_kind: str | None,
+    rbac_names: str,
+    allowed_kinds: tuple[str, ...],
+    **params: Any,
+) -> None:
+    """Print the plain manifests OLM would apply for BUNDLE (image reference or directory).
+
+    A drop-in for olm-extractor's `bundle-extract run IMAGE -n NS --exclude JQ`.
+    """
+    import tempfile
+
+    from extractor import yamlio
+    from extractor.model import RenderOptions
+    from extractor.pipeline import render_plain
+    from postprocess.exclude import filter_objects
+
+    watch: tuple[str, ...] | None = None
+    if watch_namespace is not None and watch_namespace != "":
+        watch = tuple(ns.strip() for ns in watch_namespace.split(","))
+    options = RenderOptions(
+        install_namespace=namespace,
+        watch_namespaces=watch,
+        cert_provider=cert_provider or ("cert-manager" if cert_manager else "none"),
+        cert_manager_issuer_name=cert_manager_issuer_name,
+        cert_manager_issuer_kind=cert_manager_issuer_kind,
+        rbac_names=rbac_names,
+        allowed_kinds=allowed_kinds,
+    )
+    with tempfile.TemporaryDirectory(prefix="bundle-extract-") as tmp:
+        manifests = render_plain(bundle, options, _make_acquire_options(params, Path(tmp)))
+    objects = filter_objects(manifests.objects, list(exclude), list(include))
+    click.echo(yamlio.dump_all(objects), nl=False)
+
+
+@main.command("update-bundle")
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("bundles.yaml"), show_default=True, help="The bundles file.")
+@click.option("-o", "--output", "root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Directory receiving charts/ and helmfile.yaml.gotmpl (default: the config's directory).")
+@click.option("--bundle", default=None, envvar="BUNDLE", help="Regenerate only this bundle (entry name).")
+@click.option("--version", "version", default=None, help="Pull this version of --bundle and record it in the config.")
+@acquire_options
+@_handle_errors
+def update_bundle_command(
+    config_path: Path, root: Path | None, bundle: str | None, version: str | None, **params: Any
+) -> None:
+    """Pull bundles listed in the config and regenerate their charts and the helmfile."""
+    import tempfile
+
+    from extractor.pipeline import update_bundle
+
+    root = root or config_path.resolve().parent
+    with tempfile.TemporaryDirectory(prefix="bundle-extract-") as tmp:
+        result = update_bundle(
+            config_path, root, _make_acquire_options(params, Path(tmp)), bundle=bundle, version=version
+        )
+    for name, path in result.charts.items():
+        digest = result.digests.get(name) or "directory"
+        click.echo(f"{name}: {path} ({digest})", err=True)
+    click.echo(f"helmfile: {result.helmfile}", err=True)
+
+
+@main.command("helmfile")
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("bundles.yaml"), show_default=True)
+@click.option("-o", "--output", "root", type=click.Path(file_okay=False, path_type=Path), default=None)
+@_handle_errors
+def helmfile_command(config_path: Path, root: Path | None) -> None:
+    """Regenerate helmfile.yaml.gotmpl from the generated charts (no pulling)."""
+    from extractor.config import load_config
+    from extractor.pipeline import regenerate_helmfile
+
+    config = load_config(config_path)
+    path = regenerate_helmfile(config, root or config_path.resolve().parent)
+    click.echo(f"helmfile: {path}", err=True)
+
+
+@main.command("demo")
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="bundles.yaml to use (default: the one shipped with the project).")
+@click.option("--bundles-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Sample bundle directories (default: ../shared/bundles beside the project).")
+@click.option("-o", "--output", "workdir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path(".demo"), show_default=True, help="Where charts, helmfile and output go.")
+@_handle_errors
+def demo_command(config_path: Path | None, bundles_dir: Path | None, workdir: Path) -> None:
+    """The main job on an embedded default: a local registry seeded with sample bundle images,
+    then charts + helmfile, then `helmfile template`."""
+    from extractor.demo import run_demo
+
+    result = run_demo(workdir, config_path=config_path, bundles_dir=bundles_dir)
+    for line in result.summary():
+        click.echo(line)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,254 @@
+"""Orchestration: bundles.yaml -> charts/ + helmfile.yaml.gotmpl, and bundle -> plain manifests.
+
+Nothing is written to the output until every selected bundle has been acquired, rendered,
+post-processed and emitted into a staging directory; then each chart directory is swapped in
+(rename) and the helmfile replaced atomically. A failure leaves the previous output untouched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from extractor.acquire import AcquireOptions, acquire
+from extractor.bundle import load_bundle
+from extractor.chart import write_chart
+from extractor.config import BundleEntry, ProjectConfig, load_config, set_entry_version
+from extractor.draft import ChartDraft, ReleaseSpec
+from extractor.errors import ConfigError, EmitError
+from extractor.helmfile import write_helmfile
+from extractor.model import Manifests, RenderOptions
+from extractor.render import render
+from extractor.validate import validate_bundle
+from postprocess import run_postprocessors
+
+__all__ = [
+    "CHARTS_DIR",
+    "HELMFILE_NAME",
+    "GenerateResult",
+    "generate",
+    "render_plain",
+    "render_options_for",
+    "update_bundle",
+    "regenerate_helmfile",
+]
+
+CHARTS_DIR = "charts"
+HELMFILE_NAME = "helmfile.yaml.gotmpl"
+_RELEASE_FILE = "release.yaml"
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    """What :func:`generate` wrote: chart directories (by release name) and the helmfile path,
+    plus the bundle digest each chart was generated from (``None`` for directory sources)."""
+
+    charts: dict[str, Path]
+    helmfile: Path
+    digests: dict[str, str | None]
+
+
+_RENDER_KEYS = {
+    "certProvider": "cert_provider",
+    "certManagerIssuerName": "cert_manager_issuer_name",
+    "certManagerIssuerKind": "cert_manager_issuer_kind",
+    "rbacNames": "rbac_names",
+    "allowKinds": "allowed_kinds",
+    "deploymentConfig": "deployment_config",
+    "renderAPIServices": "render_apiservices",
+}
+
+
+def render_options_for(entry: BundleEntry) -> RenderOptions:
+    """Build the OLM render options of a bundles.yaml entry (its ``render:`` mapping + namespaces).
+
+    Raises :class:`ConfigError` for an unknown ``render:`` key.
+    """
+    kwargs: dict[str, Any] = {}
+    for key, value in entry.render.items():
+        if key not in _RENDER_KEYS:
+            known = ", ".join(sorted(_RENDER_KEYS))
+            raise ConfigError(f"bundle {entry.name!r}: unknown render option {key!r} (known: {known})")
+        kwargs[_RENDER_KEYS[key]] = tuple(value) if key == "allowKinds" else value
+    return RenderOptions(
+        install_namespace=entry.namespace,
+        watch_namespaces=entry.watch_namespaces or None,
+        **kwargs,
+    )
+
+
+def render_plain(reference: str, options: RenderOptions, acquire_options: AcquireOptions) -> Manifests:
+    """Acquire, load, validate and render one bundle (image reference or directory).
+
+    Returns the OLM-rendered objects (what olm-extractor's ``run`` prints). Raises the
+    :class:`~extractor.errors.ExtractorError` subclasses of each stage.
+    """
+    source = acquire(reference, acquire_options)
+    bundle = load_bundle(source)
+    validate_bundle(bundle, options)
+    return render(bundle, options)
+
+
+def _postprocessor_settings(entry: BundleEntry) -> dict[str, Any]:
+    settings: dict[str, Any] = dict(entry.postprocessors)
+    exclude = settings.get("exclude")
+    if exclude is False:
+        return settings
+    extra = dict(exclude) if isinstance(exclude, dict) else {}
+    settings["exclude"] = {
+        "exclude": list(entry.excludes) + list(extra.get("exclude", [])),
+        "include": list(entry.include) + list(extra.get("include", [])),
+    }
+    return settings
+
+
+def _build_chart(entry: BundleEntry, acquire_options: AcquireOptions, chart_dir: Path) -> tuple[
+    ReleaseSpec, str | None
+]:
+    source = acquire(entry.reference, acquire_options)
+    bundle = load_bundle(source)
+    options = render_options_for(entry)
+    validate_bundle(bundle, options)
+    manifests = render(bundle, options)
+    draft = ChartDraft(
+        name=entry.name,
+        install_namespace=entry.namespace,
+        bundle_image=source.image,
+        bundle_digest=source.digest,
+        csv_name=bundle.csv_name,
+        csv_version=bundle.version,
+        package=bundle.package,
+        objects=manifests.objects,
+        raw_crds=dict(manifests.raw_crds),
+        csv=bundle.csv,
+        needs=list(entry.needs),
+    )
+    draft = run_postprocessors(draft, _postprocessor_settings(entry))
+    spec = write_chart(draft, chart_dir)
+    return spec, source.digest
+
+
+def _read_release_spec(root: Path, entry: BundleEntry) -> ReleaseSpec:
+    path = root / CHARTS_DIR / entry.name / _RELEASE_FILE
+    if not path.is_file():
+        raise ConfigError(
+            f"{path}: chart {entry.name!r} has not been generated yet; run 'make update-bundle' for all bundles"
+        )
+    spec = ReleaseSpec.from_file(path)
+    # needs come from bundles.yaml, which may have changed since the chart was generated
+    return dataclasses.replace(spec, needs=tuple(entry.needs))
+
+
+def _swap_in(staged: Path, final: Path) -> None:
+    final.parent.mkdir(parents=True, exist_ok=True)
+    backup = final.with_name(f".{final.name}.old")
+    if backup.exists():
+        shutil.rmtree(backup)
+    if final.exists():
+        final.rename(backup)
+    try:
+        staged.rename(final)
+    except OSError as exc:
+        if backup.exists():
+            backup.rename(final)
+        raise EmitError(f"{final}: cannot move the generated chart into place: {exc.strerror}") from None
+    if backup.exists():
+        shutil.rmtree(backup)
+
+
+def generate(
+    config: ProjectConfig,
+    root: Path,
+    acquire_options: AcquireOptions,
+    *,
+    only: Sequence[str] | None = None,
+    versions: dict[str, str] | None = None,
+) -> GenerateResult:
+    """Regenerate charts for the selected entries (all when ``only`` is ``None``) and the helmfile.
+
+    ``root``: directory receiving ``charts/<name>/`` and ``helmfile.yaml.gotmpl``.
+    ``versions``: per-entry version overrides (``make update-bundle VERSION=...``).
+    Charts of unselected entries are read from their ``release.yaml``. When all entries are
+    regenerated, stale generated charts (a ``release.yaml`` but no entry) are removed.
+    Raises the stage errors; on error nothing under ``root`` has changed.
+    """
+    selected = [e.name for e in config.bundles] if only is None else list(only)
+    for name in selected:
+        config.entry(name)  # raises ConfigError for unknown names
+    versions = versions or {}
+    root.mkdir(parents=True, exist_ok=True)
+    charts_root = root / CHARTS_DIR
+    with tempfile.TemporaryDirectory(prefix=".bundle-extract-", dir=root) as tmp:
+        staging = Path(tmp)
+        specs: list[ReleaseSpec] = []
+        digests: dict[str, str | None] = {}
+        for entry in config.bundles:
+            if entry.name in selected:
+                if entry.name in versions:
+                    entry = dataclasses.replace(entry, version=versions[entry.name])
+                spec, digest = _build_chart(entry, acquire_options, staging / CHARTS_DIR / entry.name)
+                digests[entry.name] = digest
+                specs.append(spec)
+            else:
+                specs.append(_read_release_spec(root, entry))
+        staged_helmfile = staging / HELMFILE_NAME
+        write_helmfile(specs, staged_helmfile)
+        # everything is rendered: swap into place
+        for name in selected:
+            _swap_in(staging / CHARTS_DIR / name, charts_root / name)
+        if only is None and charts_root.is_dir():
+            known = {e.name for e in config.bundles}
+            for child in sorted(charts_root.iterdir()):
+                if child.is_dir() and child.name not in known and (child / _RELEASE_FILE).is_file():
+                    shutil.rmtree(child)
+        staged_helmfile.replace(root / HELMFILE_NAME)
+    return GenerateResult(
+        charts={name: charts_root / name for name in selected},
+        helmfile=root / HELMFILE_NAME,
+        digests=digests,
+    )
+
+
+def regenerate_helmfile(config: ProjectConfig, root: Path) -> Path:
+    """Rewrite ``helmfile.yaml.gotmpl`` from the charts' ``release.yaml`` files (no pulling)."""
+    specs = [_read_release_spec(root, entry) for entry in config.bundles]
+    with tempfile.TemporaryDirectory(prefix=".bundle-extract-", dir=root) as tmp:
+        staged = Path(tmp) / HELMFILE_NAME
+        write_helmfile(specs, staged)
+        staged.replace(root / HELMFILE_NAME)
+    return root / HELMFILE_NAME
+
+
+def update_bundle(
+    config_path: Path,
+    root: Path,
+    acquire_options: AcquireOptions,
+    *,
+    bundle: str | None = None,
+    version: str | None = None,
+) -> GenerateResult:
+    """``make update-bundle``: regenerate everything, or one bundle at a new version.
+
+    With ``bundle`` and ``version``, that version is generated first and written into
+    ``bundles.yaml`` (ruamel round-trip: comments and order kept) only after generation succeeded.
+    ``version`` without ``bundle`` is an error unless bundles.yaml has exactly one entry.
+    """
+    config = load_config(config_path)
+    if version is not None and bundle is None:
+        if len(config.bundles) != 1:
+            raise ConfigError(f"{config_path}: VERSION needs BUNDLE=<name> (several bundles are listed)")
+        bundle = config.bundles[0].name
+    if version is not None and not version.strip():
+        raise ConfigError("VERSION must not be empty")
+    only = [bundle] if bundle is not None else None
+    versions = {bundle: version} if bundle is not None and version is not None else None
+    result = generate(config, root, acquire_options, only=only, versions=versions)
+    if bundle is not None and version is not None:
+        set_entry_version(config_path, bundle, version)
+    return result
+
