@@ -4,7 +4,8 @@ Objects are ordinary dict trees in which some values are :class:`Tpl` (a scalar 
 partly a Go expression) or some keys are :class:`Block` (a whole line of template text, e.g.
 ``{{- include "x.imagePullSecrets" . | nindent 2 }}``). :func:`dump_template` serialises the tree
 with :mod:`extractor.yamlio` while those nodes are unique placeholder tokens, then puts the
-template text in place of exactly those tokens. Bundle content is never searched or replaced.
+template text in place of exactly those tokens. Literal ``{{`` in the data is escaped so that
+Helm renders the bundle's text unchanged; nothing else in the bundle content is touched.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from extractor import yamlio
 from extractor.errors import EmitError
 
-__all__ = ["Go", "Tpl", "Block", "dump_template", "contains_template"]
+__all__ = ["Go", "Tpl", "Block", "dump_template", "contains_template", "escape_template_text"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,11 @@ _TOKEN_PREFIX = "zzgotpl"
 _TOKEN_RE = re.compile(rf"{_TOKEN_PREFIX}[0-9]+x")
 
 
+def escape_template_text(text: str) -> str:
+    """Make literal ``text`` render to itself through Go's text/template (escapes ``{{``)."""
+    return text.replace("{{", '{{"{{"}}')
+
+
 def contains_template(data: Any) -> bool:
     """True if ``data`` holds any :class:`Tpl` or :class:`Block` node."""
     if isinstance(data, Tpl | Block):
@@ -133,7 +139,9 @@ def dump_template(data: Any) -> str:
             raise EmitError(f"value {node!r} collides with the template placeholder pattern")
         return node
 
-    text = yamlio.dump(swap(data))
+    # Bundle text is data, not template: a literal "{{" (PrometheusRule descriptions, alm-examples...)
+    # must reach the rendered manifest unchanged, so it is written as the Go action {{"{{"}}.
+    text = escape_template_text(yamlio.dump(swap(data)))
     if not scalars and not blocks:
         return text
     lines = []

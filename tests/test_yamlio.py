@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from extractor import yamlio
+
+
+def test_yaml11_traps_stay_strings() -> None:
+    text = "date: 2021-01-01\neq: =\nyes_: yes\nno_: no\non_: on\nsexa: 1:20\nver: 1.10\nnull_: ~\n"
+    data = yamlio.load(text)
+    assert data["date"] == "2021-01-01"
+    assert data["eq"] == "="
+    assert data["yes_"] == "yes" and data["no_"] == "no" and data["on_"] == "on"
+    assert data["sexa"] == "1:20"
+    assert data["ver"] == 1.1  # an unquoted 1.10 is a float in every YAML version
+    assert data["null_"] is None
+
+
+def test_core_schema_types() -> None:
+    data = yamlio.load("a: true\nb: False\nc: 12\nd: -3\ne: 0x1f\nf: 0o17\ng: 1.5e3\nh: .inf\ni:\n")
+    assert data == {"a": True, "b": False, "c": 12, "d": -3, "e": 31, "f": 15, "g": 1500.0,
+                    "h": float("inf"), "i": None}
+
+
+def test_dump_quotes_what_yaml11_readers_would_mistype() -> None:
+    data = {"a": "yes", "b": "2021-01-01", "c": "=", "d": "1:20", "e": "on", "f": "0777", "g": "1.0"}
+    text = yamlio.dump(data)
+    # read back with PyYAML's YAML 1.1 resolver: every value must still be the same string
+    assert yaml.safe_load(text) == data
+    assert yamlio.load(text) == data
+
+
+def test_empty_values_are_kept() -> None:
+    data = {"emptyDir": {}, "list": [], "s": "", "nested": {"status": {}}}
+    text = yamlio.dump(data)
+    assert yamlio.load(text) == data
+    assert "emptyDir: {}" in text and "s: ''" in text
+
+
+def test_dump_all_and_load_all_round_trip() -> None:
+    docs = [{"kind": "A"}, {"kind": "B", "x": "multi\nline\n"}]
+    text = yamlio.dump_all(docs)
+    assert text.startswith("---\n")
+    assert list(yamlio.load_all(text)) == docs
+
+
+def test_dump_is_deterministic_and_keeps_order() -> None:
+    data = {"z": 1, "a": {"y": 2, "b": 3}}
+    assert yamlio.dump(data) == "z: 1\na:\n  y: 2\n  b: 3\n"
+    assert yamlio.dump(data) == yamlio.dump(data)
+
+
+def test_no_aliases_for_shared_objects() -> None:
+    shared = {"k": "v"}
+    assert "&" not in yamlio.dump({"a": shared, "b": shared})
+
+
+def test_bad_yaml_raises_yaml_error() -> None:
+    with pytest.raises(yaml.YAMLError):
+        yamlio.load("a: [\n")
