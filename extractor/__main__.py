@@ -1,0 +1,5 @@
+"""``python -m extractor`` runs the ``bundle-extract`` CLI."""
+
+from extractor.cli import main
+
+main()
