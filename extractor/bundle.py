@@ -1,0 +1,284 @@
+"""Load a registry+v1 bundle directory the way OLMv1 does.
+
+Follows OLMv1 ``rukpak/bundle/source/source.go`` (``fsBundleSource.GetBundle`` and
+``copyMetadataPropertiesToCSV``), with stricter, one-line errors:
+
+- ``metadata/annotations.yaml`` is required; the package name is its
+  ``operators.operatorframework.io.bundle.package.v1`` annotation (may be empty: the validator
+  reports that, as OLMv1 does);
+- every file of ``manifests/`` is read, in file-name order (``fs.WalkDir`` order), hidden files
+  included exactly like OLMv1 (they are parsed as manifests); a subdirectory is an error;
+- every YAML document of a file is an object (``List`` kinds are flattened like cli-runtime's
+  ``Flatten()``); empty documents are skipped; a document without ``apiVersion``/``kind`` is an
+  error;
+- ``kind: ClusterServiceVersion`` (any apiVersion) is the CSV, exactly one is required;
+  ``kind: CustomResourceDefinition`` documents are CRDs (``apiextensions.k8s.io/v1beta1`` ones are
+  converted to v1 when the conversion is mechanical), everything else goes to ``others``;
+- ``metadata/properties.yaml`` properties are appended to the CSV ``olm.properties`` annotation
+  (compact JSON, as Go's ``json.Marshal`` writes it).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from extractor import yamlio
+from extractor.errors import BundleError
+from extractor.model import Bundle, BundleSource, KubeObject, ManifestDoc
+
+__all__ = ["PACKAGE_ANNOTATION", "convert_v1beta1_crd", "load_bundle"]
+
+PACKAGE_ANNOTATION = "operators.operatorframework.io.bundle.package.v1"
+MANIFESTS_DIR = "manifests"
+CRD_V1 = "apiextensions.k8s.io/v1"
+CRD_V1BETA1 = "apiextensions.k8s.io/v1beta1"
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _read_annotations(root: Path) -> dict[str, str]:
+    path = root / "metadata" / "annotations.yaml"
+    if not path.is_file():
+        raise BundleError("metadata/annotations.yaml: file not found (required by registry+v1 bundles)")
+    try:
+        data = yamlio.load(path.read_bytes())
+    except yaml.YAMLError as exc:
+        raise BundleError(f"metadata/annotations.yaml: invalid YAML: {_one_line(str(exc))}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("annotations"), dict):
+        raise BundleError("metadata/annotations.yaml: expected a mapping with an 'annotations' mapping")
+    return {str(k): "" if v is None else str(v) for k, v in data["annotations"].items()}
+
+
+def _flatten(obj: Any, where: str) -> list[KubeObject]:
+    if not isinstance(obj, dict):
+        raise BundleError(f"{where}: expected a Kubernetes object (a mapping), got {type(obj).__name__}")
+    kind = obj.get("kind")
+    if not kind:
+        raise BundleError(f"{where}: object has no 'kind'")
+    if not obj.get("apiVersion"):
+        raise BundleError(f"{where}: object of kind {kind} has no 'apiVersion'")
+    items = obj.get("items")
+    if str(kind).endswith("List") and isinstance(items, list):
+        flat: list[KubeObject] = []
+        for number, item in enumerate(items, start=1):
+            flat.extend(_flatten(item, f"{where}: item {number}"))
+        return flat
+    return [obj]
+
+
+def _read_manifest_file(root: Path, rel: str) -> list[ManifestDoc]:
+    data = (root / rel).read_bytes()
+    docs: list[tuple[int, KubeObject, bool]] = []  # (index, object, came from a List)
+    index = -1
+    try:
+        for index, parsed in enumerate(yamlio.load_all(data)):
+            if parsed is None:
+                continue
+            flat = _flatten(parsed, f"{rel}: document {index + 1}")
+            listed = len(flat) != 1 or flat[0] is not parsed
+            docs.extend((index, obj, listed) for obj in flat)
+    except yaml.YAMLError as exc:
+        raise BundleError(f"{rel}: document {index + 2}: invalid YAML: {_one_line(str(exc))}") from exc
+    single = len(docs) == 1 and not docs[0][2]
+    return [ManifestDoc(obj=obj, path=rel, index=i, raw=data if single else None) for i, obj, _ in docs]
+
+
+def _list_manifest_files(root: Path) -> list[str]:
+    directory = root / MANIFESTS_DIR
+    if not directory.is_dir():
+        raise BundleError(f'{MANIFESTS_DIR}: directory not found in bundle "{root}"')
+    files: list[str] = []
+    for entry in sorted(directory.iterdir(), key=lambda p: p.name):
+        rel = f"{MANIFESTS_DIR}/{entry.name}"
+        if entry.is_dir():
+            raise BundleError(
+                f"{rel}: subdirectories are not allowed within the {MANIFESTS_DIR!r} directory "
+                "of a registry+v1 bundle"
+            )
+        files.append(rel)
+    return files
+
+
+def _go_compact_json(value: Any) -> str:
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _sorted_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _sorted_keys(value[k]) for k in sorted(value, key=str)}
+    if isinstance(value, list):
+        return [_sorted_keys(v) for v in value]
+    return value
+
+
+def _merge_properties(root: Path, csv: KubeObject, csv_path: str) -> None:
+    path = root / "metadata" / "properties.yaml"
+    if not path.is_file():
+        return
+    raw = path.read_bytes()
+    if not raw:
+        return
+    try:
+        data = yamlio.load(raw)
+    except yaml.YAMLError as exc:
+        raise BundleError(f"metadata/properties.yaml: invalid YAML: {_one_line(str(exc))}") from exc
+    if data is None:
+        return
+    if not isinstance(data, dict) or not isinstance(data.get("properties") or [], list):
+        raise BundleError("metadata/properties.yaml: expected a mapping with a 'properties' list")
+    metadata = csv.setdefault("metadata", {})
+    annotations = metadata.get("annotations")
+    if annotations is None:
+        annotations = metadata["annotations"] = {}
+    merged: list[dict[str, Any]] = []
+    existing = annotations.get("olm.properties")
+    if existing is not None:
+        try:
+            current = json.loads(str(existing))
+        except json.JSONDecodeError as exc:
+            raise BundleError(
+                f"{csv_path}: failed to unmarshal csv.metadata.annotations['olm.properties']: {exc}"
+            ) from exc
+        if not isinstance(current, list):
+            raise BundleError(f"{csv_path}: csv.metadata.annotations['olm.properties'] is not a JSON list")
+        merged.extend({"type": p.get("type", ""), "value": p.get("value")} for p in current)
+    for prop in data.get("properties") or []:
+        if not isinstance(prop, dict):
+            raise BundleError("metadata/properties.yaml: every property must be a mapping")
+        merged.append({"type": str(prop.get("type", "")), "value": _sorted_keys(prop.get("value"))})
+    annotations["olm.properties"] = _go_compact_json(merged)
+
+
+def load_bundle(source: BundleSource) -> Bundle:
+    """Load ``source.directory`` (``manifests/`` + ``metadata/``) into a :class:`Bundle`.
+
+    Follows OLMv1 rukpak/bundle/source/source.go (see module docstring). CRDs keep the exact file
+    bytes in ``ManifestDoc.raw`` when the file holds that single document (and it was not
+    converted from v1beta1).
+
+    Raises :class:`BundleError` with a one-line message naming the file, e.g.
+    ``manifests/foo.yaml: document 2: invalid YAML: ...`` or
+    ``no ClusterServiceVersion found in "manifests"``.
+    """
+    root = Path(source.directory)
+    annotations = _read_annotations(root)
+    csv_docs: list[ManifestDoc] = []
+    crds: list[ManifestDoc] = []
+    others: list[ManifestDoc] = []
+    for rel in _list_manifest_files(root):
+        for doc in _read_manifest_file(root, rel):
+            if doc.kind == "ClusterServiceVersion":
+                csv_docs.append(doc)
+            elif doc.kind == "CustomResourceDefinition":
+                crds.append(_crd_doc(doc))
+            else:
+                others.append(doc)
+    if not csv_docs:
+        raise BundleError(f'no ClusterServiceVersion found in "{MANIFESTS_DIR}"')
+    if len(csv_docs) > 1:
+        where = ", ".join(f"{d.path} ({d.name})" for d in csv_docs)
+        raise BundleError(f'more than one ClusterServiceVersion found in "{MANIFESTS_DIR}": {where}')
+    csv_doc = csv_docs[0]
+    csv = copy.deepcopy(csv_doc.obj)
+    if not isinstance(csv.get("metadata"), dict) or not (csv["metadata"].get("name")):
+        raise BundleError(f"{csv_doc.path}: ClusterServiceVersion has no metadata.name")
+    _merge_properties(root, csv, csv_doc.path)
+    return Bundle(
+        source=source,
+        annotations=annotations,
+        package=annotations.get(PACKAGE_ANNOTATION, ""),
+        csv=csv,
+        csv_path=csv_doc.path,
+        crds=crds,
+        others=others,
+    )
+
+
+def _crd_doc(doc: ManifestDoc) -> ManifestDoc:
+    api_version = str(doc.obj.get("apiVersion", ""))
+    if api_version == CRD_V1:
+        return doc
+    if api_version == CRD_V1BETA1:
+        return ManifestDoc(obj=convert_v1beta1_crd(doc.obj, doc.path), path=doc.path, index=doc.index)
+    raise BundleError(
+        f"{doc.path}: CustomResourceDefinition {doc.name!r} has unsupported apiVersion {api_version!r}"
+    )
+
+
+def convert_v1beta1_crd(crd: KubeObject, path: str = "") -> KubeObject:
+    """Convert an ``apiextensions.k8s.io/v1beta1`` CRD to v1 when the conversion is mechanical.
+
+    Moves the deprecated top-level ``version``/``validation``/``subresources``/
+    ``additionalPrinterColumns`` into every ``versions[]`` entry (``JSONPath`` -> ``jsonPath``),
+    moves ``conversion.webhookClientConfig``/``conversionReviewVersions`` under
+    ``conversion.webhook`` (default review versions ``["v1beta1"]``, as the v1beta1 API defaults
+    them), and turns the v1beta1 default ``preserveUnknownFields: true`` into
+    ``x-kubernetes-preserve-unknown-fields: true`` on each root schema (v1 rejects the former).
+    Follows the apiextensions v1beta1 -> v1 conversion of kube-apiserver.
+
+    Raises :class:`BundleError` naming the CRD when a version has no schema (v1 requires one) or
+    when top-level and per-version fields conflict.
+    """
+    src = copy.deepcopy(crd)
+    name = str((src.get("metadata") or {}).get("name", ""))
+    where = f"{path}: " if path else ""
+
+    def fail(reason: str) -> BundleError:
+        return BundleError(
+            f"{where}v1beta1 CustomResourceDefinition {name!r} cannot be converted to v1: {reason}"
+        )
+
+    spec = dict(src.get("spec") or {})
+    versions = [dict(v) for v in spec.pop("versions", None) or []]
+    top_version = spec.pop("version", None)
+    if not versions:
+        if not top_version:
+            raise fail("it declares no versions")
+        versions = [{"name": top_version, "served": True, "storage": True}]
+    top_schema = (spec.pop("validation", None) or {}).get("openAPIV3Schema")
+    top_subresources = spec.pop("subresources", None)
+    top_columns = spec.pop("additionalPrinterColumns", None)
+    preserve = spec.pop("preserveUnknownFields", True)
+    for version in versions:
+        schema = (version.pop("schema", None) or {}).get("openAPIV3Schema")
+        if schema is not None and top_schema is not None:
+            raise fail("both spec.validation and spec.versions[].schema are set")
+        schema = copy.deepcopy(schema if schema is not None else top_schema)
+        if not isinstance(schema, dict):
+            raise fail(f"version {version.get('name')!r} has no openAPIV3Schema (required in v1)")
+        if preserve is not False:
+            schema["x-kubernetes-preserve-unknown-fields"] = True
+        version["schema"] = {"openAPIV3Schema": schema}
+        if top_subresources is not None and "subresources" not in version:
+            version["subresources"] = copy.deepcopy(top_subresources)
+        columns = version.pop("additionalPrinterColumns", None)
+        if columns is None and top_columns is not None:
+            columns = copy.deepcopy(top_columns)
+        if columns is not None:
+            version["additionalPrinterColumns"] = [
+                {("jsonPath" if k == "JSONPath" else k): v for k, v in c.items()} for c in columns
+            ]
+    conversion = spec.get("conversion")
+    if isinstance(conversion, dict):
+        conversion = dict(conversion)
+        client_config = conversion.pop("webhookClientConfig", None)
+        review_versions = conversion.pop("conversionReviewVersions", None)
+        if conversion.get("strategy") == "Webhook":
+            conversion["webhook"] = {
+                "clientConfig": client_config or {},
+                "conversionReviewVersions": review_versions or ["v1beta1"],
+            }
+        spec["conversion"] = conversion
+    spec["versions"] = versions
+    src["apiVersion"] = CRD_V1
+    src["spec"] = spec
+    return src

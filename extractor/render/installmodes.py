@@ -1,0 +1,89 @@
+"""Target-namespace resolution, following OLMv1 ``rukpak/render/render.go``
+(``defaultTargetNamespacesForBundle``, ``validateTargetNamespaces``) and its error wording.
+"""
+
+from __future__ import annotations
+
+from extractor.errors import RenderError
+from extractor.model import KubeObject
+
+ALL_NAMESPACES = "AllNamespaces"
+OWN_NAMESPACE = "OwnNamespace"
+SINGLE_NAMESPACE = "SingleNamespace"
+MULTI_NAMESPACE = "MultiNamespace"
+
+
+def supported_install_modes(csv: KubeObject) -> set[str]:
+    """The CSV's ``spec.installModes[].type`` entries with ``supported: true``."""
+    modes = (csv.get("spec") or {}).get("installModes") or []
+    return {str(m.get("type")) for m in modes if isinstance(m, dict) and m.get("supported") is True}
+
+
+def _go_list(values: list[str] | tuple[str, ...]) -> str:
+    """Go's ``%v`` formatting of a ``[]string``."""
+    return "[" + " ".join(values) + "]"
+
+
+def default_target_namespaces(csv: KubeObject, install_namespace: str) -> tuple[str, ...]:
+    """OLM's default targets: ``("",)`` with AllNamespaces; the install namespace for a bundle that
+    supports OwnNamespace but neither SingleNamespace nor MultiNamespace (OLMv1 offers no
+    ``watchNamespace`` for those, so they run in their own namespace); else ``()`` (none)."""
+    modes = supported_install_modes(csv)
+    if ALL_NAMESPACES in modes:
+        return ("",)
+    if OWN_NAMESPACE in modes and not modes & {SINGLE_NAMESPACE, MULTI_NAMESPACE}:
+        return (install_namespace,)
+    return ()
+
+
+def _problem(modes: set[str], install_namespace: str, targets: tuple[str, ...]) -> str | None:
+    listed = _go_list(sorted(modes))
+    distinct = set(targets)
+    if not distinct:
+        if MULTI_NAMESPACE in modes:
+            return "at least one target namespace must be specified"
+        return "exactly one target namespace must be specified"
+    if distinct == {""}:
+        if ALL_NAMESPACES in modes:
+            return None
+        return f"supported install modes {listed} do not support targeting all namespaces"
+    if len(distinct) == 1:
+        if targets[0] == install_namespace:
+            if OWN_NAMESPACE not in modes:
+                return f"supported install modes {listed} do not support targeting own namespace"
+            return None
+        if SINGLE_NAMESPACE in modes:
+            return None
+    else:
+        if OWN_NAMESPACE not in modes and install_namespace in distinct:
+            return f"supported install modes {listed} do not support targeting own namespace"
+        if MULTI_NAMESPACE in modes and "" not in distinct:
+            return None
+    return f"supported install modes {listed} do not support target namespaces {_go_list(targets)}"
+
+
+def resolve_target_namespaces(
+    csv: KubeObject, install_namespace: str, watch_namespaces: tuple[str, ...] | None
+) -> tuple[str, ...]:
+    """Resolve the target namespaces of a render.
+
+    ``watch_namespaces``: ``None`` (or empty) = OLM's default for the CSV's install modes,
+    otherwise the requested targets (``("",)`` = all namespaces). Returns the targets in the given
+    order. Raises :class:`RenderError` with OLMv1's wording, e.g. ``invalid option(s): invalid
+    target namespaces []: exactly one target namespace must be specified``.
+    """
+    targets = (
+        tuple(watch_namespaces) if watch_namespaces else default_target_namespaces(csv, install_namespace)
+    )
+    problem = _problem(supported_install_modes(csv), install_namespace, targets)
+    if problem is not None:
+        csv_name = (csv.get("metadata") or {}).get("name", "")
+        raise RenderError(
+            f"{csv_name}: invalid option(s): invalid target namespaces {_go_list(targets)}: {problem}"
+        )
+    return targets
+
+
+def is_all_namespaces(targets: tuple[str, ...]) -> bool:
+    """True when ``targets`` means all namespaces (OLMv1: exactly ``[""]``)."""
+    return targets == ("",)
