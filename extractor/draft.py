@@ -8,8 +8,11 @@ input: they return a new draft (``dataclasses.replace`` plus copied containers).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from extractor import yamlio
+from extractor.errors import ConfigError
 from extractor.model import KubeObject
 
 
@@ -77,7 +80,10 @@ class ChartDraft:
     ``extra_namespaces``: namespaces the helmfile creates before the release (operand namespaces);
     ``registries``: registry hosts the chart pulls images from (for pull-secret filtering);
     ``helmfile_values``: defaults for helmfile environment values this chart's hooks read;
-    ``needs``: release names (from bundles.yaml) this release is installed after.
+    ``needs``: release names (from bundles.yaml) this release is installed after;
+    ``value_docs``: ``# --`` comments for values.yaml, by dotted value path (``"pullSecret.name"``);
+    ``value_bindings``: chart value path -> helmfile condition (see :class:`ReleaseSpec`) the
+    helmfile passes as that chart value, e.g. ``{"infrastructure.create": "!openshift.enabled"}``.
     """
 
     name: str
@@ -99,6 +105,8 @@ class ChartDraft:
     helmfile_values: dict[str, Any] = field(default_factory=dict)
     csv: KubeObject = field(default_factory=dict)
     needs: list[str] = field(default_factory=list)
+    value_docs: dict[str, str] = field(default_factory=dict)
+    value_bindings: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -107,6 +115,13 @@ class ReleaseSpec:
     ``charts/<name>/release.yaml`` so the helmfile can be regenerated without re-pulling bundles).
 
     ``chart_dir`` is relative to the helmfile. ``needs`` are release names of this helmfile.
+    ``presync_groups``: ``(group, condition)`` per ``presync/<group>/`` directory of CRDs.
+    Conditions (here, in :class:`Hook` and :class:`CRDFile`) are helmfile environment value paths,
+    optionally negated with a leading ``!`` (``"!openshift.enabled"``).
+    ``custom_resources``: the chart creates custom resources (-> ``disableValidationOnInstall``).
+    ``pull_secret_values``: file name, inside the chart directory, of the ``*.values.yaml.gotmpl``
+    that fills ``pullSecret.dockerConfigJson`` at deploy time (``None``: the chart has no pull secret).
+    ``value_bindings``: ``(chart value path, condition)`` pairs passed as boolean chart values.
     """
 
     name: str
@@ -118,3 +133,83 @@ class ReleaseSpec:
     registries: tuple[str, ...] = ()
     helmfile_values: dict[str, Any] = field(default_factory=dict)
     presync_groups: tuple[tuple[str, str | None], ...] = ()
+    custom_resources: bool = False
+    pull_secret_values: str | None = None
+    value_bindings: tuple[tuple[str, str], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for ``release.yaml`` (inverse of :meth:`from_dict`)."""
+        return {
+            "name": self.name,
+            "namespace": self.namespace,
+            "chartDir": self.chart_dir,
+            "needs": list(self.needs),
+            "hooks": [
+                {
+                    "name": h.name,
+                    "events": list(h.events),
+                    "command": h.command,
+                    "args": list(h.args),
+                    "showlogs": h.showlogs,
+                    "condition": h.condition,
+                }
+                for h in self.hooks
+            ],
+            "extraNamespaces": list(self.extra_namespaces),
+            "registries": list(self.registries),
+            "helmfileValues": self.helmfile_values,
+            "presyncGroups": [{"group": g, "condition": c} for g, c in self.presync_groups],
+            "customResources": self.custom_resources,
+            "pullSecretValues": self.pull_secret_values,
+            "valueBindings": [{"value": v, "condition": c} for v, c in self.value_bindings],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "release.yaml") -> ReleaseSpec:
+        """Inverse of :meth:`to_dict`. Raises :class:`ConfigError` naming ``where`` when malformed."""
+        try:
+            return cls(
+                name=str(data["name"]),
+                namespace=str(data["namespace"]),
+                chart_dir=str(data["chartDir"]),
+                needs=tuple(str(n) for n in data.get("needs") or ()),
+                hooks=tuple(
+                    Hook(
+                        name=str(h["name"]),
+                        events=tuple(str(e) for e in h["events"]),
+                        command=str(h["command"]),
+                        args=tuple(str(a) for a in h.get("args") or ()),
+                        showlogs=bool(h.get("showlogs", True)),
+                        condition=None if h.get("condition") is None else str(h["condition"]),
+                    )
+                    for h in data.get("hooks") or ()
+                ),
+                extra_namespaces=tuple(str(n) for n in data.get("extraNamespaces") or ()),
+                registries=tuple(str(r) for r in data.get("registries") or ()),
+                helmfile_values=dict(data.get("helmfileValues") or {}),
+                presync_groups=tuple(
+                    (str(g["group"]), None if g.get("condition") is None else str(g["condition"]))
+                    for g in data.get("presyncGroups") or ()
+                ),
+                custom_resources=bool(data.get("customResources", False)),
+                pull_secret_values=(
+                    None if data.get("pullSecretValues") is None else str(data["pullSecretValues"])
+                ),
+                value_bindings=tuple(
+                    (str(b["value"]), str(b["condition"])) for b in data.get("valueBindings") or ()
+                ),
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"{where}: malformed release spec ({type(exc).__name__}: {exc})") from None
+
+    @classmethod
+    def from_file(cls, path: Path) -> ReleaseSpec:
+        """Read ``charts/<name>/release.yaml``. Raises :class:`ConfigError` if missing or malformed."""
+        try:
+            data = yamlio.load(path.read_bytes())
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: file not found") from None
+        except Exception as exc:  # yaml.YAMLError and decoding errors
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(f"{path}: invalid YAML: {first}") from None
+        return cls.from_dict(data, str(path))

@@ -1,0 +1,81 @@
+"""``exclude`` (default on): drop rendered objects selected by jq expressions (olm-extractor style).
+
+Options: ``{exclude: [jq...], include: [jq...]}``. An object *matches* an expression when the
+expression yields boolean ``true`` for it (any other output, or none, is no match). Excludes are
+checked first; when includes are given, only objects matching at least one are kept. Without an
+``exclude`` option the built-in :data:`extractor.config.DEFAULT_EXCLUDES` apply (the pipeline
+always passes the entry's full list).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jq
+
+from extractor.config import DEFAULT_EXCLUDES
+from extractor.draft import ChartDraft
+from extractor.errors import ConfigError, PostProcessError
+from extractor.model import KubeObject
+from postprocess._common import Options, copy_draft, kind_of, name_of
+
+__all__ = ["DOC", "compile_expressions", "filter_objects", "run"]
+
+DOC = "drop objects matching jq expressions (exclude first; include keeps only matches)"
+
+
+def compile_expressions(expressions: Sequence[str], what: str = "exclude") -> list[tuple[str, Any]]:
+    """Compile jq ``expressions``; raise :class:`ConfigError` naming the first invalid one."""
+    compiled = []
+    for expression in expressions:
+        try:
+            compiled.append((expression, jq.compile(expression)))
+        except ValueError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid expression"
+            raise ConfigError(f"{what} expression {expression!r} does not compile: {first}") from None
+    return compiled
+
+
+def _matches(program: tuple[str, Any], obj: KubeObject) -> bool:
+    expression, compiled = program
+    try:
+        outputs = compiled.input_value(obj).all()
+    except ValueError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "error"
+        raise PostProcessError(
+            f"jq expression {expression!r} failed on {kind_of(obj)}/{name_of(obj)}: {first}"
+        ) from None
+    return any(output is True for output in outputs)
+
+
+def filter_objects(
+    objects: Sequence[KubeObject], exclude: Sequence[str] = (), include: Sequence[str] = ()
+) -> list[KubeObject]:
+    """Return the objects of ``objects`` (order kept) not matching any ``exclude`` expression and,
+    when ``include`` is non-empty, matching at least one ``include`` expression.
+
+    Raises :class:`ConfigError` for an expression that does not compile and
+    :class:`PostProcessError` for a runtime error (both name the expression).
+    """
+    excludes = compile_expressions(exclude, "exclude")
+    includes = compile_expressions(include, "include")
+    kept = []
+    for obj in objects:
+        if any(_matches(program, obj) for program in excludes):
+            continue
+        if includes and not any(_matches(program, obj) for program in includes):
+            continue
+        kept.append(obj)
+    return kept
+
+
+def run(draft: ChartDraft, options: Mapping[str, Any]) -> ChartDraft:
+    """Post-processor entry point (see module docstring)."""
+    opts = Options("exclude", options)
+    exclude = opts.str_list("exclude", list(DEFAULT_EXCLUDES))
+    include = opts.str_list("include")
+    opts.done()
+    out = copy_draft(draft)
+    out.objects = filter_objects(out.objects, exclude, include)
+    return out

@@ -1,0 +1,89 @@
+"""``split-crds`` (default on): CRDs leave the chart templates and are applied by a presync hook.
+
+Every ``CustomResourceDefinition`` in ``draft.objects`` becomes a :class:`CRDFile` of group
+``"bundle"`` holding the bundle file's exact bytes (``draft.raw_crds[name]``; a CRD the render
+changed is dumped with :mod:`extractor.yamlio`). The helmfile applies each group with
+``kubectl apply --server-side --force-conflicts`` (the Sail CRDs are 0.5-0.7 MB: too big for
+client-side apply's last-applied annotation and for Helm's release Secret), and the chart's
+``.helmignore`` keeps ``presync/`` out of the package.
+
+``helmfile apply`` runs a release's hooks only when helm-diff reports a change, so the chart gets
+a ConfigMap ``<chart>-crd-checksums`` whose data maps each CRD name (every group, including CRDs
+other post-processors added before) to ``sha256:<hex>`` of its file: a CRD change is a chart diff.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from extractor import yamlio
+from extractor.draft import ChartDraft, CRDFile
+from extractor.errors import PostProcessError
+from postprocess._common import Options, copy_draft, kind_of, name_of
+
+__all__ = ["BUNDLE_GROUP", "DOC", "checksum_configmap_name", "run"]
+
+DOC = "move CRDs to presync/ (byte-for-byte, server-side applied) and add a CRD checksum ConfigMap"
+BUNDLE_GROUP = "bundle"
+
+
+def checksum_configmap_name(chart: str) -> str:
+    """Name of the ConfigMap carrying the CRD checksums of chart ``chart``."""
+    return f"{chart}-crd-checksums"
+
+
+def _is_crd(obj: Mapping[str, Any]) -> bool:
+    return kind_of(dict(obj)) == "CustomResourceDefinition" and str(obj.get("apiVersion", "")).startswith(
+        "apiextensions.k8s.io/"
+    )
+
+
+def run(draft: ChartDraft, options: Mapping[str, Any]) -> ChartDraft:
+    """Post-processor entry point (see module docstring). No options.
+
+    Raises :class:`PostProcessError` when two CRDs share a name.
+    """
+    Options("split-crds", options).done()
+    out = copy_draft(draft)
+    kept = []
+    seen = {crd.name for crd in out.crds}
+    for obj in out.objects:
+        if not _is_crd(obj):
+            kept.append(obj)
+            continue
+        name = name_of(obj)
+        if not name:
+            raise PostProcessError("a CustomResourceDefinition has no metadata.name")
+        if name in seen:
+            raise PostProcessError(f"CustomResourceDefinition {name!r} appears twice")
+        seen.add(name)
+        data = out.raw_crds.get(name)
+        if data is None:
+            data = yamlio.dump(obj).encode("utf-8")
+        out.crds.append(CRDFile(name=name, filename=f"{name}.yaml", data=data, group=BUNDLE_GROUP))
+    out.objects = kept
+    if out.crds:
+        checksums = {
+            crd.name: "sha256:" + hashlib.sha256(crd.data).hexdigest()
+            for crd in sorted(out.crds, key=lambda c: c.name)
+        }
+        out.objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {
+                    "name": checksum_configmap_name(out.name),
+                    "namespace": out.install_namespace,
+                    "annotations": {
+                        "bundle-extract.io/purpose": (
+                            "sha256 of each CRD applied by the presync hook, so that a CRD change "
+                            "is a chart change and helmfile apply runs the hook"
+                        )
+                    },
+                },
+                "data": checksums,
+            }
+        )
+    return out

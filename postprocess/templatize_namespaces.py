@@ -1,0 +1,164 @@
+"""``templatize-namespaces`` (default on): make the install namespace follow ``.Release.Namespace``.
+
+Structural, on ``draft.objects`` and every ``Template.obj`` (never text replacement of documents):
+
+* any mapping key ``namespace`` whose value equals the install namespace (``metadata.namespace``,
+  RoleBinding/ClusterRoleBinding ``subjects[].namespace``, webhook/APIService/CRD-conversion
+  ``service.namespace``, ...) becomes ``{{ .Release.Namespace }}``;
+* annotations whose key mentions a namespace and whose value equals the install namespace
+  (``olm.operatorNamespace``; ``olm.targetNamespaces`` only when it *is* the install namespace,
+  i.e. OwnNamespace), and ``cert-manager.io/inject-ca-from[-secret]: <ns>/<name>``;
+* containers' ``env[].value``, ``args`` and ``command``: a value equal to the install namespace
+  when the env var is named ``*NAMESPACE*`` or the argument follows a ``--*namespace*`` flag
+  (an ``OPERATOR_NAME`` that happens to equal the namespace stays), ``--*namespace*=<ns>[,...]``,
+  and the namespace label of ``<svc>.<ns>.svc`` DNS names;
+* cert-manager Certificates' ``dnsNames``/``commonName``: ``<svc>.<ns>.svc`` DNS names.
+
+Values naming another namespace (``kube-system``, operand namespaces) are left alone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from extractor.draft import ChartDraft, Template
+from extractor.gotemplate import Block, Go, Tpl
+from postprocess._common import Options, copy_draft, kind_of, pod_specs
+
+__all__ = ["DOC", "RELEASE_NAMESPACE", "run", "templatize_object"]
+
+DOC = "replace the install namespace with {{ .Release.Namespace }} (structurally)"
+
+RELEASE_NAMESPACE = Go(".Release.Namespace")
+_INJECT_CA = ("cert-manager.io/inject-ca-from", "cert-manager.io/inject-ca-from-secret")
+_NAMESPACE_FLAG = re.compile(r"^(-{1,2}[A-Za-z0-9_.-]*namespace[A-Za-z0-9_.-]*=)(.*)$", re.IGNORECASE)
+
+
+def _service_dns(value: str, namespace: str) -> Any:
+    """``value`` with the namespace label of every ``<svc>.<ns>.svc`` DNS name templated."""
+    pattern = re.compile(r"(?<=[A-Za-z0-9-]\.)" + re.escape(namespace) + r"(?=\.svc(?![A-Za-z0-9-]))")
+    pieces = pattern.split(value)
+    if len(pieces) == 1:
+        return value
+    parts: list[str | Go] = []
+    for index, piece in enumerate(pieces):
+        if index:
+            parts.append(RELEASE_NAMESPACE)
+        if piece:
+            parts.append(piece)
+    return Tpl(*parts)
+
+
+def _string(value: str, namespace: str, *, names_namespace: bool) -> Any:
+    """Templatize the install namespace in a container env value / argument.
+
+    ``names_namespace``: the value *is* a namespace by context (env var named ``*NAMESPACE*``,
+    argument after ``--namespace``), so exact equality counts; otherwise an equal value may be a
+    coincidence (``OPERATOR_NAME`` equal to the namespace name) and is left alone.
+    """
+    if value == namespace:
+        return Tpl(RELEASE_NAMESPACE) if names_namespace else value
+    flag = _NAMESPACE_FLAG.match(value)
+    if flag and namespace in flag.group(2).split(","):
+        parts: list[str | Go] = [flag.group(1)]
+        for index, item in enumerate(flag.group(2).split(",")):
+            if index:
+                parts.append(",")
+            parts.append(RELEASE_NAMESPACE if item == namespace else item)
+        return Tpl(*[p for p in parts if p != ""])
+    return _service_dns(value, namespace)
+
+
+def _annotations(annotations: dict[Any, Any], namespace: str) -> None:
+    for key, value in list(annotations.items()):
+        if not isinstance(value, str) or not isinstance(key, str):
+            continue
+        if value == namespace and "namespace" in key.lower():
+            annotations[key] = Tpl(RELEASE_NAMESPACE)
+        elif key in _INJECT_CA and value.startswith(namespace + "/"):
+            annotations[key] = Tpl(RELEASE_NAMESPACE, value[len(namespace) :])
+
+
+def _walk(node: Any, namespace: str) -> None:
+    if isinstance(node, dict):
+        for key, value in list(node.items()):
+            if isinstance(key, Block) or isinstance(value, Tpl):
+                continue
+            if key == "namespace" and value == namespace:
+                node[key] = Tpl(RELEASE_NAMESPACE)
+            elif key == "metadata" and isinstance(value, dict):
+                if isinstance(value.get("annotations"), dict):
+                    _annotations(value["annotations"], namespace)
+                _walk(value, namespace)
+            else:
+                _walk(value, namespace)
+    elif isinstance(node, list):
+        for item in node:
+            _walk(item, namespace)
+
+
+def _containers(obj: dict[str, Any], namespace: str) -> None:
+    for spec in pod_specs(obj):
+        for field in ("initContainers", "containers", "ephemeralContainers"):
+            for container in spec.get(field) or []:
+                if not isinstance(container, dict):
+                    continue
+                for env in container.get("env") or []:
+                    if isinstance(env, dict) and isinstance(env.get("value"), str):
+                        names_namespace = "NAMESPACE" in str(env.get("name", "")).upper()
+                        env["value"] = _string(env["value"], namespace, names_namespace=names_namespace)
+                for list_field in ("args", "command"):
+                    values = container.get(list_field)
+                    if isinstance(values, list):
+                        container[list_field] = _arguments(values, namespace)
+
+
+def _arguments(values: list[Any], namespace: str) -> list[Any]:
+    out: list[Any] = []
+    previous: Any = None
+    for value in values:
+        if isinstance(value, str):
+            after_flag = (
+                isinstance(previous, str) and previous.startswith("-") and "namespace" in previous.lower()
+            )
+            out.append(_string(value, namespace, names_namespace=after_flag))
+        else:
+            out.append(value)
+        previous = value
+    return out
+
+
+def _certificate(obj: dict[str, Any], namespace: str) -> None:
+    if kind_of(obj) != "Certificate" or not str(obj.get("apiVersion", "")).startswith("cert-manager.io/"):
+        return
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return
+    if isinstance(spec.get("dnsNames"), list):
+        spec["dnsNames"] = [_service_dns(v, namespace) if isinstance(v, str) else v for v in spec["dnsNames"]]
+    if isinstance(spec.get("commonName"), str):
+        spec["commonName"] = _service_dns(spec["commonName"], namespace)
+
+
+def templatize_object(obj: dict[str, Any], namespace: str) -> None:
+    """Templatize ``obj`` in place (see module docstring)."""
+    _walk(obj, namespace)
+    _containers(obj, namespace)
+    _certificate(obj, namespace)
+
+
+def run(draft: ChartDraft, options: Mapping[str, Any]) -> ChartDraft:
+    """Post-processor entry point (see module docstring). No options."""
+    Options("templatize-namespaces", options).done()
+    out = copy_draft(draft)
+    for obj in out.objects:
+        templatize_object(obj, out.install_namespace)
+    templates: list[Template] = []
+    for template in out.templates:
+        if isinstance(template.obj, dict):
+            templatize_object(template.obj, out.install_namespace)
+        templates.append(template)
+    out.templates = templates
+    return out
