@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import re
+
 from extractor.errors import RenderError
 from extractor.model import KubeObject
 
@@ -17,6 +19,9 @@ def supported_install_modes(csv: KubeObject) -> set[str]:
     """The CSV's ``spec.installModes[].type`` entries with ``supported: true``."""
     modes = (csv.get("spec") or {}).get("installModes") or []
     return {str(m.get("type")) for m in modes if isinstance(m, dict) and m.get("supported") is True}
+
+
+_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 def _go_list(values: list[str] | tuple[str, ...]) -> str:
@@ -69,12 +74,19 @@ def resolve_target_namespaces(
 
     ``watch_namespaces``: ``None`` (or empty) = OLM's default for the CSV's install modes,
     otherwise the requested targets (``("",)`` = all namespaces). Returns the targets in the given
-    order. Raises :class:`RenderError` with OLMv1's wording, e.g. ``invalid option(s): invalid
+    order. Raises :class:`RenderError` with OLMv1's wording (bundle/config.go for a malformed
+    namespace name, render.go otherwise), e.g. ``invalid option(s): invalid
     target namespaces []: exactly one target namespace must be specified``.
     """
     targets = (
         tuple(watch_namespaces) if watch_namespaces else default_target_namespaces(csv, install_namespace)
     )
+    for namespace in targets:
+        if namespace and (len(namespace) > 253 or not _DNS1123_SUBDOMAIN.match(namespace)):
+            raise RenderError(
+                f"invalid 'watchNamespace' \"{namespace}\": namespace must consist of lower case "
+                "alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
+            )
     problem = _problem(supported_install_modes(csv), install_namespace, targets)
     if problem is not None:
         csv_name = (csv.get("metadata") or {}).get("name", "")

@@ -80,3 +80,8 @@ def test_rejected(modes: tuple[str, ...], watch: tuple[str, ...] | None, message
     with pytest.raises(RenderError) as info:
         _resolve(modes, watch)
     assert str(info.value) == f"demo-operator.v1.0.0: invalid option(s): {message}"
+
+
+def test_malformed_watch_namespace() -> None:
+    with pytest.raises(RenderError, match=r'^invalid \'watchNamespace\' "Bad_NS": namespace must consist of'):
+        _resolve(("SingleNamespace",), ("Bad_NS",))
