@@ -121,7 +121,8 @@ def main(verbose: int) -> None:
 @click.option("--cert-provider", type=click.Choice(["cert-manager", "openshift-service-ca", "none"]),
               default=None, help="Webhook certificate provider (overrides --cert-manager-enabled).")
 @click.option("--cert-manager-issuer-name", default=None, help="Use this existing issuer.")
-@click.option("--cert-manager-issuer-kind", default=None, help="Kind of --cert-manager-issuer-name (Issuer/ClusterIssuer).")
+@click.option("--cert-manager-issuer-kind", default=None,
+              help="Kind of --cert-manager-issuer-name (Issuer/ClusterIssuer).")
 @click.option("--rbac-names", type=click.Choice(["olm", "readable"]), default="olm", show_default=True,
               help="RBAC object names: OLMv1's hashed names or short readable ones.")
 @click.option("--allow-kind", "allowed_kinds", multiple=True, help="Allow an extra object kind in manifests/.")

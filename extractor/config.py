@@ -31,7 +31,7 @@ from ruamel.yaml.error import YAMLError
 
 from extractor.errors import ConfigError
 
-__all__ = ["BundleEntry", "ProjectConfig", "load_config", "set_entry_version", "DEFAULT_EXCLUDES"]
+__all__ = ["DEFAULT_EXCLUDES", "BundleEntry", "ProjectConfig", "load_config", "set_entry_version"]
 
 #: olm-extractor-style exclusions of OpenShift-only kinds, applied unless ``defaultExcludes: false``.
 DEFAULT_EXCLUDES: tuple[str, ...] = (
@@ -200,11 +200,8 @@ def set_entry_version(path: Path, name: str, version: str) -> bool:
             if str(raw.get("version")) == version:
                 return False
             old = raw.get("version")
-            style = type(old)
-            try:
-                raw["version"] = style(version) if old is not None and style is not str else version
-            except TypeError:
-                raw["version"] = version
+            # keep the user's quoting style (ruamel's quoted-scalar string subclasses)
+            raw["version"] = type(old)(version) if isinstance(old, str) else version
             break
     else:
         raise ConfigError(f"{path}: no bundle named {name!r}")

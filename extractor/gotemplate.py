@@ -18,7 +18,7 @@ from typing import Any
 from extractor import yamlio
 from extractor.errors import EmitError
 
-__all__ = ["Go", "Tpl", "Block", "dump_template", "contains_template", "escape_template_text"]
+__all__ = ["Block", "Go", "Tpl", "contains_template", "dump_template", "escape_template_text"]
 
 
 @dataclass(frozen=True)

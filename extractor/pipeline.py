@@ -32,10 +32,10 @@ __all__ = [
     "HELMFILE_NAME",
     "GenerateResult",
     "generate",
-    "render_plain",
-    "render_options_for",
-    "update_bundle",
     "regenerate_helmfile",
+    "render_options_for",
+    "render_plain",
+    "update_bundle",
 ]
 
 CHARTS_DIR = "charts"

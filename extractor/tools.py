@@ -15,7 +15,7 @@ from pathlib import Path
 
 from extractor.errors import ToolError
 
-__all__ = ["tools_dir", "find_tool", "run_tool"]
+__all__ = ["find_tool", "run_tool", "tools_dir"]
 
 
 def tools_dir() -> Path:

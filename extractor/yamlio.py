@@ -25,10 +25,10 @@ except ImportError:  # pragma: no cover
     from yaml import SafeDumper as _BaseDumper  # type: ignore[assignment]
     from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
 
-__all__ = ["Loader", "Dumper", "load", "load_all", "dump", "dump_all"]
+__all__ = ["Dumper", "Loader", "dump", "dump_all", "load", "load_all"]
 
 
-class Loader(_BaseLoader):  # type: ignore[misc,valid-type]
+class Loader(_BaseLoader):
     """Safe C loader with YAML 1.2 core-schema implicit typing (see module docstring)."""
 
 
@@ -64,7 +64,7 @@ def _construct_int(loader: Loader, node: yaml.ScalarNode) -> int:
 Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
-class Dumper(_BaseDumper):  # type: ignore[misc,valid-type]
+class Dumper(_BaseDumper):
     """Safe C dumper: block style, insertion order kept, no line folding, no aliases."""
 
     def ignore_aliases(self, data: Any) -> bool:

@@ -46,7 +46,7 @@ def test_project_bundles_yaml_lists_the_three_targets() -> None:
     assert by_name["sail-operator"].namespace == "istio-system"
     assert by_name["lws-operator"].reference == "registry.redhat.io/leader-worker-set/lws-operator-bundle:1.0"
     assert by_name["lws-operator"].namespace == "openshift-lws-operator"
-    assert [e.name for e in config.bundles][0] == "cert-manager-operator"
+    assert config.bundles[0].name == "cert-manager-operator"
     assert "cert-manager-operator" in by_name["sail-operator"].needs
 
 
@@ -57,7 +57,7 @@ def test_entries_parse_with_defaults(tmp_path: Path) -> None:
     assert b.excludes == ()
     assert b.needs == ("a-operator",)
     assert config.entry("b-operator") is b
-    with pytest.raises(ConfigError, match="no bundle named 'c'.*a-operator, b-operator"):
+    with pytest.raises(ConfigError, match=r"no bundle named 'c'.*a-operator, b-operator"):
         config.entry("c")
 
 
