@@ -265,11 +265,10 @@ class RegistryClient:
         headers = {"User-Agent": user_agent}
         if transport is None:
             # Loading the CA bundle costs ~70 ms: only do it when an https URL is first used.
-            mounts: dict[str, httpx.BaseTransport] = {
-                "http://": httpx.HTTPTransport(verify=False),  # never used for TLS (see mounts)
-                "https://": _LazyTransport(httpx.HTTPTransport),
-            }
-            self._client = httpx.Client(timeout=timeouts, mounts=mounts, headers=headers)
+            # The default transport serves http:// only (https:// is mounted), so it needs no CAs.
+            plain = httpx.HTTPTransport(verify=False)
+            mounts: dict[str, httpx.BaseTransport] = {"https://": _LazyTransport(httpx.HTTPTransport)}
+            self._client = httpx.Client(timeout=timeouts, transport=plain, mounts=mounts, headers=headers)
         else:
             self._client = httpx.Client(timeout=timeouts, transport=transport, headers=headers)
         self._unverified: httpx.Client | None = None

@@ -188,5 +188,6 @@ def test_zstd_and_corrupt_layers(tmp_path: Path) -> None:
     with pytest.raises(UnsupportedMediaTypeError, match="media type"):
         apply_layers(
             [Layer(corrupt, "sha256:" + "2" * 64, "application/vnd.cncf.helm.chart.content.v1")],
-            tmp_path / "out", image="img",
+            tmp_path / "out",
+            image="img",
         )

@@ -13,8 +13,14 @@ DIGEST = "sha256:" + "ab" * 32
 @pytest.mark.parametrize(
     ("text", "registry", "repository", "tag", "digest", "canonical"),
     [
-        ("registry.redhat.io/cert-manager/cert-manager-operator-bundle:v1.15.2", "registry.redhat.io",
-         "cert-manager/cert-manager-operator-bundle", "v1.15.2", None, None),
+        (
+            "registry.redhat.io/cert-manager/cert-manager-operator-bundle:v1.15.2",
+            "registry.redhat.io",
+            "cert-manager/cert-manager-operator-bundle",
+            "v1.15.2",
+            None,
+            None,
+        ),
         (f"quay.io/ns/repo@{DIGEST}", "quay.io", "ns/repo", None, DIGEST, None),
         (f"quay.io/ns/repo:1.0@{DIGEST}", "quay.io", "ns/repo", "1.0", DIGEST, None),
         ("127.0.0.1:5000/a/b/c", "127.0.0.1:5000", "a/b/c", "latest", None, "127.0.0.1:5000/a/b/c:latest"),
@@ -22,10 +28,22 @@ DIGEST = "sha256:" + "ab" * 32
         ("[::1]:5000/repo:tag", "[::1]:5000", "repo", "tag", None, None),
         ("ubuntu", "docker.io", "library/ubuntu", "latest", None, "docker.io/library/ubuntu:latest"),
         ("user/repo:1", "docker.io", "user/repo", "1", None, "docker.io/user/repo:1"),
-        ("index.docker.io/nginx", "docker.io", "library/nginx", "latest", None,
-         "docker.io/library/nginx:latest"),
-        ("REGISTRY.Example.COM:443/ns/repo_x-y.z:Tag_1.0", "registry.example.com:443", "ns/repo_x-y.z",
-         "Tag_1.0", None, "registry.example.com:443/ns/repo_x-y.z:Tag_1.0"),
+        (
+            "index.docker.io/nginx",
+            "docker.io",
+            "library/nginx",
+            "latest",
+            None,
+            "docker.io/library/nginx:latest",
+        ),
+        (
+            "REGISTRY.Example.COM:443/ns/repo_x-y.z:Tag_1.0",
+            "registry.example.com:443",
+            "ns/repo_x-y.z",
+            "Tag_1.0",
+            None,
+            "registry.example.com:443/ns/repo_x-y.z:Tag_1.0",
+        ),
     ],
 )
 def test_parse(
@@ -52,8 +70,19 @@ def test_properties() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "   ", "quay.io/Upper/repo", "quay.io/ns/repo@sha256:abc", "docker://quay.io/a", "a b",
-     "quay.io/ns/repo:", "quay.io/ns/repo:bad/tag", "quay.io//repo", "quay.io/", "quay.io/ns/-repo"],
+    [
+        "",
+        "   ",
+        "quay.io/Upper/repo",
+        "quay.io/ns/repo@sha256:abc",
+        "docker://quay.io/a",
+        "a b",
+        "quay.io/ns/repo:",
+        "quay.io/ns/repo:bad/tag",
+        "quay.io//repo",
+        "quay.io/",
+        "quay.io/ns/-repo",
+    ],
 )
 def test_parse_rejects(text: str) -> None:
     with pytest.raises(ConfigError, match="invalid"):
@@ -76,6 +105,7 @@ def test_longest_prefix_wins_on_component_boundaries() -> None:
         Mirror.parse("registry.redhat.io/ns=host-b:5000/b"),
         Mirror.parse("registry.redhat.io/ns/deep=host-c:5000"),
     )
+
     def pulled(text: str) -> str:
         return str(apply_mirrors(Reference.parse(text), mirrors))
 
@@ -92,10 +122,15 @@ def test_longest_prefix_wins_on_component_boundaries() -> None:
 
 def test_mirror_onto_its_whole_repository() -> None:
     mirror = Mirror.parse("registry.redhat.io/ns/repo=127.0.0.1:5000/flat")
-    assert str(apply_mirrors(Reference.parse("registry.redhat.io/ns/repo:1"), [mirror])) == "127.0.0.1:5000/flat:1"
+    assert (
+        str(apply_mirrors(Reference.parse("registry.redhat.io/ns/repo:1"), [mirror]))
+        == "127.0.0.1:5000/flat:1"
+    )
 
 
-@pytest.mark.parametrize("text", ["registry.redhat.io", "=x:5000", "x:5000=", "reg.io=/path", "reg.io=h:5/UP"])
+@pytest.mark.parametrize(
+    "text", ["registry.redhat.io", "=x:5000", "x:5000=", "reg.io=/path", "reg.io=h:5/UP"]
+)
 def test_mirror_rejects(text: str) -> None:
     with pytest.raises(ConfigError, match="invalid mirror"):
         Mirror.parse(text)

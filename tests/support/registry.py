@@ -83,8 +83,8 @@ def htpasswd_entry(username: str, password: str) -> str:
     try:
         import bcrypt
     except ImportError:
-        bcrypt = None
-    if bcrypt is not None:
+        pass
+    else:
         hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=5)).decode()
         return f"{username}:{hashed}"
     tool = require_tool("htpasswd")
@@ -94,8 +94,9 @@ def htpasswd_entry(username: str, password: str) -> str:
     return proc.stdout.strip()
 
 
-def start_registry(root: Path, *, users: dict[str, str] | None = None,
-                   auth: dict[str, Any] | None = None) -> LocalRegistry:
+def start_registry(
+    root: Path, *, users: dict[str, str] | None = None, auth: dict[str, Any] | None = None
+) -> LocalRegistry:
     """Start ``docker-registry serve`` under ``root`` (storage, config, log) and wait for it.
 
     ``users``: name -> password for htpasswd auth; ``auth``: a raw ``auth:`` config section
@@ -148,8 +149,15 @@ class TokenServer:
     issuer = "bundle-extract-test-issuer"
     service = "bundle-extract-test-registry"
 
-    def __init__(self, root: Path, username: str, password: str, *, expires_in: int = 300,
-                 allow_anonymous: bool = False) -> None:
+    def __init__(
+        self,
+        root: Path,
+        username: str,
+        password: str,
+        *,
+        expires_in: int = 300,
+        allow_anonymous: bool = False,
+    ) -> None:
         try:
             from cryptography import x509
             from cryptography.hazmat.primitives import hashes, serialization
@@ -199,9 +207,10 @@ class TokenServer:
                 server_self.requests += 1
                 query = parse_qs(urlparse(self.path).query)
                 header = self.headers.get("Authorization", "")
-                expected = "Basic " + base64.b64encode(
-                    f"{server_self.username}:{server_self.password}".encode()
-                ).decode()
+                expected = (
+                    "Basic "
+                    + base64.b64encode(f"{server_self.username}:{server_self.password}".encode()).decode()
+                )
                 if header != expected and not (server_self.allow_anonymous and not header):
                     self.send_response(401)
                     self.end_headers()
@@ -213,9 +222,14 @@ class TokenServer:
                     access.append({"type": kind, "name": repo, "actions": actions.split(",")})
                 issued = int(time.time())
                 claims = {
-                    "iss": server_self.issuer, "sub": server_self.username if header else "",
-                    "aud": query.get("service", [""])[0], "exp": issued + server_self.expires_in,
-                    "nbf": issued - 60, "iat": issued, "jti": secrets.token_hex(8), "access": access,
+                    "iss": server_self.issuer,
+                    "sub": server_self.username if header else "",
+                    "aud": query.get("service", [""])[0],
+                    "exp": issued + server_self.expires_in,
+                    "nbf": issued - 60,
+                    "iat": issued,
+                    "jti": secrets.token_hex(8),
+                    "access": access,
                 }
                 head = _b64url(json.dumps({"alg": "RS256", "typ": "JWT", "x5c": [x5c]}).encode())
                 body = _b64url(json.dumps(claims).encode())
@@ -238,8 +252,14 @@ class TokenServer:
 
     def registry_auth(self) -> dict[str, Any]:
         """The ``auth:`` section for the registry config."""
-        return {"token": {"realm": self.realm, "service": self.service, "issuer": self.issuer,
-                          "rootcertbundle": str(self.cert_path)}}
+        return {
+            "token": {
+                "realm": self.realm,
+                "service": self.service,
+                "issuer": self.issuer,
+                "rootcertbundle": str(self.cert_path),
+            }
+        }
 
     def start(self) -> TokenServer:
         self._thread.start()
