@@ -87,6 +87,25 @@ def _scalar(text: str) -> str:
     return go_literal(json.dumps(text, ensure_ascii=False))
 
 
+def _block_or_scalar(text: str, indent: int) -> str:
+    """``text`` as a literal block scalar (lines indented by ``indent``) when it is a multi-line
+    script that reads well that way and needs no escaping, else as :func:`_scalar`."""
+    lines = text.split("\n")
+    readable = (
+        len(lines) > 1
+        and "{{" not in text
+        and "\t" not in text
+        and "\r" not in text
+        and all(line == line.rstrip() for line in lines)
+        and lines[0][:1] not in (" ", "")
+        and lines[-1] != ""
+    )
+    if not readable:
+        return _scalar(text)
+    pad = " " * indent
+    return "|-\n" + "\n".join(pad + line if line else "" for line in lines)
+
+
 def condition_expr(condition: str) -> str:
     """Go template expression for a helmfile value condition (``"a.b"`` / ``"!a.b"``).
 
@@ -158,7 +177,7 @@ def _hook(hook: Hook) -> dict[str, Any]:
         "events": json.dumps(list(hook.events)),
         "showlogs": "true" if hook.showlogs else "false",
         "command": _scalar(hook.command),
-        "args": [_scalar(arg) for arg in hook.args],
+        "args": [_block_or_scalar(arg, 12) for arg in hook.args],
     }
 
 
@@ -245,14 +264,21 @@ def _release(spec: ReleaseSpec, by_name: Mapping[str, ReleaseSpec]) -> dict[str,
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise EmitError(f"release {spec.name!r}: duplicate hook name(s) {', '.join(duplicates)}")
+    groups: list[dict[str, Any]] = []
+    for hook in hooks:
+        rendered = _hook(hook)
+        if groups and groups[-1]["condition"] == rendered["condition"]:
+            groups[-1]["hooks"].append(rendered)
+        else:
+            groups.append({"condition": rendered["condition"], "hooks": [rendered]})
     return {
         "name": spec.name,
         "namespace": spec.namespace,
         "chart": _scalar(spec.chart_dir),
         "disable_validation": spec.custom_resources,
         "needs": needs,
-        "values": values,
-        "hooks": [_hook(h) for h in hooks],
+        "value_entries": values,
+        "hook_groups": groups,
     }
 
 
