@@ -25,7 +25,7 @@ from typing import Protocol
 import httpx
 
 from extractor.auth import Credentials, find_credentials
-from extractor.errors import AcquireError, RegistryError
+from extractor.errors import AcquireError, ConfigError, RegistryError
 from extractor.layers import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, Layer, LayerLimits, apply_layers
 from extractor.model import BundleSource
 from extractor.reference import Mirror, Reference, apply_mirrors
@@ -230,12 +230,15 @@ def acquire(reference: str, options: AcquireOptions) -> BundleSource:
     pulled and unpacked into a fresh subdirectory of ``options.work_dir``; the result has
     ``image`` = the canonical requested reference, ``pulled_from`` = the reference after mirroring
     and ``digest`` = the ``sha256:`` digest the reference resolved to (an index digest for
-    multi-platform images). Raises :class:`ConfigError` for a malformed reference, the
+    multi-platform images). Raises :class:`ConfigError` for a malformed reference or a missing
+    directory given as a path (``/``, ``./``, ``../``, ``~`` prefix), the
     :class:`AcquireError` family (registry, auth, digest, unsafe layer) otherwise; on error the
     subdirectory is removed.
     """
     if Path(reference).is_dir():
         return BundleSource(reference=reference, directory=Path(reference))
+    if reference.startswith(("/", "./", "../", "~")):
+        raise ConfigError(f"{reference}: no such bundle directory")
     requested = Reference.parse(reference)
     pulled = apply_mirrors(requested, options.mirrors)
     dest = _work_subdir(options, requested)

@@ -1,7 +1,5 @@
 """acquire() against a real loopback registry, with the three real bundles."""
 
-# ruff: noqa: F811  (fixtures imported from tests.support.registry are redefined as parameters)
-
 from __future__ import annotations
 
 import tarfile
@@ -14,11 +12,10 @@ from extractor.acquire import AcquireOptions, BlobCache, acquire
 from extractor.errors import ConfigError, NotFoundError, UnsafeLayerError
 from extractor.push import build_image, push_bundle_image, push_image
 from extractor.reference import Mirror
-from tests.support.registry import (  # noqa: F401  (fixtures)
+from tests.support.registry import (
     CountingTransport,
     TestRegistry,
     make_tar,
-    registry,
     tar_file,
     tar_member,
 )
@@ -113,10 +110,7 @@ def test_warm_cache_downloads_no_blob(
     assert warm == [("GET", f"/v2/{repo.split('/', 1)[1]}/manifests/3.2.1")]
     pinned, pinned_time = run(f"{repo}@{digest}")
     assert pinned == []
-    print(
-        f"servicemeshoperator3 acquire: cold {cold_time:.3f}s, warm {warm_time:.3f}s, "
-        f"pinned {pinned_time:.3f}s"
-    )
+    print(f"servicemeshoperator3 acquire: cold {cold_time:.3f}s, warm {warm_time:.3f}s, pinned {pinned_time:.3f}s")
     assert cold_time < 2.0 and warm_time < 1.0  # generous: CI machines are slow and shared
 
 
@@ -160,6 +154,8 @@ def test_not_found_names_the_reference(
 def test_bad_reference_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         acquire("Not A Reference", AcquireOptions(work_dir=tmp_path))
+    with pytest.raises(ConfigError, match="no such bundle directory"):
+        acquire(str(tmp_path / "missing-bundle"), AcquireOptions(work_dir=tmp_path))
 
 
 def test_whiteouts_through_the_registry(registry: TestRegistry, tmp_path: Path) -> None:
@@ -171,9 +167,7 @@ def test_whiteouts_through_the_registry(registry: TestRegistry, tmp_path: Path) 
     upper = make_tar(tar_file("manifests/.wh.b.yaml"), tar_file("manifests/c.yaml", b"c"))
     image = build_image([lower, upper])
     push_image(f"{registry.host}/test/whiteouts:1", image)
-    result = acquire(
-        f"{registry.host}/test/whiteouts:1", AcquireOptions(cache_dir=tmp_path / "c", work_dir=tmp_path)
-    )
+    result = acquire(f"{registry.host}/test/whiteouts:1", AcquireOptions(cache_dir=tmp_path / "c", work_dir=tmp_path))
     assert _files(result.directory) == {
         "manifests/a.yaml": b"a",
         "manifests/c.yaml": b"c",

@@ -1,7 +1,5 @@
 """Credential lookup (podman order, containers-auth.json key matching, helpers) and Basic auth."""
 
-# ruff: noqa: F811  (fixtures imported from tests.support.registry are redefined as parameters)
-
 from __future__ import annotations
 
 import base64
@@ -17,7 +15,7 @@ from extractor.auth import Credentials, auth_file_candidates, find_credentials
 from extractor.errors import AuthenticationError, ConfigError
 from extractor.push import push_bundle_image
 from extractor.reference import Reference
-from tests.support.registry import TestRegistry, auth_registry  # noqa: F401  (fixture)
+from tests.support.registry import TestRegistry
 from tests.support.tools import require_shared
 
 LWS = ("bundles", "leader-worker-set-v1.0.0-rendered")
@@ -64,9 +62,7 @@ LOCATIONS = [
 ]
 
 
-def _place(
-    location: str, home: Path, monkeypatch: pytest.MonkeyPatch, entries: dict[str, object]
-) -> Path | None:
+def _place(location: str, home: Path, monkeypatch: pytest.MonkeyPatch, entries: dict[str, object]) -> Path | None:
     """Write ``entries`` where ``location`` says; return the path to pass as --authfile, if any."""
     tmp = home.parent
     if location == "--authfile":
@@ -108,9 +104,7 @@ def test_each_auth_file_location_against_a_real_registry(
         {auth_registry.host: _auth(auth_registry.username, auth_registry.password)},
     )
     before = {p: p.read_bytes() for p in tmp_path.rglob("*.json")}
-    result = acquire(
-        lws_image, AcquireOptions(authfile=authfile, cache_dir=tmp_path / "c", work_dir=tmp_path / "w")
-    )
+    result = acquire(lws_image, AcquireOptions(authfile=authfile, cache_dir=tmp_path / "c", work_dir=tmp_path / "w"))
     assert (result.directory / "manifests/leader-worker-set.clusterserviceversion.yaml").is_file()
     assert {p: p.read_bytes() for p in tmp_path.rglob("*.json")} == before  # auth files untouched
 

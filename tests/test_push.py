@@ -1,7 +1,5 @@
 """Deterministic bundle images pushed to a real registry, checked with skopeo where available."""
 
-# ruff: noqa: F811  (fixtures imported from tests.support.registry are redefined as parameters)
-
 from __future__ import annotations
 
 import gzip
@@ -17,11 +15,9 @@ from extractor.acquire import AcquireOptions
 from extractor.errors import AuthenticationError, BundleError
 from extractor.push import build_image, bundle_labels, bundle_layer, push_bundle_image
 from extractor.registry import DOCKER_MANIFEST, OCI_MANIFEST
-from tests.support.registry import (  # noqa: F401  (fixtures)
+from tests.support.registry import (
     CountingTransport,
     TestRegistry,
-    auth_registry,
-    registry,
 )
 from tests.support.tools import require_shared, require_tool
 
@@ -70,9 +66,7 @@ def test_push_is_deterministic_and_skips_existing_blobs(registry: TestRegistry) 
     source = require_shared(*CERT_MANAGER)
     first = push_bundle_image(source, f"{registry.host}/push/cert-manager:a")
     transport = CountingTransport()
-    second = push_bundle_image(
-        source, f"{registry.host}/push/cert-manager:b", AcquireOptions(transport=transport)
-    )
+    second = push_bundle_image(source, f"{registry.host}/push/cert-manager:b", AcquireOptions(transport=transport))
     assert first == second
     assert [m for m, _ in transport.requests] == ["HEAD", "HEAD", "PUT"]  # blobs exist: only the manifest
     docker = push_bundle_image(source, f"{registry.host}/push/cert-manager:docker", manifest_format="docker")

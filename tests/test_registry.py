@@ -1,7 +1,5 @@
 """RegistryClient against real registries (anonymous, token auth) and a tiny misbehaving server."""
 
-# ruff: noqa: F811  (fixtures imported from tests.support.registry are redefined as parameters)
-
 from __future__ import annotations
 
 import json
@@ -26,20 +24,17 @@ from extractor.errors import (
 from extractor.push import build_image, gzip_bytes, push_image, push_index
 from extractor.reference import Reference
 from extractor.registry import OCI_INDEX, OCI_MANIFEST, RegistryClient
-from tests.support.registry import (  # noqa: F401  (fixture)
+from tests.support.registry import (
     TestRegistry,
     TokenServer,
     make_tar,
-    registry,
     start_registry,
     tar_file,
 )
 
 
 def _image(content: bytes) -> Any:
-    return build_image(
-        [make_tar(tar_file("manifests/x.yaml", content), tar_file("metadata/annotations.yaml", b"{}"))]
-    )
+    return build_image([make_tar(tar_file("manifests/x.yaml", content), tar_file("metadata/annotations.yaml", b"{}"))])
 
 
 def test_ping_and_manifests(registry: TestRegistry) -> None:
@@ -53,8 +48,7 @@ def test_ping_and_manifests(registry: TestRegistry) -> None:
         assert (by_tag.digest, by_tag.media_type, by_tag.data) == (digest, OCI_MANIFEST, image.manifest)
         config = by_tag.config("x")
         assert (
-            json.loads(client.get_blob(Reference.parse(f"{registry.host}/client/ping"), config.digest))["os"]
-            == "linux"
+            json.loads(client.get_blob(Reference.parse(f"{registry.host}/client/ping"), config.digest))["os"] == "linux"
         )
         with pytest.raises(
             NotFoundError, match=r"client/ping:v2: manifest not found \(HTTP 404 \(MANIFEST_UNKNOWN\)\)"
@@ -114,9 +108,7 @@ def test_index_platform_selection(registry: TestRegistry, tmp_path: Path) -> Non
     assert content("both", platform="linux/arm64") == b"arm64"
     assert content("arm-only") == b"arm64"
     assert content("neither", platform="linux/arm64") == b"arm64"
-    with pytest.raises(
-        RegistryError, match=r"no linux/amd64 entry \(platforms: linux/arm64/v8, linux/ppc64le\)"
-    ):
+    with pytest.raises(RegistryError, match=r"no linux/amd64 entry \(platforms: linux/arm64/v8, linux/ppc64le\)"):
         acquire(f"{base}:neither", options)
     result = acquire(f"{base}:both", options)
     assert result.digest == index
@@ -208,7 +200,7 @@ def fake() -> Iterator[tuple[str, dict[str, Route | Callable[[], Route]]]]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield f"127.0.0.1:{server.server_address[1]}", routes

@@ -208,8 +208,7 @@ class TokenServer:
                 query = parse_qs(urlparse(self.path).query)
                 header = self.headers.get("Authorization", "")
                 expected = (
-                    "Basic "
-                    + base64.b64encode(f"{server_self.username}:{server_self.password}".encode()).decode()
+                    "Basic " + base64.b64encode(f"{server_self.username}:{server_self.password}".encode()).decode()
                 )
                 if header != expected and not (server_self.allow_anonymous and not header):
                     self.send_response(401)
@@ -244,7 +243,7 @@ class TokenServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def realm(self) -> str:
