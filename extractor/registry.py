@@ -546,11 +546,12 @@ class RegistryClient:
         response = self._request("GET", url, label=str(ref), ref=ref, stream=True, follow=True)
         fd, tmp_name = tempfile.mkstemp(prefix=".partial-", dir=dest.parent)
         tmp = Path(tmp_name)
+        out = os.fdopen(fd, "wb")
         try:
             self._check(response, str(ref), f"blob {digest}")
             hasher = hashlib.sha256()
             total = 0
-            with os.fdopen(fd, "wb") as out:
+            with out:
                 for chunk in self._iter(response, label):
                     total += len(chunk)
                     if total > limit:
@@ -565,8 +566,7 @@ class RegistryClient:
             os.replace(tmp, dest)
             return total
         except BaseException:
-            with contextlib.suppress(OSError):
-                os.close(fd)
+            out.close()
             tmp.unlink(missing_ok=True)
             raise
         finally:
