@@ -56,7 +56,7 @@ def test_normalize_settings_follows_registry_order_not_user_order() -> None:
 
 
 def test_unknown_postprocessor_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="unknown post-processor.*'split-crd'"):
+    with pytest.raises(ConfigError, match=r"unknown post-processor.*'split-crd'"):
         normalize_settings({"split-crd": True})
 
 
@@ -66,12 +66,12 @@ def test_bad_setting_type_names_the_postprocessor() -> None:
 
 
 def test_bad_option_names_the_postprocessor_and_chart() -> None:
-    with pytest.raises(ConfigError, match="post-processor 'split-crds'.*unknown option.*bogus"):
+    with pytest.raises(ConfigError, match=r"post-processor 'split-crds'.*unknown option.*bogus"):
         run_postprocessors(_draft(), {"split-crds": {"bogus": 1}})
 
 
 def test_failure_inside_a_postprocessor_names_it() -> None:
-    with pytest.raises(PostProcessError, match="chart 'demo'.*post-processor 'kube-system-auth-reader'"):
+    with pytest.raises(PostProcessError, match=r"chart 'demo'.*post-processor 'kube-system-auth-reader'"):
         run_postprocessors(_draft(), {"kube-system-auth-reader": True})
 
 

@@ -46,8 +46,8 @@ def test_changed_crd_is_dumped_and_changes_the_checksum() -> None:
             obj["metadata"].setdefault("labels", {})["changed"] = "yes"
     after = split_crds.run(draft, {})
     assert yamlio.load(after.crds[0].data)["metadata"]["labels"]["changed"] == "yes"
-    checksum = [o for o in after.objects if o["kind"] == "ConfigMap"][0]["data"][name]
-    assert checksum != [o for o in before.objects if o["kind"] == "ConfigMap"][0]["data"][name]
+    checksum = next(o for o in after.objects if o["kind"] == "ConfigMap")["data"][name]
+    assert checksum != next(o for o in before.objects if o["kind"] == "ConfigMap")["data"][name]
 
 
 def test_no_crds_no_configmap() -> None:

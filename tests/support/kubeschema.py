@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 import kubernetes_validate
 
 __all__ = ["BUILTIN_GROUPS", "ValidationReport", "assert_valid", "validate_objects"]

@@ -6,6 +6,10 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
+
+from extractor import yamlio
+from tests.support.tools import require_tool
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -39,3 +43,33 @@ def update_bundle(project: Path, mirror: str, cache: Path, *variables: str,
 def tree(root: Path) -> dict[str, bytes]:
     """Relative path -> bytes of every file under ``root``."""
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def helm(binary: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run helm (``helm`` = 3.17.3, ``helm4`` = 4.1.4); assert it succeeded."""
+    proc = subprocess.run([str(require_tool(binary)), *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, f"{binary} {' '.join(args)}:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def helmfile(project: Path, *args: str, env: dict[str, str] | None = None,
+             check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run helmfile 0.166 (with helm 3.17.3) on ``project``'s helmfile, with a clean environment
+    (``HOME`` = the project, so no user auth file is read unless ``env`` names one)."""
+    full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(project),
+                "HELMFILE_UPGRADE_NOTICE_DISABLED": "1"}
+    full_env.update(env or {})
+    proc = subprocess.run(
+        [str(require_tool("helmfile")), "--helm-binary", str(require_tool("helm")),
+         "--file", str(project / "helmfile.yaml.gotmpl"), *args],
+        capture_output=True, text=True, cwd=project, timeout=300, check=False, env=full_env,
+    )
+    if check:
+        assert proc.returncode == 0, f"helmfile {' '.join(args)}:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def docs(text: str) -> list[dict[str, Any]]:
+    """The non-empty documents of a YAML stream."""
+    return [d for d in yamlio.load_all(text) if d]

@@ -1,0 +1,69 @@
+# bundle-extract developer entry points.  `make check` is what CI runs (through .ci/run).
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := check
+
+PYTHON ?= python3
+# Where hack/install-tools.sh keeps helm (3), helm4, helmfile and, when needed, kubectl.
+BUNDLE_EXTRACT_TOOLS ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/bundle-extract/tools
+TOOLS_BIN := $(BUNDLE_EXTRACT_TOOLS)/bin
+export BUNDLE_EXTRACT_TOOLS
+export PATH := $(TOOLS_BIN):$(PATH)
+# helmfile would otherwise look for a newer release of itself on the network.
+export HELMFILE_UPGRADE_NOTICE_DISABLED := 1
+
+# --- tooling and tests ---
+
+.PHONY: tools static test check
+
+tools: ## install Debian packages, the project (editable) and helm/helm4/helmfile
+	PYTHON=$(PYTHON) bash hack/install-tools.sh
+
+static: ## ruff and mypy
+	$(PYTHON) -m ruff check extractor postprocess tests
+	$(PYTHON) -m mypy
+
+test: tools ## all tests against the real tools, then lint
+	$(PYTHON) -m pytest -q
+	$(MAKE) --no-print-directory static
+
+check: test
+
+# --- the main job ---
+
+CONFIG ?= bundles.yaml
+OUTPUT ?= $(patsubst %/,%,$(dir $(abspath $(CONFIG))))
+BUNDLE ?=
+VERSION ?=
+MIRROR ?=
+HELM ?= $(TOOLS_BIN)/helm
+HELMFILE ?= $(TOOLS_BIN)/helmfile
+HELMFILE_FILE = $(OUTPUT)/helmfile.yaml.gotmpl
+BUNDLE_EXTRACT ?= $(PYTHON) -m extractor
+# MIRROR="a=b c=d" -> --mirror a=b --mirror c=d
+MIRROR_FLAGS := $(foreach m,$(MIRROR),--mirror $(m))
+BUNDLE_FLAGS := $(if $(BUNDLE),--bundle $(BUNDLE)) $(if $(VERSION),--version $(VERSION))
+
+.PHONY: update-bundle helmfile template lint deploy demo bench
+
+update-bundle: ## pull bundles from bundles.yaml (BUNDLE=, VERSION=, MIRROR=) and regenerate charts + helmfile
+	$(BUNDLE_EXTRACT) update-bundle --config $(CONFIG) --output $(OUTPUT) $(BUNDLE_FLAGS) $(MIRROR_FLAGS)
+
+helmfile: ## regenerate helmfile.yaml.gotmpl from charts/ (no pulling)
+	$(BUNDLE_EXTRACT) helmfile --config $(CONFIG) --output $(OUTPUT)
+
+template: ## helmfile template
+	$(HELMFILE) --helm-binary $(HELM) --file $(HELMFILE_FILE) template
+
+lint: ## helmfile lint
+	$(HELMFILE) --helm-binary $(HELM) --file $(HELMFILE_FILE) lint
+
+deploy: ## helmfile apply (needs a cluster and the helm-diff plugin)
+	$(HELMFILE) --helm-binary $(HELM) --file $(HELMFILE_FILE) apply
+
+demo: tools ## the main job on an embedded default: local registry + sample bundles -> charts + helmfile -> helmfile template
+	$(BUNDLE_EXTRACT) demo --output .demo
+
+bench: tools ## print regeneration times (cold and warm cache) from a loopback registry
+	$(PYTHON) hack/bench.py
