@@ -122,9 +122,7 @@ def template_filenames(templates: Iterable[Template]) -> list[str]:
     for template in items:
         if template.filename:
             if "/" in template.filename or not template.filename.endswith((".yaml", ".tpl", ".txt")):
-                raise EmitError(
-                    f"template file name {template.filename!r} is not a plain .yaml/.tpl/.txt name"
-                )
+                raise EmitError(f"template file name {template.filename!r} is not a plain .yaml/.tpl/.txt name")
             bases.append(None)
             continue
         name = _plain_name(template.obj)
@@ -270,9 +268,7 @@ def _custom_resources(draft: ChartDraft) -> bool:
 
 
 def _conditions_ok(condition: str | None, where: str) -> None:
-    if condition is not None and not re.match(
-        r"^!?[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)*$", condition
-    ):
+    if condition is not None and not re.match(r"^!?[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)*$", condition):
         raise EmitError(f"{where}: condition {condition!r} is not a helmfile value path")
 
 

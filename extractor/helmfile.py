@@ -125,9 +125,7 @@ def _merge(target: dict[str, Any], source: Mapping[str, Any], where: str, path: 
         if isinstance(value, Mapping) and isinstance(target.get(key), dict):
             _merge(target[key], value, where, full)
         elif key in target and target[key] != value:
-            raise EmitError(
-                f"helmfile value {full!r}: {where} wants {value!r}, another release {target[key]!r}"
-            )
+            raise EmitError(f"helmfile value {full!r}: {where} wants {value!r}, another release {target[key]!r}")
         else:
             target[key] = json.loads(json.dumps(value))
 
@@ -229,9 +227,7 @@ def _release(spec: ReleaseSpec, by_name: Mapping[str, ReleaseSpec]) -> dict[str,
         needs.append(f"{by_name[need].namespace}/{need}")
     values = []
     if spec.pull_secret_values:
-        values.append(
-            _indent(_scalar(f"{spec.chart_dir.rstrip('/')}/{spec.pull_secret_values}"), 6, "      - ")
-        )
+        values.append(_indent(_scalar(f"{spec.chart_dir.rstrip('/')}/{spec.pull_secret_values}"), 6, "      - "))
     if spec.value_bindings:
         tree: dict[str, Any] = {}
         for path, condition in spec.value_bindings:
@@ -247,9 +243,7 @@ def _release(spec: ReleaseSpec, by_name: Mapping[str, ReleaseSpec]) -> dict[str,
     if spec.extra_namespaces:
         for namespace in spec.extra_namespaces:
             if not _NAME.match(namespace):
-                raise EmitError(
-                    f"release {spec.name!r}: extra namespace {namespace!r} is not a DNS-1123 label"
-                )
+                raise EmitError(f"release {spec.name!r}: extra namespace {namespace!r} is not a DNS-1123 label")
         hooks.append(
             Hook(
                 name="create-namespaces",

@@ -67,9 +67,7 @@ def run(draft: ChartDraft, options: Mapping[str, Any]) -> ChartDraft:
             "kind": "Role",
             "name": "extension-apiserver-authentication-reader",
         },
-        "subjects": [
-            {"kind": "ServiceAccount", "name": name, "namespace": out.install_namespace} for name in accounts
-        ],
+        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": out.install_namespace} for name in accounts],
     }
     out.templates.append(Template(obj=binding, filename=FILENAME))
     return out

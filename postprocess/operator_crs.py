@@ -68,9 +68,7 @@ def find_crd(draft: ChartDraft, group: str, kind: str) -> dict[str, Any] | None:
     return None
 
 
-def _example(
-    examples: list[dict[str, Any]], kind: str, api_version: str | None, name: str | None
-) -> dict[str, Any]:
+def _example(examples: list[dict[str, Any]], kind: str, api_version: str | None, name: str | None) -> dict[str, Any]:
     for example in examples:
         if example.get("kind") != kind:
             continue
@@ -83,9 +81,7 @@ def _example(
     raise PostProcessError(f"the CSV's alm-examples have no {wanted} example")
 
 
-def _one(
-    draft: ChartDraft, raw: dict[str, Any], index: int
-) -> tuple[Template, str, dict[str, Any], list[str]]:
+def _one(draft: ChartDraft, raw: dict[str, Any], index: int) -> tuple[Template, str, dict[str, Any], list[str]]:
     opts = Options("operator-crs", raw, f"items[{index}]")
     kind = opts.required_str("kind")
     api_version = opts.string("apiVersion")

@@ -66,8 +66,7 @@ def run(draft: ChartDraft, options: Mapping[str, Any]) -> ChartDraft:
     out.objects = kept
     if out.crds:
         checksums = {
-            crd.name: "sha256:" + hashlib.sha256(crd.data).hexdigest()
-            for crd in sorted(out.crds, key=lambda c: c.name)
+            crd.name: "sha256:" + hashlib.sha256(crd.data).hexdigest() for crd in sorted(out.crds, key=lambda c: c.name)
         }
         out.objects.append(
             {

@@ -120,9 +120,7 @@ def _arguments(values: list[Any], namespace: str) -> list[Any]:
     previous: Any = None
     for value in values:
         if isinstance(value, str):
-            after_flag = (
-                isinstance(previous, str) and previous.startswith("-") and "namespace" in previous.lower()
-            )
+            after_flag = isinstance(previous, str) and previous.startswith("-") and "namespace" in previous.lower()
             out.append(_string(value, namespace, names_namespace=after_flag))
         else:
             out.append(value)
