@@ -29,6 +29,7 @@ __all__ = [
     "namespace_of",
     "pod_specs",
     "pod_templates",
+    "pull_secret_names_helper",
 ]
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -196,3 +197,28 @@ def deep_merge(base: Any, override: Any) -> Any:
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def pull_secret_names_helper(chart: str) -> tuple[str, str]:
+    """``(name, body)`` of the ``_helpers.tpl`` definition ``<chart>.pullSecretNames``: a JSON list
+    of the pull secret names in effect (the chart's Secret when ``pullSecret.dockerConfigJson`` is
+    set, then ``.Values.imagePullSecrets`` entries, ``{name: x}`` or ``x``). Missing values are
+    tolerated, so charts without ``image-pull-secrets`` render ``[]``."""
+    body = "\n".join(
+        [
+            "{{- $names := list -}}",
+            "{{- $pullSecret := .Values.pullSecret | default dict -}}",
+            "{{- if $pullSecret.dockerConfigJson -}}",
+            f'{{{{- $names = append $names ($pullSecret.name | default "{chart}-pull-secret") -}}}}',
+            "{{- end -}}",
+            "{{- range (.Values.imagePullSecrets | default list) -}}",
+            '{{- if kindIs "string" . -}}',
+            "{{- $names = append $names . -}}",
+            "{{- else -}}",
+            "{{- $names = append $names .name -}}",
+            "{{- end -}}",
+            "{{- end -}}",
+            "{{- $names | uniq | toJson -}}",
+        ]
+    )
+    return f"{chart}.pullSecretNames", body

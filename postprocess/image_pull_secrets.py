@@ -33,6 +33,7 @@ from postprocess._common import (
     name_of,
     namespace_of,
     pod_templates,
+    pull_secret_names_helper,
 )
 
 __all__ = ["DOC", "collect_registries", "image_registry", "run"]
@@ -115,22 +116,14 @@ def collect_registries(draft: ChartDraft) -> list[str]:
 
 
 def _helpers(chart: str) -> dict[str, str]:
+    names_helper, names_body = pull_secret_names_helper(chart)
     return {
+        names_helper: names_body,
         f"{chart}.pullSecretName": f'{{{{- .Values.pullSecret.name | default "{chart}-pull-secret" -}}}}',
         f"{chart}.imagePullSecrets": "\n".join(
             [
                 '{{- /* ServiceAccount imagePullSecrets; context: dict "context" $ "names" (list ...) */ -}}',
-                "{{- $names := .names -}}",
-                "{{- if .context.Values.pullSecret.dockerConfigJson -}}",
-                f'{{{{- $names = append $names (include "{chart}.pullSecretName" .context) -}}}}',
-                "{{- end -}}",
-                "{{- range .context.Values.imagePullSecrets -}}",
-                '{{- if kindIs "string" . -}}',
-                "{{- $names = append $names . -}}",
-                "{{- else -}}",
-                "{{- $names = append $names .name -}}",
-                "{{- end -}}",
-                "{{- end -}}",
+                f'{{{{- $names := concat .names (include "{names_helper}" .context | fromJsonArray) -}}}}',
                 "{{- if $names }}",
                 "imagePullSecrets:",
                 "{{- range $names | uniq }}",

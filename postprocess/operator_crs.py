@@ -12,6 +12,9 @@ Options: a list (or ``{items: [...]}``) of::
 * ``apiVersion`` defaults to the example's, else the CRD's storage version. The CRD must be in
   the bundle; its ``spec.scope`` decides the namespace: cluster-scoped CRs get none (a
   ``namespace`` option is an error), namespaced ones the install namespace unless given.
+* ``pullSecretsAt`` (e.g. ``values.global.imagePullSecrets`` for Istio): a dotted spec path that
+  receives the list of pull secret names in effect (``<chart>.pullSecretNames``) when there are
+  any, so that operands the operator deploys (istiod) can pull; a value set there by the user wins.
 * The template is gated by ``.Values.<valuesKey>.create`` and its spec is
   ``.Values.<valuesKey>.spec`` (values.yaml holds the defaults, so user values merge over them).
   Top-level spec fields whose default is the install namespace (Istio ``spec.namespace``) are not
@@ -23,6 +26,7 @@ The CRs are ordinary templates: their CRDs are applied by the presync hook befor
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,7 +34,15 @@ from extractor import yamlio
 from extractor.draft import ChartDraft, Template
 from extractor.errors import PostProcessError
 from extractor.gotemplate import Block
-from postprocess._common import DNS_SUBDOMAIN, VALUES_KEY, Options, copy_draft, deep_merge, kind_of
+from postprocess._common import (
+    DNS_SUBDOMAIN,
+    VALUES_KEY,
+    Options,
+    copy_draft,
+    deep_merge,
+    kind_of,
+    pull_secret_names_helper,
+)
 
 __all__ = ["DOC", "alm_examples", "find_crd", "run"]
 
@@ -91,7 +103,12 @@ def _one(draft: ChartDraft, raw: dict[str, Any], index: int) -> tuple[Template, 
     from_example = opts.boolean("fromAlmExample", False)
     create = opts.boolean("create", True)
     overrides = opts.mapping("spec")
+    pull_secrets_at = opts.string("pullSecretsAt")
     opts.done()
+    if pull_secrets_at is not None and not re.match(
+        r"^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)*$", pull_secrets_at
+    ):
+        raise opts.error(f"pullSecretsAt {pull_secrets_at!r} must be a dotted path of identifiers")
     if not VALUES_KEY.match(key):
         raise opts.error(f"valuesKey {key!r} must be a camelCase identifier (usable as .Values.{key})")
 
@@ -136,15 +153,28 @@ def _one(draft: ChartDraft, raw: dict[str, Any], index: int) -> tuple[Template, 
 
     follow = sorted(k for k, v in spec.items() if v == draft.install_namespace)
     defaults = {k: v for k, v in spec.items() if k not in follow}
-    source = f".Values.{key}.spec"
+    source = f"deepCopy .Values.{key}.spec"
     if follow:
         pairs = " ".join(f'"{k}" .Release.Namespace' for k in follow)
-        source = f"merge (dict) {source} (dict {pairs})"
+        source = f"merge ({source}) (dict {pairs})"
+    lines = [f"{{{{- $spec := {source} }}}}"]
+    if pull_secrets_at:
+        nested = "$pullSecrets"
+        for part in reversed(pull_secrets_at.split(".")):
+            nested = f'(dict "{part}" {nested})'
+        names_helper = pull_secret_names_helper(draft.name)[0]
+        lines += [
+            f'{{{{- $pullSecrets := include "{names_helper}" . | fromJsonArray }}}}',
+            "{{- if $pullSecrets }}",
+            f"{{{{- $spec = merge $spec {nested} }}}}",
+            "{{- end }}",
+        ]
+    lines += ["spec:", "  {{- toYaml $spec | nindent 2 }}"]
     obj: dict[Any, Any] = {
         "apiVersion": api_version,
         "kind": kind,
         "metadata": metadata,
-        Block(f"spec:\n  {{{{- toYaml ({source}) | nindent 2 }}}}"): None,
+        Block("\n".join(lines)): None,
     }
     return (
         Template(obj=obj, condition=f".Values.{key}.create"),
@@ -169,6 +199,9 @@ def run(draft: ChartDraft, options: Mapping[str, Any]) -> ChartDraft:
     keys: set[str] = set()
     for index, raw in enumerate(items):
         template, key, values, follow = _one(out, raw, index)
+        if any(isinstance(k, Block) and "pullSecretNames" in k.text for k in template.obj):
+            name, body = pull_secret_names_helper(out.name)
+            out.helpers[name] = body
         if key in keys or key in out.values:
             raise opts.error(f"valuesKey {key!r} is used twice")
         keys.add(key)

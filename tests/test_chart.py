@@ -183,6 +183,12 @@ def test_operator_crs_render(charts: dict[str, tuple[Path, ReleaseSpec]]) -> Non
     assert istio["spec"]["version"] == "v1.27.5" and istio["spec"]["namespace"] == "elsewhere"
     assert istio["spec"]["updateStrategy"]["type"] == "InPlace"
     assert not [d for d in _template(sail, "mesh", {"istio": {"create": False}}) if d["kind"] == "Istio"]
+    # istiod (deployed by the operator) gets the chart's pull secrets through the Istio values
+    assert "values" not in istio["spec"]
+    values = {"pullSecret": {"dockerConfigJson": PULL_SECRET}, "imagePullSecrets": ["mine"]}
+    [istio] = [d for d in _template(sail, "mesh", values) if d["kind"] == "Istio"]
+    assert istio["spec"]["values"] == {"global": {"imagePullSecrets": ["sail-operator-pull-secret", "mine"]}}
+    assert istio["spec"]["version"] == "v1.27.3"
 
     cm = charts["cert-manager-operator"][0]
     docs = _template(cm, "cert-manager-operator")

@@ -67,7 +67,11 @@ def test_service_accounts_get_the_helper_and_operands_are_created() -> None:
     assert out.extra_namespaces == ["cert-manager"]
     assert out.values["pullSecret"] == {"name": "cert-manager-operator-pull-secret", "dockerConfigJson": ""}
     assert out.values["imagePullSecrets"] == []
-    assert set(out.helpers) == {"cert-manager-operator.imagePullSecrets", "cert-manager-operator.pullSecretName"}
+    assert set(out.helpers) == {
+        "cert-manager-operator.imagePullSecrets",
+        "cert-manager-operator.pullSecretName",
+        "cert-manager-operator.pullSecretNames",
+    }
 
 
 def test_existing_pull_secrets_are_kept() -> None:

@@ -26,7 +26,23 @@ def test_istio_from_alm_example_is_cluster_scoped_and_version_from_bundle() -> N
     assert out.values["istio"]["spec"]["version"] == "v1.27.3"
     # spec.namespace was the install namespace: it follows the release namespace instead
     assert "namespace" not in out.values["istio"]["spec"]
-    assert 'merge (dict) .Values.istio.spec (dict "namespace" .Release.Namespace)' in _spec_block(template.obj)
+    assert 'merge (deepCopy .Values.istio.spec) (dict "namespace" .Release.Namespace)' in _spec_block(template.obj)
+    assert "pullSecretNames" not in _spec_block(template.obj)
+
+
+def test_pull_secrets_at() -> None:
+    item = {
+        "kind": "Istio",
+        "valuesKey": "istio",
+        "fromAlmExample": True,
+        "pullSecretsAt": "values.global.imagePullSecrets",
+    }
+    out = operator_crs.run(rendered_draft("sail-operator"), {"items": [item]})
+    block = _spec_block(out.templates[0].obj)
+    assert '(dict "values" (dict "global" (dict "imagePullSecrets" $pullSecrets)))' in block
+    assert "sail-operator.pullSecretNames" in out.helpers
+    with pytest.raises(ConfigError, match="pullSecretsAt"):
+        operator_crs.run(rendered_draft("sail-operator"), {"items": [{**item, "pullSecretsAt": "a..b"}]})
     assert "release namespace" in out.value_docs["istio.spec"]
 
 

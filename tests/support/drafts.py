@@ -77,7 +77,15 @@ SETTINGS: dict[str, dict[str, Any]] = {
     },
     "sail-operator": {
         "exclude": {"exclude": list(DEFAULT_EXCLUDES)},
-        "operator-crs": [{"kind": "Istio", "name": "default", "valuesKey": "istio", "fromAlmExample": True}],
+        "operator-crs": [
+            {
+                "kind": "Istio",
+                "name": "default",
+                "valuesKey": "istio",
+                "fromAlmExample": True,
+                "pullSecretsAt": "values.global.imagePullSecrets",
+            }
+        ],
         "sail-webhook-ignore": {"fixedIn": "3.2.3"},
     },
     "lws-operator": {
