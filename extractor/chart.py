@@ -66,6 +66,7 @@ _HELMIGNORE = """\
 # chart package and out of Helm's release Secret (1 MiB limit).
 presync/
 release.yaml
+.generated.json
 *.values.yaml.gotmpl
 .git/
 .DS_Store

@@ -8,6 +8,9 @@ post-processed and emitted into a staging directory; then each chart directory i
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
+import json
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -15,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import postprocess
+from extractor import __version__
 from extractor.acquire import AcquireOptions, acquire
 from extractor.bundle import load_bundle
 from extractor.chart import write_chart
@@ -22,7 +27,7 @@ from extractor.config import BundleEntry, ProjectConfig, load_config, set_entry_
 from extractor.draft import ChartDraft, ReleaseSpec
 from extractor.errors import ConfigError, EmitError
 from extractor.helmfile import write_helmfile
-from extractor.model import Manifests, RenderOptions
+from extractor.model import BundleSource, Manifests, RenderOptions
 from extractor.render import render
 from extractor.validate import validate_bundle
 from postprocess import run_postprocessors
@@ -41,6 +46,8 @@ __all__ = [
 CHARTS_DIR = "charts"
 HELMFILE_NAME = "helmfile.yaml.gotmpl"
 _RELEASE_FILE = "release.yaml"
+#: per chart: fingerprint of the inputs it was generated from + digest of its files
+_STAMP_FILE = ".generated.json"
 
 
 @dataclass(frozen=True)
@@ -107,10 +114,7 @@ def _postprocessor_settings(entry: BundleEntry) -> dict[str, Any]:
     return settings
 
 
-def _build_chart(entry: BundleEntry, acquire_options: AcquireOptions, chart_dir: Path) -> tuple[
-    ReleaseSpec, str | None
-]:
-    source = acquire(entry.reference, acquire_options)
+def _build_chart(entry: BundleEntry, source: BundleSource, chart_dir: Path) -> ReleaseSpec:
     bundle = load_bundle(source)
     options = render_options_for(entry)
     validate_bundle(bundle, options)
@@ -129,8 +133,54 @@ def _build_chart(entry: BundleEntry, acquire_options: AcquireOptions, chart_dir:
         needs=list(entry.needs),
     )
     draft = run_postprocessors(draft, _postprocessor_settings(entry))
-    spec = write_chart(draft, chart_dir)
-    return spec, source.digest
+    return write_chart(draft, chart_dir)
+
+
+@functools.cache
+def _tool_fingerprint() -> str:
+    """sha256 over this tool's own source (extractor/, postprocess/): any code change regenerates."""
+    digest = hashlib.sha256(__version__.encode())
+    for package in (Path(__file__).resolve().parent, Path(postprocess.__file__).resolve().parent):
+        for path in sorted(package.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(package.parent)).encode() + b"\0")
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _tree_digest(root: Path, *, skip: str = "") -> str:
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.name != skip:
+            digest.update(str(path.relative_to(root)).encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _inputs_fingerprint(entry: BundleEntry, source: BundleSource) -> str:
+    """What a chart is a function of: the tool, the bundles.yaml entry and the bundle content
+    (the image digest, or the files of a bundle directory)."""
+    content = source.digest or _tree_digest(source.directory)
+    payload = {"tool": _tool_fingerprint(), "entry": dataclasses.asdict(entry), "bundle": content,
+               "image": source.image}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _up_to_date(chart_dir: Path, fingerprint: str) -> bool:
+    """True if ``chart_dir`` was generated from the same inputs and has not been edited since."""
+    stamp_path = chart_dir / _STAMP_FILE
+    try:
+        stamp = json.loads(stamp_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(stamp, dict) or stamp.get("inputs") != fingerprint:
+        return False
+    return bool(stamp.get("files") == _tree_digest(chart_dir, skip=_STAMP_FILE))
+
+
+def _write_stamp(chart_dir: Path, fingerprint: str) -> None:
+    stamp = {"inputs": fingerprint, "files": _tree_digest(chart_dir, skip=_STAMP_FILE)}
+    (chart_dir / _STAMP_FILE).write_text(json.dumps(stamp, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def _read_release_spec(root: Path, entry: BundleEntry) -> ReleaseSpec:
@@ -173,8 +223,10 @@ def generate(
 
     ``root``: directory receiving ``charts/<name>/`` and ``helmfile.yaml.gotmpl``.
     ``versions``: per-entry version overrides (``make update-bundle VERSION=...``).
-    Charts of unselected entries are read from their ``release.yaml``. When all entries are
-    regenerated, stale generated charts (a ``release.yaml`` but no entry) are removed.
+    Charts of unselected entries are read from their ``release.yaml``. A selected chart whose
+    inputs (tool source, entry, bundle digest) and files are unchanged since it was generated
+    (``charts/<name>/.generated.json``) is kept as it is. When all entries are regenerated, stale
+    generated charts (a ``release.yaml`` but no entry) are removed.
     Raises the stage errors; on error nothing under ``root`` has changed.
     """
     selected = [e.name for e in config.bundles] if only is None else list(only)
@@ -187,26 +239,37 @@ def generate(
         staging = Path(tmp)
         specs: list[ReleaseSpec] = []
         digests: dict[str, str | None] = {}
+        rebuilt: list[str] = []
         for entry in config.bundles:
             if entry.name in selected:
                 if entry.name in versions:
                     entry = dataclasses.replace(entry, version=versions[entry.name])
-                spec, digest = _build_chart(entry, acquire_options, staging / CHARTS_DIR / entry.name)
-                digests[entry.name] = digest
-                specs.append(spec)
+                source = acquire(entry.reference, acquire_options)
+                digests[entry.name] = source.digest
+                fingerprint = _inputs_fingerprint(entry, source)
+                if _up_to_date(charts_root / entry.name, fingerprint):
+                    # nothing changed since the last run: keep the chart as it is
+                    specs.append(_read_release_spec(root, entry))
+                    continue
+                staged_chart = staging / CHARTS_DIR / entry.name
+                specs.append(_build_chart(entry, source, staged_chart))
+                _write_stamp(staged_chart, fingerprint)
+                rebuilt.append(entry.name)
             else:
                 specs.append(_read_release_spec(root, entry))
         staged_helmfile = staging / HELMFILE_NAME
         write_helmfile(specs, staged_helmfile)
         # everything is rendered: swap into place
-        for name in selected:
+        for name in rebuilt:
             _swap_in(staging / CHARTS_DIR / name, charts_root / name)
         if only is None and charts_root.is_dir():
             known = {e.name for e in config.bundles}
             for child in sorted(charts_root.iterdir()):
                 if child.is_dir() and child.name not in known and (child / _RELEASE_FILE).is_file():
                     shutil.rmtree(child)
-        staged_helmfile.replace(root / HELMFILE_NAME)
+        final_helmfile = root / HELMFILE_NAME
+        if not final_helmfile.is_file() or final_helmfile.read_bytes() != staged_helmfile.read_bytes():
+            staged_helmfile.replace(final_helmfile)
     return GenerateResult(
         charts={name: charts_root / name for name in selected},
         helmfile=root / HELMFILE_NAME,

@@ -57,3 +57,14 @@ def test_bad_options() -> None:
         exclude.run(draft, {"exclude": '.kind == "Route"'})
     with pytest.raises(ConfigError, match="unknown option"):
         exclude.run(draft, {"excludes": []})
+
+
+def test_kind_shortcut_agrees_with_jq() -> None:
+    from postprocess.exclude import filter_objects
+
+    objects = [{"kind": "Route"}, {"kind": "Deployment"}, {"kind": "route"}, {"metadata": {}}]
+    # the first expression takes the shortcut, the second (same meaning) goes through jq
+    fast = filter_objects(objects, ['.kind == "Route"'])
+    slow = filter_objects(objects, ['(.kind) == "Route"'])
+    assert fast == slow == [{"kind": "Deployment"}, {"kind": "route"}, {"metadata": {}}]
+    assert filter_objects(objects, [], ['.kind == "Deployment"']) == [{"kind": "Deployment"}]
