@@ -7,7 +7,8 @@
 * Option ``operandServiceAccounts: [{namespace: cert-manager, names: [cert-manager, ...]}]``:
   ServiceAccounts the operator's operands run as, created by the chart in that namespace (the
   operator adopts them) so that operand pods can pull; the namespace is added to
-  ``extra_namespaces`` (the helmfile creates it in presync).
+  ``extra_namespaces`` (the helmfile creates it in presync). Without ``namespace`` they are
+  created in the install namespace and follow the release namespace.
 * A ``kubernetes.io/dockerconfigjson`` Secret (name: value ``pullSecret.name``) in the release
   namespace and in every operand namespace, rendered only when ``pullSecret.dockerConfigJson``
   is non-empty (the helmfile fills it at deploy time from the user's auth file).
@@ -172,7 +173,8 @@ def run(draft: ChartDraft, options: Mapping[str, Any]) -> ChartDraft:
     operands: list[tuple[str, list[str]]] = []
     for index, raw in enumerate(operand_entries):
         entry = Options("image-pull-secrets", raw, f"operandServiceAccounts[{index}]")
-        namespace = entry.required_str("namespace")
+        # no namespace: the operands run in the install namespace (it follows the release namespace)
+        namespace = entry.string("namespace") or draft.install_namespace
         names = entry.str_list("names")
         entry.done()
         if not DNS_LABEL.match(namespace):

@@ -50,8 +50,6 @@ ONLY_OURS: dict[str, dict[Key, str]] = {
 # Objects only the reference has, and why.
 ONLY_REFERENCE: dict[str, dict[Key, str]] = {
     "cert-manager-operator": {
-        ("ClusterRole", "cert-manager-operator-controller-manager-clusterrole"): "renamed-by-olm-extractor; "
-        "ours has the same name (see ONLY_OURS for the binding)",
         ("ClusterRoleBinding", "cert-manager-operator-controller-manager-clusterrolebinding"): "olm-extractor name",
         ("Role", "cert-manager-operator-controller-manager-role"): "reference bug: install modes ignored",
         ("RoleBinding", "cert-manager-operator-controller-manager-rolebinding"): "reference bug: install modes ignored",

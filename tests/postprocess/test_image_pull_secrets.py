@@ -90,7 +90,6 @@ def test_existing_pull_secrets_are_kept() -> None:
     [
         ({"operandServiceAccounts": [{"namespace": "Bad_NS", "names": ["a"]}]}, "not a DNS-1123 label"),
         ({"operandServiceAccounts": [{"namespace": "x", "names": []}]}, "at least one"),
-        ({"operandServiceAccounts": [{"names": ["a"]}]}, "'namespace' is required"),
         ({"operandServiceAccounts": [{"namespace": "x", "names": ["a"], "extra": 1}]}, "unknown option"),
         ({"operandServiceAccounts": {"namespace": "x"}}, "list of mappings"),
     ],
@@ -98,3 +97,17 @@ def test_existing_pull_secrets_are_kept() -> None:
 def test_bad_options(options: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         image_pull_secrets.run(rendered_draft("lws-operator"), options)
+
+
+def test_operand_accounts_without_namespace_live_in_the_install_namespace() -> None:
+    out = image_pull_secrets.run(
+        rendered_draft("lws-operator"), {"operandServiceAccounts": [{"names": ["lws-controller-manager"]}]}
+    )
+    operand = [t.obj for t in out.templates if t.obj and t.obj["kind"] == "ServiceAccount"]
+    assert [(s["metadata"]["namespace"], s["metadata"]["name"]) for s in operand] == [
+        ("openshift-lws-operator", "lws-controller-manager")
+    ]
+    # the install namespace is created by the release itself, not by the namespaces hook
+    assert out.extra_namespaces == []
+    secrets = [t.obj for t in out.templates if t.obj and t.obj["kind"] == "Secret"]
+    assert [s["metadata"]["namespace"] for s in secrets] == ["openshift-lws-operator"]
