@@ -8,7 +8,8 @@ the webhook configurations istiod patches, and the two loop. The workaround anno
 
 A helmfile ``postsync`` hook ``sail-webhook-ignore`` runs a fixed ``bash -c`` script (the namespace
 and timeout are positional arguments, never substituted into the script) that waits, bounded by
-option ``timeout`` (seconds, default 300), for istiod to create both objects, annotates them, and
+option ``timeout`` (seconds, default 300; the environment variable ``SAIL_WEBHOOK_IGNORE_TIMEOUT``
+overrides it at deploy time), for istiod to create both objects, annotates them, and
 **exits non-zero on timeout**. It is gated by the helmfile value ``sailWebhookIgnore.enabled``,
 whose default is true only when the CSV version is older than option ``fixedIn`` (``"3.2.3"``).
 """
@@ -31,7 +32,7 @@ CONDITION = "sailWebhookIgnore.enabled"
 SCRIPT = """\
 set -euo pipefail
 namespace="$1"
-timeout="$2"
+timeout="${SAIL_WEBHOOK_IGNORE_TIMEOUT:-$2}"
 deadline=$(( $(date +%s) + timeout ))
 for object in mutatingwebhookconfiguration/istio-sidecar-injector \\
               "validatingwebhookconfiguration/istio-validator-${namespace}"; do

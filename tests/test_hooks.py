@@ -1,0 +1,113 @@
+"""The generated helmfile's hooks, run for real: ``helmfile sync`` against a real kube-apiserver
+(etcd + kube-apiserver built from Go modules, tests/support/kube.py). No controllers run there, so
+Helm is told not to wait for Deployments to become ready; everything else is the real thing:
+namespaces created by the presync hook, CRDs applied server-side and Established before Helm
+installs the custom resources, and the sail postsync hook annotating istiod's webhooks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from extractor import yamlio
+from tests.support.kube import KubeCluster, start_kube
+from tests.support.project import helmfile
+
+WEBHOOKS = """\
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata:
+  name: istio-sidecar-injector
+webhooks: []
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata:
+  name: istio-validator-istio-system
+webhooks: []
+"""
+
+
+def sync(project: Path, cluster: KubeCluster, *args: str, env: dict[str, str] | None = None,
+         check: bool = True) -> subprocess.CompletedProcess[str]:
+    # helm must not wait for Deployments: nothing runs pods here
+    return helmfile(project, "sync", "--skip-deps", "--sync-args", "--wait=false", *args,
+                    env={**cluster.env, **(env or {})}, check=check)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> KubeCluster:
+    with start_kube(tmp_path_factory.mktemp("kube")) as kube:
+        yield kube  # type: ignore[misc]
+
+
+@pytest.fixture(scope="module")
+def synced(project: Path, cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    copy = tmp_path_factory.mktemp("synced") / "project"
+    shutil.copytree(project, copy)
+    # the webhook configurations istiod would create once it runs
+    cluster.kubectl("apply", "-f", "-", input=WEBHOOKS)
+    sync(copy, cluster)
+    return copy
+
+
+def crd_names(project: Path) -> list[str]:
+    return sorted(yamlio.load(p.read_bytes())["metadata"]["name"]
+                  for p in (project / "charts").glob("*/presync/*/*.yaml"))
+
+
+def test_presync_hooks_apply_crds_server_side_and_wait_until_established(synced: Path, cluster: KubeCluster) -> None:
+    names = crd_names(synced)
+    assert len(names) == 29  # the bundles' 28 + the Infrastructure stub
+    for name in names:
+        crd = json.loads(cluster.kubectl("get", "crd", name, "-o", "json", "--show-managed-fields").stdout)
+        conditions = {c["type"]: c["status"] for c in crd["status"]["conditions"]}
+        assert conditions.get("Established") == "True", name
+        # server-side apply: our field manager owns the fields, no last-applied annotation
+        managers = {m["manager"] for m in crd["metadata"]["managedFields"]}
+        assert "bundle-extract" in managers, (name, managers)
+        assert "kubectl.kubernetes.io/last-applied-configuration" not in crd["metadata"].get("annotations", {})
+
+
+def test_operand_namespace_and_custom_resources_exist(synced: Path, cluster: KubeCluster) -> None:
+    cluster.kubectl("get", "namespace", "cert-manager")
+    for kind, name in [("certmanagers.operator.openshift.io", "cluster"), ("istios.sailoperator.io", "default"),
+                       ("leaderworkersetoperators.operator.openshift.io", "cluster"),
+                       ("infrastructures.config.openshift.io", "cluster")]:
+        cluster.kubectl("get", kind, name)
+    istio = json.loads(cluster.kubectl("get", "istios.sailoperator.io", "default", "-o", "json").stdout)
+    assert istio["spec"]["namespace"] == "istio-system"
+    assert istio["spec"]["version"] == "v1.27.3"  # from the bundle's alm-examples
+    for namespace, deployment in [("cert-manager-operator", "cert-manager-operator-controller-manager"),
+                                  ("istio-system", "servicemesh-operator3"),
+                                  ("openshift-lws-operator", "openshift-lws-operator")]:
+        cluster.kubectl("get", "deployment", deployment, "-n", namespace)
+    cluster.kubectl("get", "rolebinding", "-n", "kube-system", "lws-operator-openshift-lws-operator-auth-reader")
+
+
+def test_sail_postsync_hook_annotated_istiod_webhooks(synced: Path, cluster: KubeCluster) -> None:
+    for kind, name in [("mutatingwebhookconfiguration", "istio-sidecar-injector"),
+                       ("validatingwebhookconfiguration", "istio-validator-istio-system")]:
+        obj = json.loads(cluster.kubectl("get", kind, name, "-o", "json").stdout)
+        assert obj["metadata"]["annotations"]["sailoperator.io/ignore"] == "true", name
+
+
+def test_sail_hook_fails_loudly_when_the_webhooks_never_appear(synced: Path, cluster: KubeCluster) -> None:
+    cluster.kubectl("delete", "mutatingwebhookconfiguration", "istio-sidecar-injector")
+    cluster.kubectl("delete", "validatingwebhookconfiguration", "istio-validator-istio-system")
+    proc = sync(synced, cluster, "--selector", "name=sail-operator",
+                env={"SAIL_WEBHOOK_IGNORE_TIMEOUT": "3"}, check=False)
+    assert proc.returncode != 0, proc.stdout
+    assert "did not appear within 3s" in proc.stdout + proc.stderr
+
+
+def test_sail_hook_is_off_when_disabled(synced: Path, cluster: KubeCluster) -> None:
+    proc = sync(synced, cluster, "--selector", "name=sail-operator",
+                "--state-values-set", "sailWebhookIgnore.enabled=false",
+                env={"SAIL_WEBHOOK_IGNORE_TIMEOUT": "3"}, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "sail-webhook-ignore" not in proc.stdout + proc.stderr
