@@ -116,8 +116,9 @@ def main(verbose: int) -> None:
               help="Target namespace(s), comma-separated; default: OLM's default for the install modes.")
 @click.option("--exclude", multiple=True, metavar="JQ", help="Drop objects for which JQ yields true; repeatable.")
 @click.option("--include", multiple=True, metavar="JQ", help="Keep only objects for which a JQ yields true.")
-@click.option("--cert-manager-enabled/--no-cert-manager-enabled", "cert_manager", default=True,
-              show_default=True, help="Webhook certificates by cert-manager (else none).")
+@click.option("--cert-manager-enabled", "cert_manager", type=click.BOOL, default=True, is_flag=False,
+              flag_value=True, show_default=True, metavar="[true|false]",
+              help="Webhook certificates by cert-manager (false: none), as olm-extractor's flag.")
 @click.option("--cert-provider", type=click.Choice(["cert-manager", "openshift-service-ca", "none"]),
               default=None, help="Webhook certificate provider (overrides --cert-manager-enabled).")
 @click.option("--cert-manager-issuer-name", default=None, help="Use this existing issuer.")

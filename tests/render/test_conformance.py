@@ -27,6 +27,7 @@ PARAMETERS: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "all-webhook-types": ("webhook-system", None),
 }
 
+
 def _cases() -> list[tuple[str, str]]:
     root = SHARED / "olmv1-conformance" / "expected"
     if not root.is_dir():
@@ -76,3 +77,25 @@ def test_conformance_case(bundle_name: str, case: str) -> None:
     assert sorted(actual) == sorted(expected)
     for key, obj in expected.items():
         assert actual[key] == obj, f"{key} differs"
+
+
+@pytest.mark.parametrize(("bundle_name", "case"), _cases())
+def test_conformance_case_through_the_cli(bundle_name: str, case: str) -> None:
+    """``bundle-extract run DIR -n NS [--watch-namespace W] --cert-manager-enabled=false``."""
+    import subprocess
+    import sys
+
+    base = require_shared("olmv1-conformance")
+    install_ns, watch = PARAMETERS[case]
+    args = [sys.executable, "-m", "extractor", "run", str(base / "bundles" / bundle_name), "-n", install_ns,
+            "--cert-manager-enabled=false"]
+    if watch:
+        args += ["--watch-namespace", ",".join(watch)]
+    proc = subprocess.run(args, capture_output=True, text=True, check=False, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    actual = {_key(obj): normalise(obj) for obj in yamlio.load_all(proc.stdout) if obj}
+    expected = {}
+    for path in sorted(Path(base / "expected" / bundle_name / case).glob("*.yaml")):
+        obj = yamlio.load(path.read_bytes())
+        expected[_key(obj)] = normalise(obj)
+    assert actual == expected
