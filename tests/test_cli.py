@@ -177,3 +177,24 @@ def test_demo_runs_the_main_job_end_to_end(tmp_path: Path) -> None:
     digests = [line.split("(")[-1].rstrip(")") for line in proc.stdout.splitlines() if line.startswith("pushed")]
     assert len(digests) == 3 and all(d.startswith("sha256:") for d in digests)
     assert hashlib.sha256(rendered.read_bytes()).hexdigest()
+
+
+def test_hand_edits_and_config_changes_trigger_regeneration(
+    project: Path, seeded_registry: SeededRegistry, tmp_path: Path
+) -> None:
+    copy = tmp_path / "copy"
+    subprocess.run(["cp", "-a", str(project), str(copy)], check=True)
+    before = tree(copy)
+    edited = copy / "charts/lws-operator/values.yaml"
+    edited.write_text(edited.read_text() + "# a hand edit\n")
+    update_bundle(copy, seeded_registry.mirror, tmp_path / "cache")
+    assert tree(copy) == before  # the generated file is restored
+    # a changed entry (an extra exclusion) regenerates that chart
+    config = copy / "bundles.yaml"
+    config.write_text(config.read_text().replace(
+        "    needs: [cert-manager-operator]\n    postprocessors:\n      image-pull-secrets:",
+        "    needs: [cert-manager-operator]\n    exclude: ['.kind == \"Role\"']\n"
+        "    postprocessors:\n      image-pull-secrets:", 1))
+    update_bundle(copy, seeded_registry.mirror, tmp_path / "cache")
+    templates = {p.name for p in (copy / "charts/lws-operator/templates").iterdir()}
+    assert not [t for t in templates if t.startswith("role-")], templates
