@@ -152,7 +152,6 @@ def run_command(
     from extractor import yamlio
     from extractor.model import RenderOptions
     from extractor.pipeline import render_plain
-    from postprocess.exclude import filter_objects
 
     watch: tuple[str, ...] | None = None
     if watch_namespace is not None and watch_namespace != "":
@@ -167,9 +166,9 @@ def run_command(
         allowed_kinds=allowed_kinds,
     )
     with tempfile.TemporaryDirectory(prefix="bundle-extract-") as tmp:
-        manifests = render_plain(bundle, options, _make_acquire_options(params, Path(tmp)))
-    objects = filter_objects(manifests.objects, list(exclude), list(include))
-    click.echo(yamlio.dump_all(objects), nl=False)
+        manifests = render_plain(bundle, options, _make_acquire_options(params, Path(tmp)),
+                                 exclude=exclude, include=include)
+    click.echo(yamlio.dump_all(manifests.objects), nl=False)
 
 
 @main.command("update-bundle")

@@ -27,16 +27,18 @@ from extractor.config import BundleEntry, ProjectConfig, load_config, set_entry_
 from extractor.draft import ChartDraft, ReleaseSpec
 from extractor.errors import ConfigError, EmitError
 from extractor.helmfile import write_helmfile
-from extractor.model import BundleSource, Manifests, RenderOptions
-from extractor.render import render
+from extractor.model import Bundle, BundleSource, Manifests, RenderOptions
+from extractor.render import kinds, render
 from extractor.validate import validate_bundle
 from postprocess import run_postprocessors
+from postprocess.exclude import filter_objects
 
 __all__ = [
     "CHARTS_DIR",
     "HELMFILE_NAME",
     "GenerateResult",
     "generate",
+    "new_draft",
     "regenerate_helmfile",
     "render_options_for",
     "render_plain",
@@ -89,16 +91,59 @@ def render_options_for(entry: BundleEntry) -> RenderOptions:
     )
 
 
-def render_plain(reference: str, options: RenderOptions, acquire_options: AcquireOptions) -> Manifests:
-    """Acquire, load, validate and render one bundle (image reference or directory).
+def drop_excluded_unsupported(
+    bundle: Bundle, options: RenderOptions, exclude: Sequence[str] = (), include: Sequence[str] = ()
+) -> Bundle:
+    """Remove from ``bundle.others`` the objects of kinds OLM does not support that the user's
+    jq ``exclude``/``include`` expressions filter out anyway, so that they do not fail validation
+    ("an unsupported kind is an error unless excluded or allowed"). Returns a new Bundle."""
+    unsupported = [doc for doc in bundle.others if not kinds.is_supported(doc.kind, options.allowed_kinds)]
+    if not unsupported or not (exclude or include):
+        return bundle
+    kept = {id(obj) for obj in filter_objects([doc.obj for doc in unsupported], exclude, include)}
+    dropped = {id(doc.obj) for doc in unsupported} - kept
+    return dataclasses.replace(bundle, others=[doc for doc in bundle.others if id(doc.obj) not in dropped])
+
+
+def render_plain(
+    reference: str,
+    options: RenderOptions,
+    acquire_options: AcquireOptions,
+    *,
+    exclude: Sequence[str] = (),
+    include: Sequence[str] = (),
+) -> Manifests:
+    """Acquire, load, validate and render one bundle (image reference or directory), then apply
+    the jq ``exclude``/``include`` filters.
 
     Returns the OLM-rendered objects (what olm-extractor's ``run`` prints). Raises the
     :class:`~extractor.errors.ExtractorError` subclasses of each stage.
     """
     source = acquire(reference, acquire_options)
-    bundle = load_bundle(source)
+    bundle = drop_excluded_unsupported(load_bundle(source), options, exclude, include)
     validate_bundle(bundle, options)
-    return render(bundle, options)
+    manifests = render(bundle, options)
+    return dataclasses.replace(manifests, objects=filter_objects(manifests.objects, exclude, include))
+
+
+def new_draft(
+    name: str, install_namespace: str, bundle: Bundle, manifests: Manifests, *, needs: Sequence[str] = ()
+) -> ChartDraft:
+    """The draft of chart ``name`` straight from the render, before any post-processor: the
+    rendered objects, the bundle's CRD bytes and CSV, and the image/digest the bundle came from."""
+    return ChartDraft(
+        name=name,
+        install_namespace=install_namespace,
+        bundle_image=bundle.source.image,
+        bundle_digest=bundle.source.digest,
+        csv_name=bundle.csv_name,
+        csv_version=bundle.version,
+        package=bundle.package,
+        objects=manifests.objects,
+        raw_crds=dict(manifests.raw_crds),
+        csv=bundle.csv,
+        needs=list(needs),
+    )
 
 
 def _postprocessor_settings(entry: BundleEntry) -> dict[str, Any]:
@@ -115,23 +160,11 @@ def _postprocessor_settings(entry: BundleEntry) -> dict[str, Any]:
 
 
 def _build_chart(entry: BundleEntry, source: BundleSource, chart_dir: Path) -> ReleaseSpec:
-    bundle = load_bundle(source)
     options = render_options_for(entry)
+    bundle = drop_excluded_unsupported(load_bundle(source), options, entry.excludes, entry.include)
     validate_bundle(bundle, options)
     manifests = render(bundle, options)
-    draft = ChartDraft(
-        name=entry.name,
-        install_namespace=entry.namespace,
-        bundle_image=source.image,
-        bundle_digest=source.digest,
-        csv_name=bundle.csv_name,
-        csv_version=bundle.version,
-        package=bundle.package,
-        objects=manifests.objects,
-        raw_crds=dict(manifests.raw_crds),
-        csv=bundle.csv,
-        needs=list(entry.needs),
-    )
+    draft = new_draft(entry.name, entry.namespace, bundle, manifests, needs=entry.needs)
     draft = run_postprocessors(draft, _postprocessor_settings(entry))
     return write_chart(draft, chart_dir)
 

@@ -128,24 +128,21 @@ class _SlowPath(Exception):
     pass
 
 
-def _get_data(self: Loader) -> Any:
-    node = self.get_node()
+def _build(self: Loader, node: yaml.Node | None) -> Any:
     if node is None:
         return None
     try:
         return _to_python(self, node)
     except _SlowPath:
         return self.construct_document(node)
+
+
+def _get_data(self: Loader) -> Any:
+    return _build(self, self.get_node())
 
 
 def _get_single_data(self: Loader) -> Any:
-    node = self.get_single_node()
-    if node is None:
-        return None
-    try:
-        return _to_python(self, node)
-    except _SlowPath:
-        return self.construct_document(node)
+    return _build(self, self.get_single_node())
 
 
 Loader.resolve = _fast_resolve  # type: ignore[method-assign,assignment]

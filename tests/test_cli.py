@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -198,3 +199,18 @@ def test_hand_edits_and_config_changes_trigger_regeneration(
     update_bundle(copy, seeded_registry.mirror, tmp_path / "cache")
     templates = {p.name for p in (copy / "charts/lws-operator/templates").iterdir()}
     assert not [t for t in templates if t.startswith("role-")], templates
+
+
+def test_unsupported_kind_is_an_error_unless_excluded_or_allowed(tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle"
+    shutil.copytree(REPO / "tests/fixtures/bundles/multi-doc", bundle)
+    (bundle / "manifests/zz-widget.yaml").write_text(
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n")
+    base = ["run", str(bundle), "-n", "ns", "--watch-namespace", "a,b"]
+    assert_one_line_error(cli(*base), "unsupported resource: Name: w, Kind: Widget", "zz-widget.yaml")
+    excluded = cli(*base, "--exclude", '.kind == "Widget"')
+    assert excluded.returncode == 0, excluded.stderr
+    assert "Widget" not in {d["kind"] for d in docs(excluded.stdout)}
+    allowed = cli(*base, "--allow-kind", "Widget")
+    assert allowed.returncode == 0, allowed.stderr
+    assert "Widget" in {d["kind"] for d in docs(allowed.stdout)}

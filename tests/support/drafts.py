@@ -14,6 +14,7 @@ from extractor.bundle import load_bundle
 from extractor.config import DEFAULT_EXCLUDES
 from extractor.draft import ChartDraft
 from extractor.model import BundleSource, RenderOptions
+from extractor.pipeline import new_draft
 from extractor.render import render
 from postprocess import run_postprocessors
 from tests.support.tools import require_shared
@@ -110,19 +111,9 @@ def _rendered(chart: str) -> ChartDraft:
     directory = require_shared("bundles", target.bundle_dir)
     bundle = load_bundle(BundleSource(reference=str(directory), directory=directory))
     manifests = render(bundle, RenderOptions(install_namespace=target.namespace))
-    return ChartDraft(
-        name=target.chart,
-        install_namespace=target.namespace,
-        bundle_image=target.bundle_image,
-        bundle_digest="sha256:" + "ab" * 32,
-        csv_name=bundle.csv_name,
-        csv_version=bundle.version,
-        package=bundle.package,
-        objects=manifests.objects,
-        raw_crds=dict(manifests.raw_crds),
-        csv=bundle.csv,
-        needs=list(target.needs),
-    )
+    bundle.source = BundleSource(reference=str(directory), directory=directory, image=target.bundle_image,
+                                 digest="sha256:" + "ab" * 32)
+    return new_draft(target.chart, target.namespace, bundle, manifests, needs=target.needs)
 
 
 def rendered_draft(chart: str) -> ChartDraft:
