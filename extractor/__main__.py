@@ -2,4 +2,4 @@
 
 from extractor.cli import main
 
-main()
+main(prog_name="bundle-extract")
