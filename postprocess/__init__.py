@@ -22,6 +22,7 @@ from typing import Any
 from extractor.draft import ChartDraft
 from extractor.errors import ConfigError, PostProcessError
 from postprocess import (
+    crd_stubs,
     exclude,
     image_pull_secrets,
     kube_system_auth_reader,
@@ -65,6 +66,7 @@ REGISTRY: dict[str, PostProcessor] = dict(
             openshift_infrastructure_stub.DOC,
         ),
         _entry("kube-system-auth-reader", kube_system_auth_reader.run, False, kube_system_auth_reader.DOC),
+        _entry("crd-stubs", crd_stubs.run, False, crd_stubs.DOC),
         _entry("split-crds", split_crds.run, True, split_crds.DOC),
         _entry("image-pull-secrets", image_pull_secrets.run, True, image_pull_secrets.DOC),
         _entry("templatize-namespaces", templatize_namespaces.run, True, templatize_namespaces.DOC),

@@ -111,3 +111,20 @@ def test_sail_hook_is_off_when_disabled(synced: Path, cluster: KubeCluster) -> N
                 env={"SAIL_WEBHOOK_IGNORE_TIMEOUT": "3"}, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "sail-webhook-ignore" not in proc.stdout + proc.stderr
+
+
+def test_crd_stub_is_created_only_where_missing(synced: Path, cluster: KubeCluster) -> None:
+    name = "servicemonitors.monitoring.coreos.com"
+    stub = json.loads(cluster.kubectl("get", "crd", name, "-o", "json").stdout)
+    assert "bundle-extract.io/stub" in stub["metadata"]["annotations"]
+    assert stub["status"]["conditions"] and any(
+        c["type"] == "Established" and c["status"] == "True" for c in stub["status"]["conditions"])
+    # a real CRD of that name (here: one without our marker) is left alone by the next sync
+    cluster.kubectl("delete", "crd", name)
+    real = {**stub, "metadata": {"name": name, "annotations": {"origin": "prometheus-operator"}}}
+    real.pop("status")
+    cluster.kubectl("create", "-f", "-", input=json.dumps(real))
+    proc = sync(synced, cluster, "--selector", "name=lws-operator")
+    assert f"crd-stubs: {name} exists, left as it is" in proc.stdout + proc.stderr
+    after = json.loads(cluster.kubectl("get", "crd", name, "-o", "json").stdout)
+    assert after["metadata"]["annotations"] == {"origin": "prometheus-operator"}

@@ -30,6 +30,7 @@ def test_registry_order_and_defaults() -> None:
         "operator-crs",
         "openshift-infrastructure-stub",
         "kube-system-auth-reader",
+        "crd-stubs",
         "split-crds",
         "image-pull-secrets",
         "templatize-namespaces",
