@@ -6,11 +6,15 @@ under ``manifests/`` and ``metadata/`` are written (leading ``./`` and ``/`` str
 ordinary entries are skipped. Everything is read with :mod:`tarfile` in streaming mode and checked
 here, entry by entry; nothing relies on :mod:`tarfile`'s extraction filters.
 
+Layers may be plain tar, gzip or zstd (the ``zstandard`` package), told apart by magic bytes.
+
 Refused with :class:`UnsafeLayerError` (naming image, layer digest and entry): ``..`` components,
 absolute names outside the two bundle directories, symlinks whose target is absolute or leaves
-the tree, hardlinks to anything but an already extracted bundle file, device nodes and FIFOs
-(anywhere in the layer), writes through a symlinked directory, and layers over the size or entry
-caps. Written files get mode 0644, directories 0755.
+the tree, hardlinks to anything but an already extracted bundle file, device nodes, FIFOs and
+sparse files (anywhere in the layer), writes through a symlinked directory, and layers over the
+size or entry caps. The size cap counts each entry's declared size before any of its bytes are
+written, so a decompression bomb is refused after at most ``max_bytes`` of output. Written files
+get mode 0644, directories 0755.
 """
 
 from __future__ import annotations
@@ -70,19 +74,36 @@ class Layer:
 
 
 def open_layer(path: Path, *, where: str, media_type: str = "") -> IO[bytes]:
-    """Open a layer blob as an uncompressed tar stream (gzip or plain tar, by magic bytes).
+    """Open a layer blob as an uncompressed tar stream (gzip, zstd or plain tar, by magic bytes).
 
-    Raises :class:`UnsupportedMediaTypeError` for zstd and non-tar media types.
+    Raises :class:`UnsupportedMediaTypeError` for non-tar media types, and for zstd content when
+    the ``zstandard`` package is not installed.
     """
     if media_type and "tar" not in media_type:
         raise UnsupportedMediaTypeError(f"{where}: unsupported layer media type {media_type!r}")
     with path.open("rb") as probe:
         magic = probe.read(4)
-    if magic == _ZSTD_MAGIC or "zstd" in media_type:
-        raise UnsupportedMediaTypeError(f"{where}: zstd-compressed layers are not supported")
+    if magic == _ZSTD_MAGIC:
+        try:
+            import zstandard
+        except ImportError:
+            raise UnsupportedMediaTypeError(
+                f"{where}: zstd-compressed layer needs the Python package zstandard (pip install zstandard)"
+            ) from None
+        reader = zstandard.ZstdDecompressor().stream_reader(path.open("rb"), read_across_frames=True)
+        return cast(IO[bytes], reader)
     if magic.startswith(_GZIP_MAGIC):
         return cast(IO[bytes], gzip.open(path, "rb"))
     return path.open("rb")
+
+
+def _decompression_errors() -> tuple[type[BaseException], ...]:
+    errors: tuple[type[BaseException], ...] = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile)
+    try:
+        import zstandard
+    except ImportError:
+        return errors
+    return (*errors, zstandard.ZstdError)
 
 
 @dataclass
@@ -116,7 +137,7 @@ def apply_layers(
         stream = open_layer(layer.path, where=where, media_type=layer.media_type)
         try:
             _apply_stream(stream, dest, state)
-        except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        except _decompression_errors() as exc:
             raise AcquireError(f"{where}: corrupt layer ({type(exc).__name__}: {str(exc)[:120]})") from None
         finally:
             stream.close()
@@ -147,6 +168,8 @@ def _apply_member(archive: tarfile.TarFile, member: tarfile.TarInfo, dest: Path,
         raise state.unsafe(entry, "device nodes are not allowed")
     if member.isfifo():
         raise state.unsafe(entry, "FIFOs are not allowed")
+    if member.issparse():
+        raise state.unsafe(entry, "sparse files are not allowed")
     if not parts:
         return
     state.total_bytes += max(member.size, 0)

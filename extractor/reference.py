@@ -171,13 +171,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def is_insecure(host: str, insecure_hosts: Iterable[str] = ()) -> bool:
-    """Whether ``host`` is reached over plain HTTP.
+def is_insecure(host: str, insecure_hosts: Iterable[str] = (), *, loopback: bool = True) -> bool:
+    """Whether ``host`` may be reached over plain HTTP / unverified TLS.
 
-    Loopback hosts always are (Docker's default). Other hosts are when ``insecure_hosts`` holds
-    ``*``, the exact ``host[:port]``, or the host name without its port.
+    Loopback hosts always are (Docker's default) unless ``loopback`` is false. Other hosts are
+    when ``insecure_hosts`` holds ``*``, the exact ``host[:port]``, or the host name without its
+    port.
     """
-    if is_loopback(host):
+    if loopback and is_loopback(host):
         return True
     host = host.lower()
     name, _port = _split_host_port(host)

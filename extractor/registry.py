@@ -1,8 +1,14 @@
 """A small OCI distribution client on httpx: manifests, blobs, tags, pushes, challenge auth.
 
-Everything goes through :meth:`RegistryClient._send` (one place for later retries/backoff) and
-:meth:`RegistryClient._request` (auth: anonymous, Basic, Bearer tokens cached per scope until their
-``expires_in`` runs out). Manifests and blobs are hashed while they stream in and checked against
+Everything goes through :meth:`RegistryClient._send` (TLS choice, retries with backoff on
+connection failures, 429 and 5xx, see :class:`RetryPolicy`) and :meth:`RegistryClient._request`
+(auth: anonymous, Basic, Bearer tokens cached per scope until their ``expires_in`` runs out, then
+fetched again).
+
+TLS is verified (certifi's CAs plus an optional ``ca_file``). Loopback hosts are spoken to over
+plain HTTP, unless the first answer shows the port speaks TLS; then HTTPS is used, verified
+unless the host is listed as insecure. Other insecure hosts get HTTPS without verification,
+falling back to plain HTTP (Docker's behaviour). Manifests and blobs are hashed while they stream in and checked against
 the digest they were requested by; a blob is written to a temporary file and renamed into place
 only after it verified, so nothing from a bad download is ever used.
 
@@ -16,10 +22,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import email.utils
 import hashlib
 import json
 import os
+import random
 import re
+import ssl
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -33,6 +42,7 @@ import httpx
 from extractor.auth import Credentials
 from extractor.errors import (
     AuthenticationError,
+    ConfigError,
     DigestMismatchError,
     NotFoundError,
     RegistryError,
@@ -46,10 +56,12 @@ __all__ = [
     "DOCKER_MANIFEST_LIST",
     "OCI_INDEX",
     "OCI_MANIFEST",
+    "RETRY_STATUSES",
     "CredentialsProvider",
     "Descriptor",
     "Manifest",
     "RegistryClient",
+    "RetryPolicy",
     "select_platform",
     "sha256_digest",
 ]
@@ -73,6 +85,61 @@ _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
 CredentialsProvider = Callable[[Reference], Credentials | None]
 """Returns the credentials to use for a reference (its registry/repository), or ``None``."""
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+"""HTTP statuses that are retried (with ``Retry-After`` honoured when the server sends one)."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long a request is retried after a transient failure.
+
+    Transient: a connection that cannot be made or breaks before the answer (refused, reset,
+    connect timeout; not a TLS certificate failure), a blob download cut off mid-stream, and the
+    statuses in :data:`RETRY_STATUSES`. ``attempts``: tries per request in total (1 = never
+    retry). ``backoff``: seconds before the first retry, doubled for each further one (plus up to
+    10 % jitter), at most ``max_delay``; a ``Retry-After`` header (seconds or HTTP date) replaces
+    the computed delay. ``budget``: seconds of waiting one request may spend on retries; a retry
+    whose delay would exceed it is not made.
+    """
+
+    attempts: int = 4
+    backoff: float = 0.5
+    max_delay: float = 10.0
+    budget: float = 60.0
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait after failed try number ``attempt`` (1-based)."""
+        if retry_after is not None:
+            return max(retry_after, 0.0)
+        base: float = min(self.backoff * 2.0 ** (attempt - 1), self.max_delay)
+        return base * (1 + random.random() / 10)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date), or ``None``."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+class _Transient(Exception):
+    """A failure worth retrying; ``error`` is what is raised when no retry is left."""
+
+    def __init__(self, error: RegistryError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _Interrupted(RegistryError):
+    """A download broke off mid-stream (retried by :meth:`RegistryClient.download_blob`)."""
 
 
 def sha256_digest(data: bytes) -> str:
@@ -221,6 +288,24 @@ def _error_codes(response: httpx.Response) -> str:
     return f" ({', '.join(codes[:3])})" if codes else ""
 
 
+def _check_ca_file(path: Path) -> None:
+    """Raise :class:`ConfigError` unless ``path`` holds at least one PEM certificate."""
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: CA file not found") from None
+    except (OSError, ssl.SSLError, ValueError):
+        raise ConfigError(f"{path}: not a PEM CA certificate bundle") from None
+
+
+def _ssl_context(ca_file: Path | None) -> ssl.SSLContext:
+    """httpx's default verifying context (certifi, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``) plus ``ca_file``."""
+    context = httpx.create_ssl_context(verify=True, trust_env=True)
+    if ca_file is not None:
+        context.load_verify_locations(cafile=str(ca_file))
+    return context
+
+
 class _LazyTransport(httpx.BaseTransport):
     """Creates the wrapped transport on the first request."""
 
@@ -242,10 +327,12 @@ class RegistryClient:
     """A distribution-API client. Use as a context manager or call :meth:`close`.
 
     ``credentials``: called with a reference to get its credentials (``None`` = anonymous); called
-    at most once per repository. ``insecure_hosts``: hosts reached over plain HTTP (see
-    :func:`extractor.reference.is_insecure`; non-loopback insecure hosts first try HTTPS without
-    certificate checks, like Docker). ``timeout``: seconds for each read/write/pool wait;
-    ``connect_timeout``: seconds to connect. ``transport``: an httpx transport (tests, proxies).
+    at most once per repository. ``insecure_hosts``: hosts reached over plain HTTP or unverified
+    TLS (see :func:`extractor.reference.is_insecure`; non-loopback insecure hosts first try HTTPS
+    without certificate checks, like Docker). ``ca_file``: a PEM bundle of extra CA certificates
+    trusted for HTTPS (besides certifi's); :class:`ConfigError` when it cannot be loaded.
+    ``timeout``: seconds for each read/write/pool wait; ``connect_timeout``: seconds to connect.
+    ``retry``: the :class:`RetryPolicy`. ``transport``: an httpx transport (tests, proxies).
     """
 
     def __init__(
@@ -253,21 +340,29 @@ class RegistryClient:
         *,
         credentials: CredentialsProvider | None = None,
         insecure_hosts: tuple[str, ...] = (),
+        ca_file: Path | None = None,
         timeout: float = 30.0,
         connect_timeout: float = 10.0,
+        retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
         user_agent: str = "bundle-extract",
     ) -> None:
         self._credentials = credentials
         self._insecure_hosts = insecure_hosts
         self._timeout = timeout
+        self._retry = retry or RetryPolicy()
+        self._ca_file = ca_file
+        if ca_file is not None:
+            _check_ca_file(ca_file)
         timeouts = httpx.Timeout(timeout, connect=connect_timeout)
         headers = {"User-Agent": user_agent}
         if transport is None:
             # Loading the CA bundle costs ~70 ms: only do it when an https URL is first used.
             # The default transport serves http:// only (https:// is mounted), so it needs no CAs.
             plain = httpx.HTTPTransport(verify=False)
-            mounts: dict[str, httpx.BaseTransport] = {"https://": _LazyTransport(httpx.HTTPTransport)}
+            mounts: dict[str, httpx.BaseTransport] = {
+                "https://": _LazyTransport(lambda: httpx.HTTPTransport(verify=_ssl_context(ca_file)))
+            }
             self._client = httpx.Client(timeout=timeouts, transport=plain, mounts=mounts, headers=headers)
         else:
             self._client = httpx.Client(timeout=timeouts, transport=transport, headers=headers)
@@ -279,6 +374,7 @@ class RegistryClient:
         else:
             self._unverified_factory = lambda: self._client
         self._schemes: dict[str, str] = {}
+        self._probing: set[str] = set()  # loopback hosts whose first plain-HTTP answer is pending
         self._creds: dict[str, Credentials | None] = {}
         self._basic_hosts: set[str] = set()
         self._tokens: dict[tuple[str, str], _Token] = {}
@@ -303,6 +399,7 @@ class RegistryClient:
         if host not in self._schemes:
             if is_loopback(host):
                 self._schemes[host] = "http"
+                self._probing.add(host)
             elif is_insecure(host, self._insecure_hosts):
                 self._schemes[host] = "https-unverified"
             else:
@@ -314,9 +411,39 @@ class RegistryClient:
         return f"{'https' if scheme.startswith('https') else 'http'}://{host}"
 
     def _send(self, request: httpx.Request, label: str, *, stream: bool, follow: bool) -> httpx.Response:
-        """Send one request; map transport failures to one-line :class:`RegistryError`s.
+        """Send one request, retrying transient failures per the :class:`RetryPolicy`.
 
-        The single choke point for a later retry/backoff policy (429 + Retry-After, 5xx).
+        Returns the final response (a retried status comes back as the last answer, with the
+        number of tries in ``response.extensions["attempts"]``). Raises one-line
+        :class:`RegistryError`s for transport failures.
+        """
+        policy = self._retry
+        deadline = time.monotonic() + policy.budget
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._send_once(request, label, stream=stream, follow=follow)
+            except _Transient as exc:
+                delay = policy.delay(attempt)
+                if attempt >= policy.attempts or time.monotonic() + delay > deadline:
+                    suffix = f" ({attempt} attempts)" if attempt > 1 else ""
+                    raise type(exc.error)(f"{exc.error}{suffix}") from None
+                time.sleep(delay)
+                continue
+            if response.status_code in RETRY_STATUSES and attempt < policy.attempts:
+                delay = policy.delay(attempt, _retry_after(response))
+                if time.monotonic() + delay <= deadline:
+                    response.close()
+                    time.sleep(delay)
+                    continue
+            response.extensions["attempts"] = attempt
+            return response
+
+    def _send_once(self, request: httpx.Request, label: str, *, stream: bool, follow: bool) -> httpx.Response:
+        """One try (plus the insecure-host and loopback-TLS scheme fallbacks).
+
+        Raises :class:`_Transient` for retryable transport failures, :class:`RegistryError` else.
         """
         host = request.url.netloc.decode("ascii")
         scheme = self._schemes.get(host, "https")
@@ -325,27 +452,60 @@ class RegistryClient:
             if self._unverified is None:
                 self._unverified = self._unverified_factory()
             client = self._unverified
+        target = f"{request.url.scheme}://{host}"
         try:
-            return client.send(request, stream=stream, follow_redirects=follow)
+            response = client.send(request, stream=stream, follow_redirects=follow)
+        except httpx.ConnectTimeout:
+            raise _Transient(RegistryError(f"{label}: cannot connect to {target}: timed out")) from None
         except httpx.TimeoutException:
             raise RegistryError(f"{label}: {host} did not answer within {self._timeout:g}s") from None
         except httpx.ConnectError as exc:
             if scheme == "https-unverified" and request.url.scheme == "https":
                 # Docker's insecure-registry behaviour: fall back to plain HTTP.
                 self._schemes[host] = "http"
-                retry = self._client.build_request(
-                    request.method, request.url.copy_with(scheme="http"), headers=request.headers,
-                    content=request.content,
-                )
-                return self._send(retry, label, stream=stream, follow=follow)
+                return self._send_once(self._rescheme(request, "http"), label, stream=stream, follow=follow)
             reason = str(exc).split("\n")[0][:200] or type(exc).__name__
-            hint = "" if request.url.scheme == "http" else " (--registry-insecure for a plain-HTTP registry)"
-            target = f"{request.url.scheme}://{host}"
-            raise RegistryError(f"{label}: cannot connect to {target}: {reason}{hint}") from None
+            if "CERTIFICATE_VERIFY_FAILED" in reason or "certificate verify failed" in reason:
+                raise RegistryError(
+                    f"{label}: TLS certificate of {host} is not trusted ({reason}); "
+                    f"use --registry-ca-file FILE, or --registry-insecure {host}"
+                ) from None
+            if "SSL" in reason or "TLS" in reason:
+                hint = f" (--registry-insecure {host} for a plain-HTTP registry)"
+                raise RegistryError(f"{label}: cannot connect to {target}: {reason}{hint}") from None
+            raise _Transient(RegistryError(f"{label}: cannot connect to {target}: {reason}")) from None
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            raise _Transient(
+                RegistryError(f"{label}: connection to {target} broke ({type(exc).__name__})")
+            ) from None
         except httpx.TooManyRedirects:
             raise RegistryError(f"{label}: too many redirects from {host}") from None
         except httpx.HTTPError as exc:
             raise RegistryError(f"{label}: request to {host} failed ({type(exc).__name__})") from None
+        if request.url.scheme == "http" and host in self._probing:
+            self._probing.discard(host)
+            if response.status_code == 400 and self._speaks_tls(response):
+                # A loopback registry serving TLS (Go answers plain HTTP with this 400).
+                secure = not is_insecure(host, self._insecure_hosts, loopback=False)
+                self._schemes[host] = "https" if secure else "https-unverified"
+                return self._send_once(self._rescheme(request, "https"), label, stream=stream, follow=follow)
+        return response
+
+    @staticmethod
+    def _speaks_tls(response: httpx.Response) -> bool:
+        """True when a 400 answer says the port expects TLS (Go, nginx and others say so)."""
+        try:
+            body = response.read()[:1024].lower()
+        except httpx.HTTPError:
+            return False
+        finally:
+            response.close()
+        return b"https" in body or b"tls" in body or b"ssl" in body
+
+    def _rescheme(self, request: httpx.Request, scheme: str) -> httpx.Request:
+        return self._client.build_request(
+            request.method, request.url.copy_with(scheme=scheme), headers=request.headers, content=request.content
+        )
 
     # -- auth ----------------------------------------------------------------------------------
     def _lookup_credentials(self, ref: Reference | None) -> Credentials | None:
@@ -472,6 +632,9 @@ class RegistryClient:
                 response.read()
             response.close()
         codes = _error_codes(response)
+        attempts = response.extensions.get("attempts", 1)
+        if isinstance(attempts, int) and attempts > 1:
+            codes += f", {attempts} attempts"
         if status in (401, 403):
             raise AuthenticationError(f"{label}: access to {what} denied (HTTP {status}{codes})")
         if status == 404:
@@ -525,21 +688,40 @@ class RegistryClient:
             yield from response.iter_bytes(_CHUNK)
         except httpx.TimeoutException:
             raise RegistryError(f"{label}: download stalled for more than {self._timeout:g}s") from None
+        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            raise _Interrupted(f"{label}: download broke off ({type(exc).__name__})") from None
         except httpx.HTTPError as exc:
             raise RegistryError(f"{label}: download failed ({type(exc).__name__})") from None
 
     def download_blob(self, ref: Reference, digest: str, dest: Path, *, max_bytes: int,
-                      expected_size: int | None = None) -> int:
+                      expected_size: int | None = None,
+                      progress: Callable[[int], None] | None = None) -> int:
         """Stream blob ``digest`` of ``ref``'s repository into ``dest``; return its size in bytes.
 
         The blob is written to a temporary file next to ``dest`` and renamed to ``dest`` only once
-        its sha256 matched ``digest`` (redirects to blob storage are followed). Raises
+        its sha256 matched ``digest`` (redirects to blob storage are followed). A download that
+        breaks off mid-stream starts again (the :class:`RetryPolicy`'s attempts and backoff).
+        ``progress`` is called with the bytes received so far after each chunk. Raises
         :class:`DigestMismatchError` (nothing is left behind), :class:`RegistryError` when it
         exceeds ``max_bytes`` or ``expected_size``, and the usual HTTP errors.
         """
         label = f"{ref}: blob {digest}"
         if not _DIGEST.fullmatch(digest):
             raise UnsupportedMediaTypeError(f"{label}: unsupported digest algorithm")
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._download_once(ref, digest, dest, max_bytes=max_bytes, expected_size=expected_size,
+                                           progress=progress)
+            except _Interrupted as exc:
+                if attempt >= self._retry.attempts:
+                    raise RegistryError(f"{exc} ({attempt} attempts)") from None
+                time.sleep(self._retry.delay(attempt))
+
+    def _download_once(self, ref: Reference, digest: str, dest: Path, *, max_bytes: int,
+                       expected_size: int | None, progress: Callable[[int], None] | None) -> int:
+        label = f"{ref}: blob {digest}"
         limit = max_bytes if expected_size is None else min(max_bytes, expected_size)
         url = f"{self._base(ref.api_host)}/v2/{ref.repository}/blobs/{digest}"
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -558,6 +740,8 @@ class RegistryClient:
                         raise RegistryError(f"{label}: larger than {limit} bytes")
                     hasher.update(chunk)
                     out.write(chunk)
+                    if progress is not None:
+                        progress(total)
             actual = "sha256:" + hasher.hexdigest()
             if actual != digest:
                 raise DigestMismatchError(f"{label}: downloaded content has digest {actual}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import sys
 import tarfile
 from pathlib import Path
 
@@ -176,11 +177,50 @@ def test_size_cap_counts_all_layers(tmp_path: Path) -> None:
         apply_layers(_layers(tmp_path, one, two), tmp_path / "out", image="img", limits=limits)
 
 
-def test_zstd_and_corrupt_layers(tmp_path: Path) -> None:
+def test_zstd_layers(tmp_path: Path) -> None:
+    import zstandard
+
+    lower = make_tar(tar_file("manifests/a.yaml", b"a"), tar_file("manifests/b.yaml", b"b"))
+    upper = make_tar(tar_file("manifests/.wh.a.yaml"), tar_file("metadata/annotations.yaml", b"z"))
+    first = tmp_path / "zstd0"
+    first.write_bytes(zstandard.ZstdCompressor().compress(lower))
+    second = tmp_path / "zstd1"  # two frames: readers must continue across frames
+    half = len(upper) // 2
+    compressor = zstandard.ZstdCompressor()
+    second.write_bytes(compressor.compress(upper[:half]) + compressor.compress(upper[half:]))
+    media = "application/vnd.oci.image.layer.v1.tar+zstd"
+    dest = tmp_path / "out"
+    layers = [Layer(first, "sha256:" + "1" * 64, media), Layer(second, "sha256:" + "2" * 64, media)]
+    apply_layers(layers, dest, image="img")
+    assert _tree(dest) == {
+        "manifests": "dir",
+        "manifests/b.yaml": b"b",
+        "metadata": "dir",
+        "metadata/annotations.yaml": b"z",
+    }
+    corrupt = tmp_path / "zstd-corrupt"
+    corrupt.write_bytes(first.read_bytes()[:8] + b"\xff" * 64)
+    with pytest.raises(AcquireError, match=r"img: layer sha256:3{64}: corrupt layer"):
+        apply_layers([Layer(corrupt, "sha256:" + "3" * 64, media)], tmp_path / "out2", image="img")
+
+
+def test_zstd_without_the_package_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     zstd = tmp_path / "zstd"
     zstd.write_bytes(b"\x28\xb5\x2f\xfd" + b"\0" * 20)
-    with pytest.raises(UnsupportedMediaTypeError, match="zstd"):
+    monkeypatch.setitem(sys.modules, "zstandard", None)  # import zstandard now raises ImportError
+    with pytest.raises(UnsupportedMediaTypeError, match=r"img: layer sha256:1{64}: zstd-compressed layer needs"):
         apply_layers([Layer(zstd, "sha256:" + "1" * 64)], tmp_path / "out", image="img")
+
+
+def test_sparse_entries_are_refused(tmp_path: Path) -> None:
+    info = tarfile.TarInfo("manifests/sparse.yaml")
+    info.type = tarfile.GNUTYPE_SPARSE
+    tar = make_tar((info, None))
+    with pytest.raises(UnsafeLayerError, match="sparse files are not allowed"):
+        apply_layers(_layers(tmp_path, tar), tmp_path / "out", image="img")
+
+
+def test_corrupt_layers(tmp_path: Path) -> None:
     corrupt = tmp_path / "corrupt"
     corrupt.write_bytes(gzip.compress(make_tar(tar_file("manifests/a", b"a" * 5000)))[:-40])
     with pytest.raises(AcquireError, match="corrupt layer"):

@@ -23,7 +23,7 @@ from extractor.errors import (
 )
 from extractor.push import build_image, gzip_bytes, push_image, push_index
 from extractor.reference import Reference
-from extractor.registry import OCI_INDEX, OCI_MANIFEST, RegistryClient
+from extractor.registry import OCI_INDEX, OCI_MANIFEST, RegistryClient, RetryPolicy
 from tests.support.registry import (
     TestRegistry,
     TokenServer,
@@ -31,6 +31,9 @@ from tests.support.registry import (
     start_registry,
     tar_file,
 )
+
+
+NO_RETRY = RetryPolicy(attempts=1)
 
 
 def _image(content: bytes) -> Any:
@@ -278,7 +281,7 @@ def test_redirects_schema1_and_server_errors(fake: tuple[str, dict[str, Any]], t
     routes["/v2/ns/boom/manifests/1"] = (500, {}, b'{"errors":[{"code":"UNKNOWN","message":"x"}]}')
     routes["/v2/ns/deny/manifests/1"] = (403, {}, b'{"errors":[{"code":"DENIED"}]}')
     routes["/v2/ns/weird/manifests/1"] = (401, {"WWW-Authenticate": "Negotiate"}, b"")
-    with RegistryClient() as client:
+    with RegistryClient(retry=NO_RETRY) as client:
         with pytest.raises(UnsupportedMediaTypeError, match=r"unsupported manifest type .*v1\+prettyjws"):
             client.get_manifest(Reference.parse(f"{host}/ns/old:1"))
         with pytest.raises(RegistryError, match=r"ns/boom:1: manifest failed \(HTTP 500 \(UNKNOWN\)\)$"):
@@ -304,7 +307,7 @@ def test_timeouts_and_unreachable(fake: tuple[str, dict[str, Any]]) -> None:
         client.get_manifest(Reference.parse(f"{host}/ns/slow:1"))
     assert info.value.__cause__ is None and info.value.__suppress_context__
     with (
-        RegistryClient(connect_timeout=1) as client,
+        RegistryClient(connect_timeout=1, retry=NO_RETRY) as client,
         pytest.raises(RegistryError, match=r"cannot connect to http://127\.0\.0\.1:9: "),
     ):
         client.get_manifest(Reference.parse("127.0.0.1:9/ns/x:1"))
