@@ -6,8 +6,12 @@ addressed blob cache); another backend (docker-py, offline cache only) implement
 protocol and is chosen in :func:`make_puller`.
 
 Cache layout: ``<cache_dir>/blobs/sha256/<hex>`` holds manifests, indexes and layer blobs by
-digest, written only after verification. A warm run re-resolving a tag makes one manifest
-request; a digest reference whose manifests are cached makes none.
+digest, written only after verification; ``<cache_dir>/tags/<registry>/<repository>/<tag>`` holds
+the digest a tag last resolved to online (what ``offline`` mode uses). A warm run re-resolving a
+tag makes one manifest request; a digest reference whose manifests are cached makes none.
+
+Local images (``docker-archive:``, ``oci-archive:``, ``oci:`` or a path to such an archive or
+layout) are read by :mod:`extractor.archive`, without the network or the cache.
 """
 
 from __future__ import annotations
@@ -18,27 +22,32 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 import httpx
 
+from extractor.archive import LocalImage, parse_local_image, unpack_local_image
 from extractor.auth import Credentials, find_credentials
-from extractor.errors import AcquireError, ConfigError, RegistryError
+from extractor.errors import AcquireError, ConfigError, NotCachedError, RegistryError
 from extractor.layers import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, Layer, LayerLimits, apply_layers
 from extractor.model import BundleSource
 from extractor.reference import Mirror, Reference, apply_mirrors
-from extractor.registry import Manifest, RegistryClient, select_platform
+from extractor.registry import Manifest, RegistryClient, RetryPolicy, select_platform
 
 __all__ = [
     "AcquireOptions",
     "BlobCache",
     "HttpPuller",
+    "ProgressCallback",
+    "PullProgress",
     "PullResult",
     "Puller",
     "acquire",
     "default_cache_dir",
+    "describe_progress",
     "make_puller",
 ]
 
@@ -50,12 +59,47 @@ def default_cache_dir() -> Path:
 
 
 @dataclass(frozen=True)
+class PullProgress:
+    """One progress report of a pull (for a terminal display; never needed for correctness).
+
+    ``image``: the reference as requested. ``event``: ``"resolved"`` (manifests known; ``total``
+    = compressed bytes of all layers, ``done`` = bytes of them already cached), ``"download"``
+    (layer ``digest``: ``done`` of ``total`` bytes received), ``"unpack"`` (layers are being
+    applied) or ``"done"``.
+    """
+
+    image: str
+    event: str
+    digest: str | None = None
+    done: int = 0
+    total: int = 0
+
+
+ProgressCallback = Callable[[PullProgress], None]
+"""Receives :class:`PullProgress` reports; called on the pulling thread, must be quick."""
+
+
+def describe_progress(event: PullProgress) -> str:
+    """A one-line human rendering of ``event`` (``image: 3.1/10.0 MiB``), no newline."""
+
+    def mib(n: int) -> str:
+        return f"{n / (1024 * 1024):.1f}"
+
+    if event.event == "download" and event.digest:
+        return f"{event.image}: layer {event.digest[7:19]} {mib(event.done)}/{mib(event.total)} MiB"
+    if event.event == "resolved":
+        return f"{event.image}: {mib(event.total - event.done)} MiB to download"
+    return f"{event.image}: {event.event}"
+
+
+@dataclass(frozen=True)
 class AcquireOptions:
     """How bundles are obtained.
 
     ``mirrors``: registries.conf-style rewrites (longest prefix wins).
     ``insecure_hosts``: hosts reached over plain HTTP / unverified TLS (``*`` = all); loopback
-    hosts always use plain HTTP.
+    hosts use plain HTTP unless they answer that they speak TLS.
+    ``ca_file``: PEM bundle of extra trusted CA certificates for HTTPS registries.
     ``authfile``: the only auth file to read (else the podman lookup order, see
     :mod:`extractor.auth`); ``username``/``password``: explicit credentials, win over files.
     ``cache_dir``: blob cache root (``None`` = :func:`default_cache_dir`).
@@ -64,6 +108,10 @@ class AcquireOptions:
     ``platform``: ``os/arch[/variant]`` chosen from multi-platform indexes.
     ``timeout``: seconds per network read/write; ``connect_timeout``: seconds to connect.
     ``max_bytes``/``max_files``: caps on an image's uncompressed layer content and entry count.
+    ``retry``: retries of transient registry failures (:class:`RetryPolicy`).
+    ``offline``: never use the network; serve tags (from their cached tag records), manifests
+    and layers from ``cache_dir`` only, :class:`NotCachedError` for anything missing.
+    ``progress``: called with :class:`PullProgress` reports while pulling (``None`` = quiet).
     ``transport``: an httpx transport for every request (tests, instrumentation).
     """
 
@@ -79,6 +127,10 @@ class AcquireOptions:
     connect_timeout: float = 10.0
     max_bytes: int = DEFAULT_MAX_BYTES
     max_files: int = DEFAULT_MAX_FILES
+    ca_file: Path | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    offline: bool = False
+    progress: ProgressCallback | None = field(default=None, repr=False, compare=False)
     transport: httpx.BaseTransport | None = field(default=None, repr=False, compare=False)
 
     def credentials(self, ref: Reference) -> Credentials | None:
@@ -90,8 +142,10 @@ class AcquireOptions:
         return RegistryClient(
             credentials=self.credentials,
             insecure_hosts=self.insecure_hosts,
+            ca_file=self.ca_file,
             timeout=self.timeout,
             connect_timeout=self.connect_timeout,
+            retry=self.retry,
             transport=self.transport,
         )
 
@@ -158,6 +212,31 @@ class BlobCache:
             raise
         return path
 
+    def tag_path(self, ref: Reference) -> Path:
+        """Where the digest tag ``ref.tag`` of ``ref``'s repository last resolved to is recorded."""
+        return self.root / "tags" / ref.registry / ref.repository / (ref.tag or "latest")
+
+    def record_tag(self, ref: Reference, digest: str) -> None:
+        """Remember (atomically) that ``ref``'s tag resolved to ``digest``."""
+        path = self.tag_path(ref)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".partial-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as out:
+                out.write(digest + "\n")
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def tag_digest(self, ref: Reference) -> str | None:
+        """The digest recorded for ``ref``'s tag, or ``None``."""
+        try:
+            text = self.tag_path(ref).read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        return text if re.fullmatch(r"sha256:[a-f0-9]{64}", text) else None
+
 
 class HttpPuller:
     """Pull over the distribution API (:class:`RegistryClient`) with a :class:`BlobCache`."""
@@ -172,13 +251,28 @@ class HttpPuller:
         self.client.close()
 
     def _manifest(self, ref: Reference) -> Manifest:
+        if not ref.digest and self.options.offline:
+            recorded = self.cache.tag_digest(ref)
+            if recorded is None:
+                raise NotCachedError(
+                    f"{ref}: tag {ref.tag} is not in the cache {self.cache.root} (pull it once without --offline)"
+                )
+            ref = ref.with_digest(recorded)
         if ref.digest:
             cached = self.cache.get(ref.digest)
             if cached is not None:
                 return Manifest.from_bytes(cached.read_bytes(), str(ref))
+            if self.options.offline:
+                raise NotCachedError(f"{ref}: manifest {ref.digest} is not in the cache {self.cache.root}")
         manifest = self.client.get_manifest(ref)
         self.cache.put_bytes(manifest.digest, manifest.data)
+        if not ref.digest:
+            self.cache.record_tag(ref, manifest.digest)
         return manifest
+
+    def _report(self, image: str, event: str, digest: str | None = None, done: int = 0, total: int = 0) -> None:
+        if self.options.progress is not None:
+            self.options.progress(PullProgress(image, event, digest, done, total))
 
     def pull(self, ref: Reference, dest: Path, *, image: str) -> PullResult:
         """Resolve ``ref`` (index -> ``options.platform``), fetch missing layers, unpack into ``dest``.
@@ -195,17 +289,31 @@ class HttpPuller:
         where = f"{ref.with_digest(manifest.digest)}"
         layers: list[Layer] = []
         remaining = self.options.max_bytes * 2  # compressed bytes are bounded too, generously
-        for descriptor in manifest.layers(where):
-            path = self.cache.get(descriptor.digest)
+        descriptors = manifest.layers(where)
+        cached = {d.digest: self.cache.get(d.digest) for d in descriptors}
+        total = sum(d.size for d in descriptors)
+        self._report(image, "resolved", done=sum(d.size for d in descriptors if cached[d.digest]), total=total)
+        for descriptor in descriptors:
+            path = cached[descriptor.digest]
             if path is None:
+                if self.options.offline:
+                    raise NotCachedError(f"{image}: layer {descriptor.digest} is not in the cache {self.cache.root}")
                 path = self.cache.path(descriptor.digest)
+                layer_digest, size = descriptor.digest, descriptor.size
+
+                def report(done: int, layer_digest: str = layer_digest, size: int = size) -> None:
+                    self._report(image, "download", layer_digest, done, size)
+
                 self.client.download_blob(
-                    ref, descriptor.digest, path, max_bytes=remaining, expected_size=descriptor.size
+                    ref, descriptor.digest, path, max_bytes=remaining, expected_size=descriptor.size,
+                    progress=report if self.options.progress else None,
                 )
             remaining -= descriptor.size
             layers.append(Layer(path, descriptor.digest, descriptor.media_type))
         limits = LayerLimits(max_bytes=self.options.max_bytes, max_files=self.options.max_files)
+        self._report(image, "unpack")
         apply_layers(layers, dest, image=image, limits=limits)
+        self._report(image, "done")
         return PullResult(digest=top.digest, manifest_digest=manifest.digest)
 
 
@@ -222,10 +330,33 @@ def _work_subdir(options: AcquireOptions, ref: Reference) -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
 
 
+def _acquire_local(reference: str, local: LocalImage, options: AcquireOptions) -> BundleSource:
+    parent = options.work_dir
+    if parent is not None:
+        parent.mkdir(parents=True, exist_ok=True)
+    prefix = re.sub(r"[^A-Za-z0-9_.-]+", "_", local.path.name)[:40] + "-"
+    dest = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    scratch = Path(tempfile.mkdtemp(prefix=".archive-", dir=parent))
+    limits = LayerLimits(max_bytes=options.max_bytes, max_files=options.max_files)
+    try:
+        digest = unpack_local_image(
+            local, dest, scratch=scratch, name=reference, platform=options.platform, limits=limits
+        )
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return BundleSource(reference=reference, directory=dest, digest=digest)
+
+
 def acquire(reference: str, options: AcquireOptions) -> BundleSource:
     """Obtain the bundle ``reference`` names.
 
     An existing directory is returned as is (``BundleSource(reference, Path(reference))``).
+    A local image (``docker-archive:``, ``oci-archive:``, ``oci:`` or a path to one, see
+    :mod:`extractor.archive`) is unpacked into a fresh subdirectory of ``options.work_dir``
+    (``image``/``pulled_from`` ``None``, ``digest`` its manifest digest when it has one).
     Otherwise ``reference`` is parsed as an image reference, rewritten by ``options.mirrors``,
     pulled and unpacked into a fresh subdirectory of ``options.work_dir``; the result has
     ``image`` = the canonical requested reference, ``pulled_from`` = the reference after mirroring
@@ -235,6 +366,9 @@ def acquire(reference: str, options: AcquireOptions) -> BundleSource:
     :class:`AcquireError` family (registry, auth, digest, unsafe layer) otherwise; on error the
     subdirectory is removed.
     """
+    local = parse_local_image(reference)
+    if local is not None:
+        return _acquire_local(reference, local, options)
     if Path(reference).is_dir():
         return BundleSource(reference=reference, directory=Path(reference))
     if reference.startswith(("/", "./", "../", "~")):

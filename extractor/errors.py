@@ -50,6 +50,10 @@ class UnsafeLayerError(AcquireError):
     """A layer entry would escape the work directory or is not a regular file/directory."""
 
 
+class NotCachedError(AcquireError):
+    """Offline mode: a tag record, manifest or layer is not in the local cache."""
+
+
 class BundleError(ExtractorError):
     """The bundle's files are missing or malformed (annotations.yaml, manifests/, CSV)."""
 
