@@ -45,10 +45,14 @@ BUNDLE_EXTRACT ?= $(PYTHON) -m extractor
 MIRROR_FLAGS := $(foreach m,$(MIRROR),--mirror $(m))
 BUNDLE_FLAGS := $(if $(BUNDLE),--bundle $(BUNDLE)) $(if $(VERSION),--version $(VERSION))
 
-.PHONY: update-bundle helmfile template lint deploy demo bench
+.PHONY: update-bundle list-versions helmfile template lint deploy demo bench
 
 update-bundle: ## pull bundles from bundles.yaml (BUNDLE=, VERSION=, MIRROR=) and regenerate charts + helmfile
 	$(BUNDLE_EXTRACT) update-bundle --config $(CONFIG) --output $(OUTPUT) $(BUNDLE_FLAGS) $(MIRROR_FLAGS)
+
+list-versions: ## print the tags of BUNDLE's image, oldest version first (MIRROR= applies)
+	$(if $(BUNDLE),,$(error list-versions needs BUNDLE=<bundles.yaml entry>))
+	$(BUNDLE_EXTRACT) list-versions --config $(CONFIG) --bundle $(BUNDLE) $(MIRROR_FLAGS)
 
 helmfile: ## regenerate helmfile.yaml.gotmpl from charts/ (no pulling)
 	$(BUNDLE_EXTRACT) helmfile --config $(CONFIG) --output $(OUTPUT)

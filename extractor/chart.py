@@ -298,6 +298,7 @@ def _release_spec(draft: ChartDraft, has_pull_secret: bool) -> ReleaseSpec:
         custom_resources=_custom_resources(draft),
         pull_secret_values=PULL_SECRET_VALUES_FILE if has_pull_secret else None,
         value_bindings=tuple(sorted(draft.value_bindings.items())),
+        namespace_bound_crds=tuple(sorted(set(draft.namespace_bound_crds))),
     )
 
 

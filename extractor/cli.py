@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -46,6 +48,48 @@ def _handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+_SIZE = re.compile(r"(\d+)\s*([KMGT]i?)?B?", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1000, "ki": 1024, "m": 1000**2, "mi": 1024**2, "g": 1000**3, "gi": 1024**3,
+          "t": 1000**4, "ti": 1024**4}
+
+
+def parse_size(ctx: click.Context | None, param: click.Parameter | None, value: Any) -> int:
+    """A click callback: ``536870912``, ``512Mi``, ``1G`` -> bytes (K/M/G/T decimal, Ki/Mi/Gi/Ti binary)."""
+    if isinstance(value, int):
+        return value
+    match = _SIZE.fullmatch(str(value).strip())
+    if not match:
+        raise click.BadParameter(f"{value!r} is not a size (e.g. 512Mi, 1G, 1048576)", ctx, param)
+    return int(match.group(1)) * _UNITS[(match.group(2) or "").lower()]
+
+
+class TerminalProgress:
+    """Renders :class:`~extractor.acquire.PullProgress` reports as one rewritten stderr line.
+
+    Only used when stderr is a terminal; redraws at most ``interval`` seconds apart (always for
+    the final ``done``), and ends the line when an image is done.
+    """
+
+    def __init__(self, stream: Any = None, interval: float = 0.1) -> None:
+        self.stream = stream or sys.stderr
+        self.interval = interval
+        self._last = 0.0
+        self._width = 0
+
+    def __call__(self, event: Any) -> None:
+        from extractor.acquire import describe_progress
+
+        now = time.monotonic()
+        final = event.event == "done"
+        if not final and now - self._last < self.interval:
+            return
+        self._last = now
+        line = describe_progress(event)
+        self.stream.write("\r" + line.ljust(self._width) + ("\n" if final else ""))
+        self.stream.flush()
+        self._width = 0 if final else len(line)
+
+
 def acquire_options(func: F) -> F:
     """Registry/acquisition options shared by every command that pulls bundles."""
     options = [
@@ -69,6 +113,21 @@ def acquire_options(func: F) -> F:
                      envvar="BUNDLE_EXTRACT_CACHE_DIR", help="Blob cache (default: XDG cache dir)."),
         click.option("--platform", default="linux/amd64", show_default=True,
                      help="Platform to select from multi-platform images (os/arch)."),
+        click.option("--registry-ca-file", "ca_file", type=click.Path(dir_okay=False, path_type=Path),
+                     envvar="BUNDLE_EXTRACT_REGISTRY_CA_FILE",
+                     help="PEM file of extra CA certificates trusted for HTTPS registries. "
+                     "Env: BUNDLE_EXTRACT_REGISTRY_CA_FILE."),
+        click.option("--registry-timeout", "timeout", type=click.FloatRange(min=0.1), default=60.0,
+                     show_default=True, metavar="SECONDS", help="Network read/write timeout."),
+        click.option("--registry-retries", "retries", type=click.IntRange(min=0), default=3, show_default=True,
+                     help="Retries (with exponential backoff) after connection errors, HTTP 429 and 5xx."),
+        click.option("--offline", is_flag=True, envvar="BUNDLE_EXTRACT_OFFLINE",
+                     help="Use only the cache (tags need one earlier online pull). Env: BUNDLE_EXTRACT_OFFLINE."),
+        click.option("--max-unpacked-bytes", "max_bytes", callback=parse_size, default="512Mi", show_default=True,
+                     metavar="SIZE",
+                     help="Refuse images whose layers unpack to more than this (e.g. 64Mi, 1G)."),
+        click.option("--max-unpacked-files", "max_files", type=click.IntRange(min=1), default=10_000,
+                     show_default=True, help="Refuse images whose layers hold more entries than this."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -78,6 +137,7 @@ def acquire_options(func: F) -> F:
 def _make_acquire_options(params: dict[str, Any], work_dir: Path) -> Any:
     from extractor.acquire import AcquireOptions
     from extractor.reference import Mirror
+    from extractor.registry import RetryPolicy
 
     mirrors: list[Mirror] = []
     for item in params.pop("mirrors", ()):  # env var values may hold several, space-separated
@@ -96,6 +156,13 @@ def _make_acquire_options(params: dict[str, Any], work_dir: Path) -> Any:
         cache_dir=params.pop("cache_dir", None),
         work_dir=work_dir,
         platform=params.pop("platform", "linux/amd64"),
+        ca_file=params.pop("ca_file", None),
+        timeout=params.pop("timeout", 60.0),
+        retry=RetryPolicy(attempts=params.pop("retries", 3) + 1),
+        offline=params.pop("offline", False),
+        max_bytes=params.pop("max_bytes", 512 * 1024 * 1024),
+        max_files=params.pop("max_files", 10_000),
+        progress=TerminalProgress() if sys.stderr.isatty() else None,
     )
 
 
@@ -197,6 +264,36 @@ def update_bundle_command(
         digest = result.digests.get(name) or "directory"
         click.echo(f"{name}: {path} ({digest})", err=True)
     click.echo(f"helmfile: {result.helmfile}", err=True)
+
+
+@main.command("list-versions")
+@click.argument("repository", required=False)
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("bundles.yaml"), show_default=True, help="The bundles file (with --bundle).")
+@click.option("--bundle", default=None, help="List the versions of this bundles.yaml entry's image.")
+@acquire_options
+@_handle_errors
+def list_versions_command(repository: str | None, config_path: Path, bundle: str | None, **params: Any) -> None:
+    """Print the tags of REPOSITORY (or of --bundle's image), one per line, oldest version first.
+
+    Version-like tags are ordered by their numbers (SemVer pre-releases first), other tags follow
+    in text order. --mirror applies; with --offline the tags recorded in the cache are listed.
+    """
+    import tempfile
+
+    from extractor.versions import list_versions
+
+    if (repository is None) == (bundle is None):
+        raise ConfigError("list-versions: give either REPOSITORY or --bundle NAME")
+    if bundle is not None:
+        from extractor.config import load_config
+
+        repository = load_config(config_path).entry(bundle).image
+    assert repository is not None
+    with tempfile.TemporaryDirectory(prefix="bundle-extract-") as tmp:
+        tags = list_versions(repository, _make_acquire_options(params, Path(tmp)))
+    for tag in tags:
+        click.echo(tag)
 
 
 @main.command("helmfile")

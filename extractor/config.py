@@ -29,9 +29,16 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from extractor.errors import ConfigError
+from extractor.errors import ConfigError, RenderError
 
-__all__ = ["DEFAULT_EXCLUDES", "BundleEntry", "ProjectConfig", "load_config", "set_entry_version"]
+__all__ = [
+    "DEFAULT_EXCLUDES",
+    "BundleEntry",
+    "ProjectConfig",
+    "load_config",
+    "load_deployment_config",
+    "set_entry_version",
+]
 
 #: olm-extractor-style exclusions of OpenShift-only kinds, applied unless ``defaultExcludes: false``.
 DEFAULT_EXCLUDES: tuple[str, ...] = (
@@ -211,3 +218,39 @@ def set_entry_version(path: Path, name: str, version: str) -> bool:
     tmp.write_text(buffer.getvalue(), encoding="utf-8")
     tmp.replace(path)
     return True
+
+
+def load_deployment_config(path: Path) -> dict[str, Any]:
+    """Read an OLM Subscription ``spec.config`` from ``path`` (YAML or JSON).
+
+    The file holds either the ``spec.config`` mapping itself (``{nodeSelector: ..., env: [...]}``)
+    or a whole ``Subscription`` (``kind: Subscription``; its ``spec.config``, ``{}`` when absent).
+    Returns the config mapping, checked with OLM's field names and types
+    (:func:`extractor.render.deployment_config.check_deployment_config`).
+    Raises :class:`ConfigError` naming ``path`` when the file is missing, not YAML, or malformed.
+    """
+    from extractor import yamlio
+    from extractor.render.deployment_config import check_deployment_config
+
+    try:
+        data = yamlio.load(path.read_bytes())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, expected a YAML or JSON file") from None
+    except Exception as exc:  # yaml.YAMLError, decoding errors
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"{path}: invalid YAML/JSON: {first}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a Subscription or its spec.config mapping")
+    if data.get("kind") == "Subscription":
+        spec = data.get("spec") or {}
+        if not isinstance(spec, dict):
+            raise ConfigError(f"{path}: Subscription spec must be a mapping")
+        data = spec.get("config") or {}
+    try:
+        check_deployment_config(data)
+    except RenderError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    result: dict[str, Any] = data
+    return result

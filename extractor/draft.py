@@ -83,7 +83,9 @@ class ChartDraft:
     ``needs``: release names (from bundles.yaml) this release is installed after;
     ``value_docs``: ``# --`` comments for values.yaml, by dotted value path (``"pullSecret.name"``);
     ``value_bindings``: chart value path -> helmfile condition (see :class:`ReleaseSpec`) the
-    helmfile passes as that chart value, e.g. ``{"infrastructure.create": "!openshift.enabled"}``.
+    helmfile passes as that chart value, e.g. ``{"infrastructure.create": "!openshift.enabled"}``;
+    ``namespace_bound_crds``: presync CRDs that name the install namespace (conversion webhook
+    service, CA injection), so the release must be installed in ``install_namespace``.
     """
 
     name: str
@@ -107,6 +109,7 @@ class ChartDraft:
     needs: list[str] = field(default_factory=list)
     value_docs: dict[str, str] = field(default_factory=dict)
     value_bindings: dict[str, str] = field(default_factory=dict)
+    namespace_bound_crds: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,8 @@ class ReleaseSpec:
     ``pull_secret_values``: file name, inside the chart directory, of the ``*.values.yaml.gotmpl``
     that fills ``pullSecret.dockerConfigJson`` at deploy time (``None``: the chart has no pull secret).
     ``value_bindings``: ``(chart value path, condition)`` pairs passed as boolean chart values.
+    ``namespace_bound_crds``: names of presync CRDs bound to ``namespace`` (their conversion webhook
+    points at the Service there): the helmfile refuses to install the release anywhere else.
     """
 
     name: str
@@ -136,6 +141,7 @@ class ReleaseSpec:
     custom_resources: bool = False
     pull_secret_values: str | None = None
     value_bindings: tuple[tuple[str, str], ...] = ()
+    namespace_bound_crds: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for ``release.yaml`` (inverse of :meth:`from_dict`)."""
@@ -162,6 +168,7 @@ class ReleaseSpec:
             "customResources": self.custom_resources,
             "pullSecretValues": self.pull_secret_values,
             "valueBindings": [{"value": v, "condition": c} for v, c in self.value_bindings],
+            "namespaceBoundCRDs": list(self.namespace_bound_crds),
         }
 
     @classmethod
@@ -198,6 +205,7 @@ class ReleaseSpec:
                 value_bindings=tuple(
                     (str(b["value"]), str(b["condition"])) for b in data.get("valueBindings") or ()
                 ),
+                namespace_bound_crds=tuple(str(n) for n in data.get("namespaceBoundCRDs") or ()),
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(f"{where}: malformed release spec ({type(exc).__name__}: {exc})") from None

@@ -8,6 +8,9 @@ pass leaves release-context templates such as ``{{ .Release.Namespace }}`` in pl
 
 Per release, in this order:
 
+* presync hook ``namespace-guard`` when the chart has CRDs bound to its install namespace
+  (conversion webhooks, see :mod:`postprocess.split_crds`): fails unless the release namespace is
+  the install namespace;
 * presync hook ``create-namespaces`` (``kubectl create --dry-run=client | kubectl apply``) for
   ``extra_namespaces``;
 * per presync CRD group: ``crds-<group>`` (``kubectl apply --server-side --force-conflicts``) and
@@ -63,6 +66,12 @@ _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _CREATE_NAMESPACES = (
     'set -euo pipefail\nfor ns in "$@"; do\n'
     '  kubectl create namespace "$ns" --dry-run=client -o yaml | kubectl apply -f -\ndone'
+)
+
+_NAMESPACE_GUARD = (
+    'set -euo pipefail\nrelease="$1"; bound="$2"; shift 2\nif [ "$release" != "$bound" ]; then\n'
+    '  echo "error: namespace $release: CRDs $* convert through the webhook Service in namespace $bound;'
+    ' set namespace: $release in bundles.yaml and regenerate" >&2\n  exit 1\nfi'
 )
 
 _ENV_DOCS = (
@@ -240,6 +249,17 @@ def _release(spec: ReleaseSpec, by_name: Mapping[str, ReleaseSpec]) -> dict[str,
             node[leaf] = condition_expr(condition)
         values.append(_indent("\n".join(_binding_lines(_sort(tree), 0)), 8, "      - "))
     hooks: list[Hook] = []
+    if spec.namespace_bound_crds:
+        # conversion-webhook CRDs name the install namespace: refuse any other before applying them
+        hooks.append(
+            Hook(
+                name="namespace-guard",
+                events=("presync",),
+                command="bash",
+                args=("-c", _NAMESPACE_GUARD, "namespace-guard", "{{ .Release.Namespace }}", spec.namespace,
+                      *spec.namespace_bound_crds),
+            )
+        )
     if spec.extra_namespaces:
         for namespace in spec.extra_namespaces:
             if not _NAME.match(namespace):

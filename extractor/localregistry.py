@@ -33,12 +33,14 @@ class LocalRegistry:
     """A ``docker-registry serve`` process listening on ``127.0.0.1:<port>``.
 
     ``root``: directory for its config, storage and log. ``auth``: optional ``auth:`` section of
-    the distribution config (e.g. htpasswd). Use as a context manager, or call
+    the distribution config (e.g. htpasswd). ``tls``: optional ``(certificate, key)`` PEM files:
+    the registry then serves HTTPS only. Use as a context manager, or call
     :meth:`start`/:meth:`stop`. ``host`` is ``127.0.0.1:<port>``.
     """
 
     root: Path
     auth: dict[str, object] | None = None
+    tls: tuple[Path, Path] | None = None
     port: int = 0
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
@@ -63,6 +65,9 @@ class LocalRegistry:
             "storage": {"filesystem": {"rootdirectory": str(self.root / "storage")}, "delete": {"enabled": True}},
             "http": {"addr": self.host, "secret": "bundle-extract-local"},
         }
+        if self.tls:
+            config["http"] = {"addr": self.host, "secret": "bundle-extract-local",
+                              "tls": {"certificate": str(self.tls[0]), "key": str(self.tls[1])}}
         if self.auth:
             config["auth"] = self.auth
         config_path = self.root / "config.yml"
@@ -79,7 +84,8 @@ class LocalRegistry:
                 tail = self.log_path.read_text(errors="replace").strip().splitlines()[-1:]
                 raise ToolError(f"docker-registry exited at start: {' '.join(tail) or 'no output'}")
             try:
-                response = httpx.get(f"http://{self.host}/v2/", timeout=1.0)
+                scheme = "https" if self.tls else "http"
+                response = httpx.get(f"{scheme}://{self.host}/v2/", timeout=1.0, verify=False)
                 if response.status_code in (200, 401):
                     return self
             except httpx.HTTPError:

@@ -23,6 +23,7 @@ from extractor.draft import ChartDraft
 from extractor.errors import ConfigError, PostProcessError
 from postprocess import (
     crd_stubs,
+    deployment_config,
     exclude,
     image_pull_secrets,
     kube_system_auth_reader,
@@ -70,6 +71,7 @@ REGISTRY: dict[str, PostProcessor] = dict(
         _entry("split-crds", split_crds.run, True, split_crds.DOC),
         _entry("image-pull-secrets", image_pull_secrets.run, True, image_pull_secrets.DOC),
         _entry("templatize-namespaces", templatize_namespaces.run, True, templatize_namespaces.DOC),
+        _entry("deployment-config", deployment_config.run, True, deployment_config.DOC),
         _entry("sail-webhook-ignore", sail_webhook_ignore.run, False, sail_webhook_ignore.DOC),
     ]
 )

@@ -10,6 +10,14 @@ client-side apply's last-applied annotation and for Helm's release Secret), and 
 ``helmfile apply`` runs a release's hooks only when helm-diff reports a change, so the chart gets
 a ConfigMap ``<chart>-crd-checksums`` whose data maps each CRD name (every group, including CRDs
 other post-processors added before) to ``sha256:<hex>`` of its file: a CRD change is a chart diff.
+
+CRDs of conversion webhooks are the exception to byte-for-byte: OLM's render points
+``spec.conversion.webhook.clientConfig.service`` at the webhook Service in the install namespace
+and adds ``cert-manager.io/inject-ca-from: <ns>/<cert>``. A CRD is cluster-scoped, shared by every
+release and applied outside Helm, so it cannot follow ``.Release.Namespace``; it is written with the
+install namespace and listed in ``draft.namespace_bound_crds``. The helmfile then refuses (presync
+hook ``namespace-guard``) to install the release in any other namespace: to move such an
+operator, change ``namespace:`` in bundles.yaml and regenerate.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from extractor.draft import ChartDraft, CRDFile
 from extractor.errors import PostProcessError
 from postprocess._common import Options, copy_draft, kind_of, name_of
 
-__all__ = ["BUNDLE_GROUP", "DOC", "checksum_configmap_name", "run"]
+__all__ = ["BUNDLE_GROUP", "DOC", "binds_namespace", "checksum_configmap_name", "run"]
 
 DOC = "move CRDs to presync/ (byte-for-byte, server-side applied) and add a CRD checksum ConfigMap"
 BUNDLE_GROUP = "bundle"
@@ -38,6 +46,21 @@ def _is_crd(obj: Mapping[str, Any]) -> bool:
     return kind_of(dict(obj)) == "CustomResourceDefinition" and str(obj.get("apiVersion", "")).startswith(
         "apiextensions.k8s.io/"
     )
+
+
+def binds_namespace(crd: Mapping[str, Any], namespace: str) -> bool:
+    """True when ``crd`` names ``namespace``: its conversion webhook Service is there, or its CA is
+    injected from a certificate there (``cert-manager.io/inject-ca-from: <namespace>/...``)."""
+    spec = crd.get("spec") or {}
+    conversion = spec.get("conversion") if isinstance(spec, dict) else None
+    webhook = conversion.get("webhook") if isinstance(conversion, dict) else None
+    client = webhook.get("clientConfig") if isinstance(webhook, dict) else None
+    service = client.get("service") if isinstance(client, dict) else None
+    if isinstance(service, dict) and service.get("namespace") == namespace:
+        return True
+    annotations = (crd.get("metadata") or {}).get("annotations") or {}
+    inject = annotations.get("cert-manager.io/inject-ca-from") if isinstance(annotations, dict) else None
+    return isinstance(inject, str) and inject.startswith(namespace + "/")
 
 
 def run(draft: ChartDraft, options: Mapping[str, Any]) -> ChartDraft:
@@ -62,6 +85,8 @@ def run(draft: ChartDraft, options: Mapping[str, Any]) -> ChartDraft:
         data = out.raw_crds.get(name)
         if data is None:
             data = yamlio.dump(obj).encode("utf-8")
+            if binds_namespace(obj, out.install_namespace):
+                out.namespace_bound_crds.append(name)
         out.crds.append(CRDFile(name=name, filename=f"{name}.yaml", data=data, group=BUNDLE_GROUP))
     out.objects = kept
     if out.crds:

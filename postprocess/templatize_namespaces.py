@@ -12,7 +12,12 @@ Structural, on ``draft.objects`` and every ``Template.obj`` (never text replacem
   when the env var is named ``*NAMESPACE*`` or the argument follows a ``--*namespace*`` flag
   (an ``OPERATOR_NAME`` that happens to equal the namespace stays), ``--*namespace*=<ns>[,...]``,
   and the namespace label of ``<svc>.<ns>.svc`` DNS names;
-* cert-manager Certificates' ``dnsNames``/``commonName``: ``<svc>.<ns>.svc`` DNS names.
+* cert-manager Certificates' ``dnsNames``/``commonName``: ``<svc>.<ns>`` and ``<svc>.<ns>.svc``
+  DNS names;
+* cluster-scoped kinds (:func:`extractor.render.kinds.namespaced` is ``False``) lose a
+  ``metadata.namespace`` equal to the install namespace: OLMv1 sets one on
+  Validating/MutatingWebhookConfigurations, which the API server ignores; in a chart it would
+  only suggest that the object is per release namespace.
 
 Values naming another namespace (``kube-system``, operand namespaces) are left alone.
 """
@@ -25,6 +30,7 @@ from typing import Any
 
 from extractor.draft import ChartDraft, Template
 from extractor.gotemplate import Block, Go, Tpl
+from extractor.render import kinds
 from postprocess._common import Options, copy_draft, kind_of, pod_specs
 
 __all__ = ["DOC", "RELEASE_NAMESPACE", "run", "templatize_object"]
@@ -128,6 +134,17 @@ def _arguments(values: list[Any], namespace: str) -> list[Any]:
     return out
 
 
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def _service_host(value: str, namespace: str) -> Any:
+    """A certificate DNS name: ``<svc>.<ns>`` (OLMv1's commonName) or any ``<svc>.<ns>.svc...``."""
+    service, dot, rest = value.partition(".")
+    if dot and rest == namespace and _DNS_LABEL.match(service):
+        return Tpl(service + ".", RELEASE_NAMESPACE)
+    return _service_dns(value, namespace)
+
+
 def _certificate(obj: dict[str, Any], namespace: str) -> None:
     if kind_of(obj) != "Certificate" or not str(obj.get("apiVersion", "")).startswith("cert-manager.io/"):
         return
@@ -135,13 +152,17 @@ def _certificate(obj: dict[str, Any], namespace: str) -> None:
     if not isinstance(spec, dict):
         return
     if isinstance(spec.get("dnsNames"), list):
-        spec["dnsNames"] = [_service_dns(v, namespace) if isinstance(v, str) else v for v in spec["dnsNames"]]
+        spec["dnsNames"] = [_service_host(v, namespace) if isinstance(v, str) else v for v in spec["dnsNames"]]
     if isinstance(spec.get("commonName"), str):
-        spec["commonName"] = _service_dns(spec["commonName"], namespace)
+        spec["commonName"] = _service_host(spec["commonName"], namespace)
 
 
 def templatize_object(obj: dict[str, Any], namespace: str) -> None:
     """Templatize ``obj`` in place (see module docstring)."""
+    metadata = obj.get("metadata")
+    cluster_scoped = kinds.namespaced(kind_of(obj)) is False
+    if cluster_scoped and isinstance(metadata, dict) and metadata.get("namespace") == namespace:
+        del metadata["namespace"]
     _walk(obj, namespace)
     _containers(obj, namespace)
     _certificate(obj, namespace)

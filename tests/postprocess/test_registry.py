@@ -34,10 +34,11 @@ def test_registry_order_and_defaults() -> None:
         "split-crds",
         "image-pull-secrets",
         "templatize-namespaces",
+        "deployment-config",
         "sail-webhook-ignore",
     ]
     defaults = [name for name, p in REGISTRY.items() if p.default_enabled]
-    assert defaults == ["exclude", "split-crds", "image-pull-secrets", "templatize-namespaces"]
+    assert defaults == ["exclude", "split-crds", "image-pull-secrets", "templatize-namespaces", "deployment-config"]
     assert all(p.doc and p.name == name for name, p in REGISTRY.items())
 
 
@@ -50,6 +51,7 @@ def test_normalize_settings_follows_registry_order_not_user_order() -> None:
         "kube-system-auth-reader",
         "image-pull-secrets",
         "templatize-namespaces",
+        "deployment-config",
         "sail-webhook-ignore",
     ]
     assert enabled["sail-webhook-ignore"] == {"timeout": 5}
