@@ -484,17 +484,23 @@ class RegistryClient:
             raise RegistryError(f"{label}: request to {host} failed ({type(exc).__name__})") from None
         if request.url.scheme == "http" and host in self._probing:
             self._probing.discard(host)
-            if response.status_code == 400 and self._speaks_tls(response):
+            if response.status_code == 400 and self._speaks_tls(request, response):
                 # A loopback registry serving TLS (Go answers plain HTTP with this 400).
                 secure = not is_insecure(host, self._insecure_hosts, loopback=False)
                 self._schemes[host] = "https" if secure else "https-unverified"
                 return self._send_once(self._rescheme(request, "https"), label, stream=stream, follow=follow)
         return response
 
-    @staticmethod
-    def _speaks_tls(response: httpx.Response) -> bool:
-        """True when a 400 answer says the port expects TLS (Go, nginx and others say so)."""
+    def _speaks_tls(self, request: httpx.Request, response: httpx.Response) -> bool:
+        """True when a 400 answer says the port expects TLS (Go, nginx and others say so).
+
+        A HEAD answer has no body: then ``GET /v2/`` is asked once over plain HTTP to find out.
+        """
         try:
+            if request.method == "HEAD":
+                response.close()
+                probe = self._client.build_request("GET", request.url.copy_with(path="/v2/", query=None))
+                response = self._client.send(probe)
             body = response.read()[:1024].lower()
         except httpx.HTTPError:
             return False
