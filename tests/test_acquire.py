@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import tarfile
 import time
+import zlib
 from pathlib import Path
 
+import httpx
 import pytest
 
-from extractor.acquire import AcquireOptions, BlobCache, acquire
-from extractor.errors import ConfigError, NotFoundError, UnsafeLayerError
-from extractor.push import build_image, push_bundle_image, push_image
+from extractor.acquire import AcquireOptions, BlobCache, PullProgress, acquire, describe_progress
+from extractor.errors import ConfigError, NotCachedError, NotFoundError, UnsafeLayerError
+from extractor.layers import Layer, LayerLimits, apply_layers
+from extractor.push import BuiltImage, build_image, push_bundle_image, push_image, push_index
 from extractor.reference import Mirror
+from extractor.registry import OCI_MANIFEST, sha256_digest
 from tests.support.registry import (
     CountingTransport,
     TestRegistry,
@@ -197,3 +203,181 @@ def test_hostile_layers_from_the_registry(case: str, registry: TestRegistry, tmp
     assert list(work.iterdir()) == []  # the partial unpack is removed
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "work"]
     assert not Path("/tmp/bundle-extract-escaped-absolute").exists()
+
+
+# -- offline --------------------------------------------------------------------------------------
+class NoNetwork(httpx.BaseTransport):
+    """Fails the test on any request: offline mode must not use the network."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        raise AssertionError(f"offline mode sent {request.method} {request.url}")
+
+
+def test_offline_serves_tags_and_digests_from_the_cache(
+    pushed: dict[str, tuple[Path, str, str]],
+    registry: TestRegistry,
+    tmp_path: Path,
+) -> None:
+    source, reference, digest = pushed["leader-worker-set-v1.0.0-rendered"]
+    repo = reference.rsplit(":", 1)[0]
+
+    def offline(ref: str) -> Path:
+        return acquire(ref, _options(registry, tmp_path, offline=True, transport=NoNetwork())).directory
+
+    with pytest.raises(NotCachedError) as info:
+        offline(reference)
+    assert str(info.value).startswith(f"{reference} (mirror {registry.host}): ")
+    assert "tag 1.0 is not in the cache" in str(info.value) and "without --offline" in str(info.value)
+    with pytest.raises(NotCachedError, match=f"manifest {digest} is not in the cache"):
+        offline(f"{repo}@{digest}")
+    acquire(reference, _options(registry, tmp_path))  # online once: records the tag
+    pulled = reference.replace("registry.redhat.io", registry.host)
+    record = tmp_path / "cache/tags" / registry.host / pulled.split("/", 1)[1].replace(":", "/")
+    assert record.read_text() == digest + "\n"
+    assert _files(offline(reference)) == _files(source)
+    assert _files(offline(f"{repo}@{digest}")) == _files(source)
+    # a layer that went missing from the cache is named
+    layer = max((tmp_path / "cache/blobs/sha256").iterdir(), key=lambda p: p.stat().st_size)
+    layer.unlink()
+    with pytest.raises(NotCachedError, match=f"layer sha256:{layer.name} is not in the cache"):
+        offline(reference)
+    assert len(list((tmp_path / "work").iterdir())) == 3  # the three successful acquires; no partial one
+
+
+# -- progress -------------------------------------------------------------------------------------
+def test_progress_callback(pushed: dict[str, tuple[Path, str, str]], registry: TestRegistry, tmp_path: Path) -> None:
+    _source, reference, _digest = pushed["servicemeshoperator3-v3.2.1"]
+    events: list[PullProgress] = []
+    acquire(reference, _options(registry, tmp_path, progress=events.append))
+    kinds = [e.event for e in events]
+    assert kinds[0] == "resolved" and kinds[-2:] == ["unpack", "done"]
+    downloads = [e for e in events if e.event == "download"]
+    assert downloads and downloads[-1].done == downloads[-1].total == events[0].total > 0
+    assert [e.done for e in downloads] == sorted(e.done for e in downloads)
+    assert all(e.image == reference for e in events)
+    assert describe_progress(downloads[-1]).startswith(f"{reference}: layer ")
+    events.clear()
+    acquire(reference, _options(registry, tmp_path, progress=events.append))  # warm: nothing to download
+    assert [e.event for e in events] == ["resolved", "unpack", "done"]
+    assert events[0].done == events[0].total
+
+
+# -- a real decompression bomb ------------------------------------------------------------------------
+GIB = 1024**3
+
+
+def _bomb_layer(path: Path, entry_size: int, total: int) -> tuple[str, str, int]:
+    """Write a gzip'd tar of ``total`` bytes of zeros in ``entry_size`` files under manifests/,
+    streaming (never more than 1 MiB in memory). Returns (blob digest, diff_id, blob size)."""
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # gzip container
+    blob_hash, tar_hash = hashlib.sha256(), hashlib.sha256()
+    size = 0
+    zeros = bytes(1024 * 1024)
+    with path.open("wb") as out:
+
+        def emit(data: bytes) -> None:
+            nonlocal size
+            tar_hash.update(data)
+            packed = compressor.compress(data)
+            blob_hash.update(packed)
+            size += len(packed)
+            out.write(packed)
+
+        for index in range(total // entry_size):
+            info = tarfile.TarInfo(f"manifests/bomb-{index:04d}.yaml")
+            info.size = entry_size
+            emit(info.tobuf(format=tarfile.GNU_FORMAT))
+            for _ in range(entry_size // len(zeros)):
+                emit(zeros)
+        emit(bytes(1024))  # end-of-archive marker
+        tail = compressor.flush()
+        blob_hash.update(tail)
+        size += len(tail)
+        out.write(tail)
+    return "sha256:" + blob_hash.hexdigest(), "sha256:" + tar_hash.hexdigest(), size
+
+
+@pytest.fixture(scope="module")
+def bomb(registry: TestRegistry, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A 1 GiB (uncompressed) single-layer image in the real registry: 128 files of 8 MiB zeros."""
+    path = tmp_path_factory.mktemp("bomb") / "layer.tar.gz"
+    digest, diff_id, size = _bomb_layer(path, 8 * 1024 * 1024, GIB)
+    assert size < 4 * 1024 * 1024  # ~1 MiB on the wire
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]}},
+                        sort_keys=True).encode()
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256_digest(config),
+                   "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digest, "size": size}],
+    }, sort_keys=True).encode()
+    image = BuiltImage(blobs={digest: path.read_bytes(), sha256_digest(config): config}, manifest=manifest,
+                       media_type=OCI_MANIFEST)
+    reference = f"{registry.host}/hostile/bomb:1"
+    push_image(reference, image)
+    return reference, digest
+
+
+def test_decompression_bomb_is_refused_by_the_size_cap(bomb: tuple[str, str], tmp_path: Path) -> None:
+    reference, layer_digest = bomb
+    cap = 20 * 1024 * 1024
+    work = tmp_path / "work"
+    start = time.monotonic()
+    with pytest.raises(UnsafeLayerError) as info:
+        acquire(reference, AcquireOptions(cache_dir=tmp_path / "cache", work_dir=work, max_bytes=cap))
+    elapsed = time.monotonic() - start
+    assert str(info.value) == (
+        f"{reference}: layer {layer_digest}: entry 'manifests/bomb-0002.yaml': "
+        f"image content exceeds {cap} bytes uncompressed"
+    )
+    assert elapsed < 10, elapsed
+    assert list(work.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "work"]
+    # what was written before the refusal stays under the cap
+    dest = tmp_path / "partial"
+    layer = Layer(BlobCache(tmp_path / "cache").path(layer_digest), layer_digest)
+    with pytest.raises(UnsafeLayerError):
+        apply_layers([layer], dest, image=reference, limits=LayerLimits(max_bytes=cap))
+    written = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
+    assert 0 < written <= cap
+
+
+def test_entry_cap_through_the_registry(registry: TestRegistry, tmp_path: Path) -> None:
+    tar = make_tar(*(tar_file(f"manifests/{i}.yaml", b"x") for i in range(30)))
+    reference = f"{registry.host}/hostile/many-files:1"
+    push_image(reference, build_image([tar]))
+    with pytest.raises(UnsafeLayerError, match="more than 20 entries"):
+        acquire(reference, AcquireOptions(cache_dir=tmp_path / "c", work_dir=tmp_path / "w", max_files=20))
+    assert acquire(reference, AcquireOptions(cache_dir=tmp_path / "c", work_dir=tmp_path / "w", max_files=30))
+
+
+def test_zstd_layers_from_the_registry(registry: TestRegistry, tmp_path: Path) -> None:
+    import zstandard
+
+    tar = make_tar(tar_file("manifests/z.yaml", b"zstd"), tar_file("metadata/annotations.yaml", b"{}"))
+    blob = zstandard.ZstdCompressor().compress(tar)
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "rootfs": {"type": "layers", "diff_ids": [sha256_digest(tar)]}}).encode()
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256_digest(config),
+                   "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+zstd", "digest": sha256_digest(blob),
+                    "size": len(blob)}],
+    }).encode()
+    reference = f"{registry.host}/test/zstd:1"
+    push_image(reference, BuiltImage({sha256_digest(blob): blob, sha256_digest(config): config}, manifest,
+                                     OCI_MANIFEST))
+    result = acquire(reference, AcquireOptions(cache_dir=tmp_path / "c", work_dir=tmp_path / "w"))
+    assert _files(result.directory) == {"manifests/z.yaml": b"zstd", "metadata/annotations.yaml": b"{}"}
+
+
+def test_docker_manifest_list_with_uncompressed_layers(registry: TestRegistry, tmp_path: Path) -> None:
+    def image(content: bytes) -> BuiltImage:
+        tar = make_tar(tar_file("manifests/x.yaml", content), tar_file("metadata/annotations.yaml", b"{}"))
+        return build_image([tar], manifest_format="docker", compress=False)
+
+    reference = f"{registry.host}/test/docker-list:1"
+    push_index(reference, [(image(b"arm"), "linux/arm64"), (image(b"amd"), "linux/amd64")], manifest_format="docker")
+    result = acquire(reference, AcquireOptions(cache_dir=tmp_path / "c", work_dir=tmp_path / "w"))
+    assert (result.directory / "manifests/x.yaml").read_bytes() == b"amd"
