@@ -194,6 +194,9 @@ def main(verbose: int) -> None:
 @click.option("--rbac-names", type=click.Choice(["olm", "readable"]), default="olm", show_default=True,
               help="RBAC object names: OLMv1's hashed names or short readable ones.")
 @click.option("--allow-kind", "allowed_kinds", multiple=True, help="Allow an extra object kind in manifests/.")
+@click.option("--deployment-config", "deployment_config", type=click.Path(path_type=Path), default=None,
+              metavar="FILE", help="OLM Subscription spec.config (YAML/JSON; or a whole Subscription) applied "
+              "to every Deployment with OLM's merge rules.")
 @acquire_options
 @_handle_errors
 def run_command(
@@ -208,6 +211,7 @@ def run_command(
     cert_manager_issuer_kind: str | None,
     rbac_names: str,
     allowed_kinds: tuple[str, ...],
+    deployment_config: Path | None,
     **params: Any,
 ) -> None:
     """Print the plain manifests OLM would apply for BUNDLE (image reference or directory).
@@ -217,6 +221,7 @@ def run_command(
     import tempfile
 
     from extractor import yamlio
+    from extractor.config import load_deployment_config
     from extractor.model import RenderOptions
     from extractor.pipeline import render_plain
 
@@ -231,6 +236,7 @@ def run_command(
         cert_manager_issuer_kind=cert_manager_issuer_kind,
         rbac_names=rbac_names,
         allowed_kinds=allowed_kinds,
+        deployment_config=load_deployment_config(deployment_config) if deployment_config else None,
     )
     with tempfile.TemporaryDirectory(prefix="bundle-extract-") as tmp:
         manifests = render_plain(bundle, options, _make_acquire_options(params, Path(tmp)),

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -214,3 +215,46 @@ def test_unsupported_kind_is_an_error_unless_excluded_or_allowed(tmp_path: Path)
     allowed = cli(*base, "--allow-kind", "Widget")
     assert allowed.returncode == 0, allowed.stderr
     assert "Widget" in {d["kind"] for d in docs(allowed.stdout)}
+
+
+def test_run_deployment_config_from_a_subscription_or_its_spec_config(tmp_path: Path) -> None:
+    bundle = str(REPO / "tests/fixtures/bundles/webhook-demo")
+    config = {"nodeSelector": {"kubernetes.io/os": "linux"}, "env": [{"name": "HTTP_PROXY", "value": "p"}],
+              "volumes": [{"name": "tmp", "configMap": {"name": "c"}}]}
+    subscription = tmp_path / "subscription.yaml"
+    subscription.write_text(yamlio.dump({"apiVersion": "operators.coreos.com/v1alpha1", "kind": "Subscription",
+                                         "metadata": {"name": "s"}, "spec": {"name": "x", "config": config}}))
+    as_json = tmp_path / "config.json"
+    as_json.write_text(json.dumps(config))
+    outputs = []
+    for path in (subscription, as_json):
+        proc = cli("run", bundle, "-n", "ns", "--deployment-config", str(path))
+        assert proc.returncode == 0, proc.stderr
+        outputs.append(proc.stdout)
+    assert outputs[0] == outputs[1]
+    pod = next(d for d in docs(outputs[0]) if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"kubernetes.io/os": "linux"}
+    assert pod["containers"][0]["env"] == [{"name": "HTTP_PROXY", "value": "p"}]
+    assert pod["volumes"][0] == {"name": "tmp", "configMap": {"name": "c"}}  # replaced by name
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ("nodeSelector: [a\n", "invalid YAML/JSON"),
+        ("replicas: 3\n", "unknown field(s) replicas"),
+        ("env: {A: '1'}\n", "env must be a list"),
+        ("- a\n", "expected a Subscription or its spec.config mapping"),
+    ],
+)
+def test_run_bad_deployment_config_is_a_one_line_error_naming_the_file(
+    tmp_path: Path, content: str, fragment: str
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(content)
+    proc = cli("run", str(REPO / "tests/fixtures/bundles/webhook-demo"), "-n", "ns", "--deployment-config", str(path))
+    assert_one_line_error(proc, str(path), fragment)
+    assert proc.returncode == 2
+    missing = cli("run", str(REPO / "tests/fixtures/bundles/webhook-demo"), "-n", "ns",
+                  "--deployment-config", str(tmp_path / "missing.yaml"))
+    assert_one_line_error(missing, str(tmp_path / "missing.yaml"))
