@@ -38,6 +38,7 @@ from extractor.reference import Mirror, Reference, apply_mirrors
 from extractor.registry import Manifest, RegistryClient, RetryPolicy, select_platform
 
 __all__ = [
+    "PULLERS",
     "AcquireOptions",
     "BlobCache",
     "HttpPuller",
@@ -113,6 +114,8 @@ class AcquireOptions:
     and layers from ``cache_dir`` only, :class:`NotCachedError` for anything missing.
     ``progress``: called with :class:`PullProgress` reports while pulling (``None`` = quiet).
     ``transport``: an httpx transport for every request (tests, instrumentation).
+    ``puller``: the backend, ``"http"`` (:class:`HttpPuller`) or ``"docker"`` (the local Docker
+    daemon, :class:`extractor.docker_puller.DockerPuller`, needs ``bundle-extract[docker]``).
     """
 
     mirrors: tuple[Mirror, ...] = ()
@@ -132,6 +135,7 @@ class AcquireOptions:
     offline: bool = False
     progress: ProgressCallback | None = field(default=None, repr=False, compare=False)
     transport: httpx.BaseTransport | None = field(default=None, repr=False, compare=False)
+    puller: str = "http"
 
     def credentials(self, ref: Reference) -> Credentials | None:
         """Credentials for ``ref`` (explicit ones, else the auth files); ``None`` = anonymous."""
@@ -317,9 +321,22 @@ class HttpPuller:
         return PullResult(digest=top.digest, manifest_digest=manifest.digest)
 
 
+PULLERS = ("http", "docker")
+"""Names accepted in ``AcquireOptions.puller``."""
+
+
 def make_puller(options: AcquireOptions) -> Puller:
-    """The backend for ``options`` (today always :class:`HttpPuller`)."""
-    return HttpPuller(options)
+    """The backend ``options.puller`` names.
+
+    Raises :class:`ConfigError` for an unknown name or when the ``docker`` package is missing.
+    """
+    if options.puller == "http":
+        return HttpPuller(options)
+    if options.puller == "docker":
+        from extractor.docker_puller import DockerPuller
+
+        return DockerPuller(options)
+    raise ConfigError(f"unknown puller {options.puller!r} (expected one of: {', '.join(PULLERS)})")
 
 
 def _work_subdir(options: AcquireOptions, ref: Reference) -> Path:
@@ -375,8 +392,8 @@ def acquire(reference: str, options: AcquireOptions) -> BundleSource:
         raise ConfigError(f"{reference}: no such bundle directory")
     requested = Reference.parse(reference)
     pulled = apply_mirrors(requested, options.mirrors)
-    dest = _work_subdir(options, requested)
     puller = make_puller(options)
+    dest = _work_subdir(options, requested)
     try:
         result = puller.pull(pulled, dest, image=str(requested))
     except AcquireError as exc:

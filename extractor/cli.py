@@ -128,6 +128,11 @@ def acquire_options(func: F) -> F:
                      help="Refuse images whose layers unpack to more than this (e.g. 64Mi, 1G)."),
         click.option("--max-unpacked-files", "max_files", type=click.IntRange(min=1), default=10_000,
                      show_default=True, help="Refuse images whose layers hold more entries than this."),
+        click.option("--puller", type=click.Choice(["http", "docker"]), default="http", show_default=True,
+                     envvar="BUNDLE_EXTRACT_PULLER",
+                     help="How images are pulled: natively over the registry API (http) or through the "
+                     "local Docker daemon, with its credentials, proxies and mirrors (docker; needs "
+                     "bundle-extract[docker]). Env: BUNDLE_EXTRACT_PULLER."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -163,6 +168,7 @@ def _make_acquire_options(params: dict[str, Any], work_dir: Path) -> Any:
         max_bytes=params.pop("max_bytes", 512 * 1024 * 1024),
         max_files=params.pop("max_files", 10_000),
         progress=TerminalProgress() if sys.stderr.isatty() else None,
+        puller=params.pop("puller", "http"),
     )
 
 

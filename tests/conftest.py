@@ -16,6 +16,7 @@ import pytest
 from extractor.config import load_config
 from extractor.push import push_bundle_image
 from extractor.reference import Reference
+from tests.support.dockerd import dockerd  # noqa: F401  (fixture)
 from tests.support.kube import kube_cluster  # noqa: F401  (fixture)
 from tests.support.project import new_project, update_bundle
 from tests.support.registry import TestRegistry, auth_registry, registry  # noqa: F401  (fixtures)
