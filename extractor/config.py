@@ -116,11 +116,19 @@ def _str_list(where: str, value: Any) -> tuple[str, ...]:
 
 
 def _plain(value: Any) -> Any:
-    """ruamel CommentedMap/Seq -> plain dict/list (recursively)."""
+    """ruamel CommentedMap/Seq -> plain dict/list, and ruamel's scalar subclasses (quoted strings,
+    hex/octal ints, floats) -> plain ``str``/``int``/``float``, recursively: entry values reach
+    chart files (``render.deploymentConfig``) through :mod:`extractor.yamlio`, which represents
+    the built-in types only."""
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
+    if type(value) in (bool, str, int, float):
+        return value
+    for kind in (str, int, float):  # bool cannot be subclassed
+        if isinstance(value, kind):
+            return kind(value)
     return value
 
 

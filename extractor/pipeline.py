@@ -25,10 +25,11 @@ from extractor.bundle import load_bundle
 from extractor.chart import write_chart
 from extractor.config import BundleEntry, ProjectConfig, load_config, set_entry_version
 from extractor.draft import ChartDraft, ReleaseSpec
-from extractor.errors import ConfigError, EmitError
+from extractor.errors import ConfigError, EmitError, RenderError
 from extractor.helmfile import write_helmfile
 from extractor.model import Bundle, BundleSource, Manifests, RenderOptions
 from extractor.render import kinds, render
+from extractor.render.deployment_config import check_deployment_config
 from extractor.validate import validate_bundle
 from postprocess import run_postprocessors
 from postprocess.exclude import filter_objects
@@ -76,13 +77,18 @@ _RENDER_KEYS = {
 def render_options_for(entry: BundleEntry) -> RenderOptions:
     """Build the OLM render options of a bundles.yaml entry (its ``render:`` mapping + namespaces).
 
-    Raises :class:`ConfigError` for an unknown ``render:`` key.
+    Raises :class:`ConfigError` for an unknown ``render:`` key or a malformed ``deploymentConfig``.
     """
     kwargs: dict[str, Any] = {}
     for key, value in entry.render.items():
         if key not in _RENDER_KEYS:
             known = ", ".join(sorted(_RENDER_KEYS))
             raise ConfigError(f"bundle {entry.name!r}: unknown render option {key!r} (known: {known})")
+        if key == "deploymentConfig" and value is not None:
+            try:
+                check_deployment_config(value)
+            except RenderError as exc:
+                raise ConfigError(f"bundle {entry.name!r}: render.deploymentConfig: {exc}") from None
         kwargs[_RENDER_KEYS[key]] = tuple(value) if key == "allowKinds" else value
     return RenderOptions(
         install_namespace=entry.namespace,

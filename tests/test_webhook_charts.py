@@ -16,11 +16,13 @@ import pytest
 from extractor import yamlio
 from extractor.acquire import AcquireOptions
 from extractor.bundle import load_bundle
-from extractor.config import load_config
+from extractor.config import BundleEntry, load_config
+from extractor.errors import ConfigError
 from extractor.model import BundleSource, KubeObject, RenderOptions
-from extractor.pipeline import generate
+from extractor.pipeline import generate, render_options_for
 from extractor.push import push_bundle_image
 from extractor.render import render
+from extractor.render.deployment_config import apply_deployment_config
 from tests.conftest import REPO, SeededRegistry
 from tests.support.kubeschema import validate_objects
 from tests.support.project import docs, helm, helmfile
@@ -37,7 +39,10 @@ class Case:
     chart: str
     bundle: str  # fixture name, or "conformance:<dir>"
     provider: str = "cert-manager"
+    baked: tuple[tuple[str, Any], ...] = ()  # bundles.yaml render.deploymentConfig
 
+
+BAKED: dict[str, Any] = {"nodeSelector": {"baked": "yes"}, "env": [{"name": "BAKED", "value": "1"}]}
 
 CASES = (
     Case("webhook-demo", "webhook-demo"),
@@ -45,8 +50,9 @@ CASES = (
     Case("webhook-operator", "conformance:webhook-operator.v0.0.5"),
     Case("webhook-operator-sca", "conformance:webhook-operator.v0.0.5", "openshift-service-ca"),
     Case("apiservice-demo", "apiservice-demo"),
+    Case("webhook-demo-baked", "webhook-demo", baked=tuple(BAKED.items())),
 )
-WEBHOOK_CHARTS = [c.chart for c in CASES if c.bundle != "apiservice-demo"]
+WEBHOOK_CHARTS = [c.chart for c in CASES if c.bundle != "apiservice-demo" and not c.baked]
 
 
 def bundle_dir(case: Case) -> Path:
@@ -71,8 +77,11 @@ def generated(registry: TestRegistry, tmp_path_factory: pytest.TempPathFactory) 
     for case in CASES:
         repository = f"{registry.host}/test/{case.bundle.replace(':', '-').replace('.', '-')}-bundle"
         push_bundle_image(bundle_dir(case), f"{repository}:v1")
+        render_options: dict[str, Any] = {"certProvider": case.provider}
+        if case.baked:
+            render_options["deploymentConfig"] = dict(case.baked)
         entries.append({"name": case.chart, "image": repository, "version": "v1", "namespace": NAMESPACE,
-                        "render": {"certProvider": case.provider}})
+                        "render": render_options})
     (root / "bundles.yaml").write_text(yamlio.dump({"bundles": entries}))
     options = AcquireOptions(cache_dir=tmp_path_factory.mktemp("cache"), work_dir=tmp_path_factory.mktemp("work"))
     generate(load_config(root / "bundles.yaml"), root, options)
@@ -329,3 +338,24 @@ def helm_path() -> Path:
     from tests.support.tools import require_tool
 
     return require_tool("helm")
+
+
+def test_baked_render_config_then_values_on_top(generated: Generated, tmp_path: Path) -> None:
+    # bundles.yaml render.deploymentConfig is part of the generated Deployment; values apply on top
+    directory = bundle_dir(generated.cases["webhook-demo-baked"])
+    chart = generated.chart("webhook-demo-baked")
+    assert chart_deployments(chart, NAMESPACE, None, tmp_path) == rendered_deployments(directory, NAMESPACE, BAKED)
+    values = {"env": [{"name": "BAKED", "value": "2"}, {"name": "MORE", "value": "3"}]}
+    [deployment] = chart_deployments(chart, NAMESPACE, values, tmp_path)
+    [expected] = rendered_deployments(directory, NAMESPACE, BAKED)
+    apply_deployment_config(expected, values)
+    assert deployment == expected
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["env"] == [
+        {"name": "BAKED", "value": "2"}, {"name": "MORE", "value": "3"}]
+    assert deployment["spec"]["template"]["spec"]["nodeSelector"] == {"baked": "yes"}
+
+
+def test_malformed_render_deployment_config_names_the_bundle() -> None:
+    entry = BundleEntry("demo", "example.com/demo", "v1", "ns", render={"deploymentConfig": {"env": 3}})
+    with pytest.raises(ConfigError, match=r"bundle 'demo': render\.deploymentConfig: .*env must be a list"):
+        render_options_for(entry)
