@@ -118,6 +118,7 @@ class DockerPuller:
     def __init__(self, options: AcquireOptions) -> None:
         try:
             import docker
+            import requests  # docker-py's transport; its errors are not wrapped in DockerException
         except ImportError:
             raise ConfigError(
                 "--puller docker needs the docker Python package: pip install 'bundle-extract[docker]'"
@@ -126,6 +127,7 @@ class DockerPuller:
             raise ConfigError("--offline reads the native puller's blob cache: use it with --puller http")
         self.options = options
         self._docker: Any = docker
+        self._transport_errors: tuple[type[BaseException], ...] = (requests.RequestException,)
         self._client: Any = None
 
     # -- connection --------------------------------------------------------------------------
@@ -133,8 +135,8 @@ class DockerPuller:
         """The low-level ``APIClient`` of a ``docker.from_env()`` client (connects once)."""
         if self._client is None:
             try:
-                self._client = self._docker.from_env(timeout=max(1, round(self.options.timeout)))
-            except (self._docker.errors.DockerException, OSError) as exc:
+                self._client = self._docker.from_env(timeout=self.options.timeout)
+            except (self._docker.errors.DockerException, *self._transport_errors) as exc:
                 raise AcquireError(
                     f"{image}: cannot connect to the Docker daemon at {_daemon_host()}: {_explanation(exc)}"
                 ) from None
@@ -176,7 +178,7 @@ class DockerPuller:
             self._report(image, "done")
         except errors.DockerException as exc:
             raise AcquireError(f"{image}: Docker daemon error: {_explanation(exc)}") from None
-        except OSError as exc:  # requests' transport errors derive from OSError
+        except self._transport_errors as exc:
             raise AcquireError(
                 f"{image}: lost the connection to the Docker daemon at {_daemon_host()}: {_explanation(exc)}"
             ) from None
@@ -299,7 +301,7 @@ class DockerPuller:
             api.remove_container(container, v=True, force=True)
         except errors.NotFound:
             return
-        except (errors.DockerException, OSError) as exc:
+        except (errors.DockerException, *self._transport_errors) as exc:
             raise AcquireError(f"{image}: cannot remove container {container[:12]}: {_explanation(exc)}") from None
 
     def _extract(self, api: Any, container: str, dest: Path, image: str) -> None:
