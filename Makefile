@@ -52,7 +52,7 @@ update-bundle: ## pull bundles from bundles.yaml (BUNDLE=, VERSION=, MIRROR=) an
 
 list-versions: ## print the tags of BUNDLE's image, oldest version first (MIRROR= applies)
 	$(if $(BUNDLE),,$(error list-versions needs BUNDLE=<bundles.yaml entry>))
-	$(BUNDLE_EXTRACT) list-versions --config $(CONFIG) --bundle $(BUNDLE) $(MIRROR_FLAGS)
+	@$(BUNDLE_EXTRACT) list-versions --config $(CONFIG) --bundle $(BUNDLE) $(MIRROR_FLAGS)
 
 helmfile: ## regenerate helmfile.yaml.gotmpl from charts/ (no pulling)
 	$(BUNDLE_EXTRACT) helmfile --config $(CONFIG) --output $(OUTPUT)

@@ -103,10 +103,15 @@ def test_each_auth_file_location_against_a_real_registry(
         monkeypatch,
         {auth_registry.host: _auth(auth_registry.username, auth_registry.password)},
     )
-    before = {p: p.read_bytes() for p in tmp_path.rglob("*.json")}
+    def snapshot() -> dict[Path, tuple[bytes, int]]:
+        files = [*tmp_path.rglob("*.json"), *home.rglob(".dockercfg")]
+        return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files}
+
+    before = snapshot()
+    assert before
     result = acquire(lws_image, AcquireOptions(authfile=authfile, cache_dir=tmp_path / "c", work_dir=tmp_path / "w"))
     assert (result.directory / "manifests/leader-worker-set.clusterserviceversion.yaml").is_file()
-    assert {p: p.read_bytes() for p in tmp_path.rglob("*.json")} == before  # auth files untouched
+    assert snapshot() == before  # auth files untouched: same bytes, same mtimes, no new files
 
 
 def test_wrong_password_is_an_authentication_error_without_secrets(
