@@ -32,7 +32,6 @@ from tests.support.registry import (
     tar_file,
 )
 
-
 NO_RETRY = RetryPolicy(attempts=1)
 
 
