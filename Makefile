@@ -10,6 +10,8 @@ BUNDLE_EXTRACT_TOOLS ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/bundle-extract/to
 TOOLS_BIN := $(BUNDLE_EXTRACT_TOOLS)/bin
 export BUNDLE_EXTRACT_TOOLS
 export PATH := $(TOOLS_BIN):$(PATH)
+# The helm-diff plugin `make deploy` (helmfile apply) needs, built by hack/build-helm-diff.sh.
+export HELM_PLUGINS ?= $(BUNDLE_EXTRACT_TOOLS)/helm-plugins
 # helmfile would otherwise look for a newer release of itself on the network.
 export HELMFILE_UPGRADE_NOTICE_DISABLED := 1
 

