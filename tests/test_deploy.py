@@ -54,6 +54,7 @@ RELEASES = {"cert-manager-operator", "sail-operator", "lws-operator"}
 SAIL_CRD = "ztunnels.sailoperator.io"
 SAIL_CRD_FILE = "manifests/sailoperator.io_ztunnels.yaml"
 CONTROLLER_GEN = "controller-gen.kubebuilder.io/version"
+NEW_CRD = "istios.sailoperator.io"
 CHANGE_TAG = "3.2.1-crdchange"
 CHANGE_ANNOTATION = "bundle-extract.test/crd-change"
 #: an annotation value the presync hook (server-side apply, --force-conflicts) puts back
@@ -185,6 +186,10 @@ def crd_change(deploy: Deploy, second_apply: object, seeded_registry: SeededRegi
     push_bundle_image(bundle, f"{seeded_registry.host}/{sail.repository}:{CHANGE_TAG}")
     update_bundle(deploy.project, seeded_registry.mirror, tmp_path_factory.mktemp("cache"),
                   "BUNDLE=sail-operator", f"VERSION={CHANGE_TAG}")
+    # as if the new bundle version brought a CRD the cluster does not have yet, with a custom
+    # resource of it in the chart: helm-diff runs before the presync hook, so it must not validate
+    # the Istio CR against the cluster (the release sets disableValidation)
+    deploy.cluster.kubectl("delete", "crd", NEW_CRD)
     return deploy.apply(changes=True)
 
 
@@ -244,6 +249,15 @@ def test_crd_change_shows_in_the_diff_and_runs_the_presync_hook(
     assert crd_annotations(crd)[CONTROLLER_GEN] != TAMPERED  # the whole group was re-applied
     conditions = {c["type"]: c["status"] for c in crd["status"]["conditions"]}
     assert conditions.get("Established") == "True"
+
+
+def test_an_upgrade_bringing_a_new_crd_with_its_custom_resource_applies(
+    deploy: Deploy, crd_change: subprocess.CompletedProcess[str]
+) -> None:
+    crd = deploy.crd(NEW_CRD)
+    assert {c["type"]: c["status"] for c in crd["status"]["conditions"]}.get("Established") == "True"
+    istio = json.loads(deploy.cluster.kubectl("get", NEW_CRD, "default", "-o", "json").stdout)
+    assert istio["spec"]["version"] == "v1.27.3"
 
 
 def test_crd_change_upgrades_only_the_changed_release(

@@ -104,7 +104,7 @@ def test_build_state(project: tuple[Path, list[ReleaseSpec]], tmp_path: Path) ->
     cert_manager = _release(build, "cert-manager-operator")
     assert cert_manager["namespace"] == "cert-manager-operator"
     assert cert_manager["chart"] == "./charts/cert-manager-operator"
-    assert cert_manager["disableValidationOnInstall"] is True
+    assert cert_manager["disableValidation"] is True
     assert "needs" not in cert_manager
     hooks = {h["name"]: h for h in cert_manager["hooks"]}
     assert list(hooks) == [
