@@ -26,32 +26,14 @@ MODULE=github.com/databus23/helm-diff/v3
 # needs more.
 GO_LANG_VERSION="${GO_LANG_VERSION:-1.22.0}"
 
-TOOLS="${BUNDLE_EXTRACT_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/bundle-extract/tools}"
+NAME=build-helm-diff
+# shellcheck source=hack/go-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
 PLUGINS="$TOOLS/helm-plugins"
 PLUGIN_DIR="$PLUGINS/diff"
-GOWORK_DIR="$TOOLS/go"
+mkdir -p "$PLUGINS"
 
-GO="${GO:-$(command -v go || echo /usr/local/go/bin/go)}"
-if ! [ -x "$GO" ]; then
-  echo "build-helm-diff: no Go toolchain found (set GO=/path/to/go)" >&2
-  exit 1
-fi
-
-export GOPATH="$GOWORK_DIR"
-export GOMODCACHE="$GOWORK_DIR/pkg/mod"
-export GOCACHE="$GOWORK_DIR/cache"
-export GOTOOLCHAIN=local
-export GOFLAGS="-modcacherw -buildvcs=false"
-export CGO_ENABLED=0
-unset GOWORK GOOS GOARCH 2>/dev/null || true
-
-mkdir -p "$PLUGINS" "$GOMODCACHE" "$GOCACHE"
-
-log() { printf 'build-helm-diff: %s\n' "$*" >&2; }
-
-# One build at a time per tools dir: a second run waits, then finds the plugin current.
-exec 8>"$TOOLS/.build-helm-diff.lock"
-flock 8
+lock build-helm-diff
 
 # current: true when the installed plugin is the wanted version.
 current() {

@@ -23,31 +23,13 @@ ETCD_VERSION="${ETCD_VERSION:-v3.5.35}"
 # which also fixes the GODEBUG defaults compiled into the binaries.
 GO_LANG_VERSION="${GO_LANG_VERSION:-1.23.0}"
 
-TOOLS="${BUNDLE_EXTRACT_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/bundle-extract/tools}"
+NAME=build-kube
+# shellcheck source=hack/go-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
 BIN="$TOOLS/bin"
-GOWORK_DIR="$TOOLS/go"
+mkdir -p "$BIN"
 
-GO="${GO:-$(command -v go || echo /usr/local/go/bin/go)}"
-if ! [ -x "$GO" ]; then
-  echo "build-kube: no Go toolchain found (set GO=/path/to/go)" >&2
-  exit 1
-fi
-
-export GOPATH="$GOWORK_DIR"
-export GOMODCACHE="$GOWORK_DIR/pkg/mod"
-export GOCACHE="$GOWORK_DIR/cache"
-export GOTOOLCHAIN=local
-export GOFLAGS="-modcacherw -buildvcs=false"
-export CGO_ENABLED=0
-unset GOWORK GOOS GOARCH 2>/dev/null || true
-
-mkdir -p "$BIN" "$GOMODCACHE" "$GOCACHE"
-
-log() { printf 'build-kube: %s\n' "$*" >&2; }
-
-# One build at a time per tools dir: a second run waits, then finds the binaries current.
-exec 8>"$TOOLS/.build-kube.lock"
-flock 8
+lock build-kube
 
 # have_version BINARY EXPECTED: true when BINARY exists and its --version output contains EXPECTED.
 have_version() {

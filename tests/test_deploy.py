@@ -31,24 +31,11 @@ from extractor.push import push_bundle_image
 from extractor.reference import Reference
 from extractor.tools import tools_dir
 from tests.conftest import SeededRegistry
+from tests.support.kube import ISTIOD_WEBHOOKS as WEBHOOKS
 from tests.support.kube import KubeCluster, start_kube
 from tests.support.project import REPO, helmfile, update_bundle
 from tests.support.tools import in_ci, require_tool
 
-#: the webhook configurations istiod would create; the sail postsync hook waits for them
-WEBHOOKS = """\
-apiVersion: admissionregistration.k8s.io/v1
-kind: MutatingWebhookConfiguration
-metadata:
-  name: istio-sidecar-injector
-webhooks: []
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingWebhookConfiguration
-metadata:
-  name: istio-validator-istio-system
-webhooks: []
-"""
 RELEASES = {"cert-manager-operator", "sail-operator", "lws-operator"}
 #: the sail CRD the CRD-change step edits, and the annotation it carries in the bundle
 SAIL_CRD = "ztunnels.sailoperator.io"

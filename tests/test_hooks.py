@@ -14,22 +14,9 @@ from pathlib import Path
 import pytest
 
 from extractor import yamlio
+from tests.support.kube import ISTIOD_WEBHOOKS as WEBHOOKS
 from tests.support.kube import KubeCluster, start_kube
 from tests.support.project import helmfile
-
-WEBHOOKS = """\
-apiVersion: admissionregistration.k8s.io/v1
-kind: MutatingWebhookConfiguration
-metadata:
-  name: istio-sidecar-injector
-webhooks: []
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingWebhookConfiguration
-metadata:
-  name: istio-validator-istio-system
-webhooks: []
-"""
 
 
 def sync(project: Path, cluster: KubeCluster, *args: str, env: dict[str, str] | None = None,

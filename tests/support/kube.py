@@ -62,6 +62,23 @@ STARTUP_TIMEOUT = 120.0
 STOP_TIMEOUT = 15.0
 
 
+#: the webhook configurations istiod creates once it runs (named for revision ``default`` in
+#: istio-system); the sail postsync hook waits for them
+ISTIOD_WEBHOOKS = """\
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata:
+  name: istio-sidecar-injector
+webhooks: []
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata:
+  name: istio-validator-istio-system
+webhooks: []
+"""
+
+
 class KubeStartError(RuntimeError):
     """etcd or kube-apiserver did not come up; the message ends with the tail of its log."""
 
