@@ -97,6 +97,22 @@ def test_single_namespace_roles_in_watch_namespace(tmp_path: Path) -> None:
     assert manifests.target_namespaces == ("a", "b")
 
 
+def test_own_namespace_roles_in_the_install_namespace(tmp_path: Path) -> None:
+    bundle = load(write_bundle(tmp_path, make_csv(modes=("OwnNamespace",))))
+    for watch in (None, ("op",)):
+        manifests = render(bundle, RenderOptions(install_namespace="op", watch_namespaces=watch))
+        (role,) = find(manifests.objects, "Role")
+        assert role["metadata"]["namespace"] == "op"
+        (binding,) = find(manifests.objects, "RoleBinding")
+        assert binding["metadata"]["namespace"] == "op"
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "demo-sa", "namespace": "op"}]
+        (dep,) = find(manifests.objects, "Deployment")
+        annotations = dep["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["olm.targetNamespaces"] == "op" and annotations["olm.operatorNamespace"] == "op"
+    with pytest.raises(RenderError, match=r"supported install modes \[OwnNamespace\] do not support target namespaces"):
+        render(bundle, RenderOptions(install_namespace="op", watch_namespaces=("elsewhere",)))
+
+
 def test_service_accounts_default_skipped_and_namespaced(tmp_path: Path) -> None:
     csv = make_csv(
         permissions=[{"serviceAccountName": "", "rules": []}],
