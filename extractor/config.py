@@ -7,6 +7,8 @@ kept when ``update-bundle`` rewrites a version). Shape::
       - name: sail-operator                 # chart and release name (DNS-1123 label)
         image: registry.redhat.io/openshift-service-mesh/istio-sail-operator-bundle
         version: "3.2.1"                    # tag; or a digest "sha256:..."
+        # image may also be a local bundle: ./dir (relative to this file), /abs/dir,
+        # docker-archive:FILE, oci-archive:FILE, oci:DIR (version is then optional and unused)
         namespace: istio-system             # install namespace
         watchNamespaces: []                 # optional; [] / absent = OLM default for the install modes
         needs: [cert-manager-operator]      # optional; releases installed first
@@ -54,6 +56,26 @@ DEFAULT_EXCLUDES: tuple[str, ...] = (
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
+_LOCAL_PREFIXES = ("docker-archive:", "oci-archive:", "oci:")
+
+
+def is_local_source(image: str) -> bool:
+    """True if a bundles.yaml ``image`` names a local bundle instead of a registry image: a path
+    (``/``, ``./``, ``../``, ``~``) to a bundle directory or archive, or ``docker-archive:``,
+    ``oci-archive:`` and ``oci:`` sources."""
+    return image.startswith(("/", "./", "../", "~", *_LOCAL_PREFIXES))
+
+
+def _resolve_local(image: str, base_dir: Path | None) -> str:
+    prefix = next((p for p in _LOCAL_PREFIXES if image.startswith(p)), "")
+    rest = image[len(prefix):]
+    if rest.startswith("~"):
+        rest = str(Path(rest).expanduser())
+    elif base_dir is not None and rest.startswith(("./", "../")):
+        rest = str((base_dir / rest).resolve())
+    return prefix + rest
+
+
 @dataclass(frozen=True)
 class BundleEntry:
     """One ``bundles:`` entry. ``postprocessors`` maps a post-processor name to its options
@@ -70,13 +92,23 @@ class BundleEntry:
     default_excludes: bool = True
     postprocessors: dict[str, Any] = field(default_factory=dict)
     render: dict[str, Any] = field(default_factory=dict)
+    base_dir: Path | None = None
 
     @property
     def reference(self) -> str:
-        """The image reference to pull: ``image:version`` or ``image@sha256:...``."""
+        """What to acquire: ``image:version`` or ``image@sha256:...`` for a registry image; for a
+        local source (see :func:`is_local_source`) the ``image`` value itself, a relative path
+        resolved against the directory of bundles.yaml (``base_dir``)."""
+        if is_local_source(self.image):
+            return _resolve_local(self.image, self.base_dir)
         if self.version.startswith("sha256:"):
             return f"{self.image}@{self.version}"
         return f"{self.image}:{self.version}"
+
+    @property
+    def is_local(self) -> bool:
+        """True for a bundle directory, an archive or an OCI layout instead of a registry image."""
+        return is_local_source(self.image)
 
     @property
     def excludes(self) -> tuple[str, ...]:
@@ -141,7 +173,10 @@ def _entry(path: Path, index: int, raw: Any) -> BundleEntry:
     unknown = sorted(set(map(str, raw)) - known)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}")
+    local = isinstance(raw.get("image"), str) and is_local_source(str(raw["image"]))
     for key in ("name", "image", "version", "namespace"):
+        if key == "version" and local and raw.get(key) is None:
+            continue  # a local bundle has no tag; `version` is optional there
         if not isinstance(raw.get(key), str) or not raw.get(key):
             raise ConfigError(f"{where}: {key!r} must be a non-empty string")
     name = str(raw["name"])
@@ -162,7 +197,7 @@ def _entry(path: Path, index: int, raw: Any) -> BundleEntry:
     return BundleEntry(
         name=name,
         image=str(raw["image"]),
-        version=str(raw["version"]),
+        version=str(raw.get("version") or ""),
         namespace=str(raw["namespace"]),
         watch_namespaces=_str_list(f"{where}: watchNamespaces", raw.get("watchNamespaces")),
         needs=_str_list(f"{where}: needs", raw.get("needs")),
@@ -171,6 +206,7 @@ def _entry(path: Path, index: int, raw: Any) -> BundleEntry:
         default_excludes=default_excludes,
         postprocessors=postprocessors,
         render=render,
+        base_dir=path.resolve().parent,
     )
 
 

@@ -200,7 +200,9 @@ def _inputs_fingerprint(entry: BundleEntry, source: BundleSource) -> str:
     """What a chart is a function of: the tool, the bundles.yaml entry and the bundle content
     (the image digest, or the files of a bundle directory)."""
     content = source.digest or _tree_digest(source.directory)
-    payload = {"tool": _tool_fingerprint(), "entry": dataclasses.asdict(entry), "bundle": content,
+    entry_data = dataclasses.asdict(entry)
+    entry_data.pop("base_dir")  # where the project lives is not an input (local sources: `bundle`)
+    payload = {"tool": _tool_fingerprint(), "entry": entry_data, "bundle": content,
                "image": source.image}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -347,6 +349,8 @@ def update_bundle(
         bundle = config.bundles[0].name
     if version is not None and not version.strip():
         raise ConfigError("VERSION must not be empty")
+    if bundle is not None and version is not None and config.entry(bundle).is_local:
+        raise ConfigError(f"{config_path}: bundle {bundle!r} is a local source: change its image, not VERSION")
     only = [bundle] if bundle is not None else None
     versions = {bundle: version} if bundle is not None and version is not None else None
     result = generate(config, root, acquire_options, only=only, versions=versions)

@@ -258,3 +258,18 @@ def test_run_bad_deployment_config_is_a_one_line_error_naming_the_file(
     missing = cli("run", str(REPO / "tests/fixtures/bundles/webhook-demo"), "-n", "ns",
                   "--deployment-config", str(tmp_path / "missing.yaml"))
     assert_one_line_error(missing, str(tmp_path / "missing.yaml"))
+
+
+def test_bundles_yaml_entry_may_be_a_local_bundle_directory(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "tests/fixtures/bundles/webhook-demo", project / "bundles" / "webhook-demo")
+    (project / "bundles.yaml").write_text(
+        "bundles:\n  - name: webhook-demo\n    image: ./bundles/webhook-demo\n    namespace: webhook-system\n")
+    proc = cli("update-bundle", "--config", str(project / "bundles.yaml"))
+    assert proc.returncode == 0, proc.stderr
+    chart = yamlio.load((project / "charts/webhook-demo/Chart.yaml").read_text())
+    assert "bundle-extract.io/bundle-digest" not in chart.get("annotations", {})
+    assert (project / "helmfile.yaml.gotmpl").is_file()
+    refused = cli("update-bundle", "--config", str(project / "bundles.yaml"), "--bundle", "webhook-demo",
+                  "--version", "2")
+    assert_one_line_error(refused, "local source")

@@ -103,3 +103,16 @@ def test_set_entry_version_keeps_comments_order_and_quoting(tmp_path: Path) -> N
     assert path.read_text() == SAMPLE.replace('version: "1.0"', 'version: "1.1"').replace("v2.0.0", "v2.1.0")
     with pytest.raises(ConfigError, match="no bundle named"):
         set_entry_version(path, "zzz", "1")
+
+
+def test_local_sources_resolve_against_the_config_directory(tmp_path: Path) -> None:
+    text = SAMPLE.replace("image: registry.example.com/ns/a-bundle\n    version: \"1.0\"\n",
+                          "image: ./bundles/a\n").replace("registry.example.com/ns/b-bundle",
+                                                          "oci-archive:../b.tar")
+    config = load_config(write(tmp_path, text))
+    a, b = config.bundles
+    assert a.is_local and a.version == "" and a.reference == str(tmp_path / "bundles" / "a")
+    assert b.is_local and b.reference == f"oci-archive:{tmp_path.parent / 'b.tar'}"
+    # a registry image still needs a version
+    with pytest.raises(ConfigError, match="'version' must be a non-empty string"):
+        load_config(write(tmp_path, SAMPLE.replace('    version: "1.0"\n', "")))
