@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from extractor import yamlio
+from extractor.tools import tools_dir
 from tests.conftest import SeededRegistry
 from tests.support.kubeschema import validate_objects
-from tests.support.project import docs, helm, helmfile, new_project, tree, update_bundle
+from tests.support.project import docs, helm, helmfile, make, new_project, tree, update_bundle
 
 CHARTS = ("cert-manager-operator", "sail-operator", "lws-operator")
 
@@ -195,3 +196,13 @@ def test_hooks_survive_helmfile_template_pass(project: Path) -> None:
     # release-context templates were escaped for helmfile's first pass: helmfile renders them
     # when it runs the hook (tests/test_hooks.py runs them for real)
     assert "{{ .Release.Namespace }}" in post[0]["args"]
+
+
+def test_make_template_and_make_lint(project: Path) -> None:
+    config = f"CONFIG={project / 'bundles.yaml'}"
+    # HOME is the project: no user auth file is read, so no pull Secret is rendered
+    env = {"HOME": str(project), "BUNDLE_EXTRACT_TOOLS": str(tools_dir()), "MAKEFLAGS": "-s"}
+    kinds = {d["kind"] for d in docs(make("template", config, env=env).stdout)}
+    assert {"Deployment", "Istio", "CertManager", "LeaderWorkerSetOperator"} <= kinds
+    assert "Secret" not in kinds
+    make("lint", config, env=env)
