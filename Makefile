@@ -39,6 +39,10 @@ OUTPUT ?= $(patsubst %/,%,$(dir $(abspath $(CONFIG))))
 BUNDLE ?=
 VERSION ?=
 MIRROR ?=
+# extra helmfile flags for template/lint/deploy (e.g. HELMFILE_ARGS="--selector name=sail-operator")
+HELMFILE_ARGS ?=
+# extra flags of helmfile apply (e.g. APPLY_ARGS="--skip-diff-on-install")
+APPLY_ARGS ?=
 HELM ?= $(TOOLS_BIN)/helm
 HELMFILE ?= $(TOOLS_BIN)/helmfile
 HELMFILE_FILE = $(OUTPUT)/helmfile.yaml.gotmpl
@@ -60,13 +64,13 @@ helmfile: ## regenerate helmfile.yaml.gotmpl from charts/ (no pulling)
 	$(BUNDLE_EXTRACT) helmfile --config $(CONFIG) --output $(OUTPUT)
 
 template: ## helmfile template
-	$(HELMFILE) --helm-binary $(HELM) --file $(HELMFILE_FILE) template
+	$(HELMFILE) --helm-binary $(HELM) --file $(HELMFILE_FILE) $(HELMFILE_ARGS) template
 
 lint: ## helmfile lint
-	$(HELMFILE) --helm-binary $(HELM) --file $(HELMFILE_FILE) lint
+	$(HELMFILE) --helm-binary $(HELM) --file $(HELMFILE_FILE) $(HELMFILE_ARGS) lint
 
 deploy: ## helmfile apply (needs a cluster and the helm-diff plugin)
-	$(HELMFILE) --helm-binary $(HELM) --file $(HELMFILE_FILE) apply
+	$(HELMFILE) --helm-binary $(HELM) --file $(HELMFILE_FILE) $(HELMFILE_ARGS) apply $(APPLY_ARGS)
 
 demo: tools ## the main job on an embedded default: local registry + sample bundles -> charts + helmfile -> helmfile template
 	$(BUNDLE_EXTRACT) demo --output .demo
