@@ -125,11 +125,17 @@ def render_plain(
     Returns the OLM-rendered objects (what olm-extractor's ``run`` prints). Raises the
     :class:`~extractor.errors.ExtractorError` subclasses of each stage.
     """
-    source = acquire(reference, acquire_options)
+    _, manifests = _load_and_render(acquire(reference, acquire_options), options, exclude, include)
+    return dataclasses.replace(manifests, objects=filter_objects(manifests.objects, exclude, include))
+
+
+def _load_and_render(
+    source: BundleSource, options: RenderOptions, exclude: Sequence[str], include: Sequence[str]
+) -> tuple[Bundle, Manifests]:
+    """Load, validate and render: the shared middle of ``run`` and chart generation."""
     bundle = drop_excluded_unsupported(load_bundle(source), options, exclude, include)
     validate_bundle(bundle, options)
-    manifests = render(bundle, options)
-    return dataclasses.replace(manifests, objects=filter_objects(manifests.objects, exclude, include))
+    return bundle, render(bundle, options)
 
 
 def new_draft(
@@ -166,10 +172,7 @@ def _postprocessor_settings(entry: BundleEntry) -> dict[str, Any]:
 
 
 def _build_chart(entry: BundleEntry, source: BundleSource, chart_dir: Path) -> ReleaseSpec:
-    options = render_options_for(entry)
-    bundle = drop_excluded_unsupported(load_bundle(source), options, entry.excludes, entry.include)
-    validate_bundle(bundle, options)
-    manifests = render(bundle, options)
+    bundle, manifests = _load_and_render(source, render_options_for(entry), entry.excludes, entry.include)
     draft = new_draft(entry.name, entry.namespace, bundle, manifests, needs=entry.needs)
     draft = run_postprocessors(draft, _postprocessor_settings(entry))
     return write_chart(draft, chart_dir)

@@ -23,7 +23,8 @@ def sync(project: Path, cluster: KubeCluster, *args: str, env: dict[str, str] | 
          check: bool = True) -> subprocess.CompletedProcess[str]:
     # helm must not wait for Deployments: nothing runs pods here
     return helmfile(project, "sync", "--skip-deps", "--sync-args", "--wait=false", *args,
-                    env={**cluster.env, **(env or {})}, check=check)
+                    env={"KUBECONFIG": cluster.env["KUBECONFIG"], "KUBECACHEDIR": cluster.env["KUBECACHEDIR"],
+                         **(env or {})}, check=check)
 
 
 @pytest.fixture(scope="module")
