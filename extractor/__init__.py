@@ -3,10 +3,10 @@
 Pipeline (each stage is its own module):
 
     acquire (extractor.acquire)      image reference or directory -> BundleSource
-    load/validate (extractor.bundle) BundleSource -> Bundle
+    load/validate (extractor.bundle.loader) BundleSource -> Bundle
     render (extractor.render)        Bundle + RenderOptions -> Manifests  (OLMv1 semantics)
     post-process (postprocess)       ChartDraft -> ChartDraft             (named, pure steps)
-    emit (extractor.chart, extractor.helmfile)  ChartDraft -> files
+    emit (extractor.emit.chart, extractor.emit.helmfile)  ChartDraft -> files
 
 Library code never prints or exits; errors derive from extractor.errors.ExtractorError.
 """

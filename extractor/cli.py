@@ -141,8 +141,8 @@ def acquire_options(func: F) -> F:
 
 def _make_acquire_options(params: dict[str, Any], work_dir: Path) -> Any:
     from extractor.acquire import AcquireOptions
-    from extractor.reference import Mirror
-    from extractor.registry import RetryPolicy
+    from extractor.acquire.reference import Mirror
+    from extractor.acquire.transport import RetryPolicy
 
     mirrors: list[Mirror] = []
     for item in params.pop("mirrors", ()):  # env var values may hold several, space-separated
@@ -293,7 +293,7 @@ def list_versions_command(repository: str | None, config_path: Path, bundle: str
     """
     import tempfile
 
-    from extractor.versions import list_versions
+    from extractor.review.versions import list_versions
 
     if (repository is None) == (bundle is None):
         raise ConfigError("list-versions: give either REPOSITORY or --bundle NAME")
@@ -334,7 +334,7 @@ def helmfile_command(config_path: Path, root: Path | None) -> None:
 def demo_command(config_path: Path | None, bundles_dir: Path | None, workdir: Path) -> None:
     """The main job on an embedded default: a local registry seeded with sample bundle images,
     then charts + helmfile, then `helmfile template`."""
-    from extractor.demo import run_demo
+    from extractor.demo.run import run_demo
 
     result = run_demo(workdir, config_path=config_path, bundles_dir=bundles_dir)
     for line in result.summary():

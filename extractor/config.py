@@ -32,6 +32,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from extractor.errors import ConfigError, RenderError
+from postprocess.exclude import DEFAULT_EXCLUDES
 
 __all__ = [
     "DEFAULT_EXCLUDES",
@@ -42,16 +43,6 @@ __all__ = [
     "set_entry_version",
 ]
 
-#: olm-extractor-style exclusions of OpenShift-only kinds, applied unless ``defaultExcludes: false``.
-DEFAULT_EXCLUDES: tuple[str, ...] = (
-    '.kind == "ConsoleCLIDownload"',
-    '.kind == "ConsolePlugin"',
-    '.kind == "ConsoleYAMLSample"',
-    '.kind == "ConsoleQuickStart"',
-    '.kind == "ConsoleLink"',
-    '.kind == "Route"',
-    '.kind == "SecurityContextConstraints"',
-)
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 

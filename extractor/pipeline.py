@@ -21,16 +21,15 @@ from typing import Any
 import postprocess
 from extractor import __version__
 from extractor.acquire import AcquireOptions, acquire
-from extractor.bundle import load_bundle
-from extractor.chart import write_chart
+from extractor.bundle import kinds, load_bundle, validate_bundle
 from extractor.config import BundleEntry, ProjectConfig, load_config, set_entry_version
 from extractor.draft import ChartDraft, ReleaseSpec
+from extractor.emit.chart import write_chart
+from extractor.emit.helmfile import write_helmfile
 from extractor.errors import ConfigError, EmitError, RenderError
-from extractor.helmfile import write_helmfile
 from extractor.model import Bundle, BundleSource, Manifests, RenderOptions
-from extractor.render import kinds, render
+from extractor.render import render
 from extractor.render.deployment_config import check_deployment_config
-from extractor.validate import validate_bundle
 from postprocess import run_postprocessors
 from postprocess.exclude import filter_objects
 

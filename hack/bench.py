@@ -21,11 +21,11 @@ sys.path.insert(0, str(ROOT))
 
 from extractor.acquire import AcquireOptions  # noqa: E402
 from extractor.config import load_config  # noqa: E402
-from extractor.demo import SAMPLE_BUNDLES  # noqa: E402
-from extractor.localregistry import LocalRegistry  # noqa: E402
+from extractor.demo.run import SAMPLE_BUNDLES  # noqa: E402
+from extractor.demo.localregistry import LocalRegistry  # noqa: E402
 from extractor.pipeline import generate  # noqa: E402
-from extractor.push import push_bundle_image  # noqa: E402
-from extractor.reference import Mirror, Reference  # noqa: E402
+from extractor.demo.push import push_bundle_image  # noqa: E402
+from extractor.acquire.reference import Mirror, Reference  # noqa: E402
 
 
 def main() -> int:

@@ -22,7 +22,6 @@ __all__ = [
     "VALUES_KEY",
     "Options",
     "copy_draft",
-    "csv_deployment_specs",
     "deep_merge",
     "kind_of",
     "name_of",
@@ -182,13 +181,6 @@ def pod_specs(obj: KubeObject) -> Iterator[dict[str, Any]]:
         spec = template.get("spec")
         if isinstance(spec, dict):
             yield spec
-
-
-def csv_deployment_specs(csv: KubeObject) -> list[dict[str, Any]]:
-    """The ``spec.install.spec.deployments[]`` entries of a CSV (``[]`` when absent)."""
-    install = (csv.get("spec") or {}).get("install") or {}
-    deployments = (install.get("spec") or {}).get("deployments") or []
-    return [d for d in deployments if isinstance(d, dict)]
 
 
 def deep_merge(base: Any, override: Any) -> Any:

@@ -6,7 +6,7 @@ same settings are values: this post-processor adds a ``deploymentConfig:`` block
 the chart, with the merge rules of :mod:`extractor.render.deployment_config` (OLMv1
 ``applyCustomConfigToDeployment``, after OLMv0 ``overrides/inject/inject.go``).
 
-Structure of a Deployment template (built from :class:`~extractor.gotemplate.Block` keys around the
+Structure of a Deployment template (built from :class:`~extractor.draft.gotemplate.Block` keys around the
 unchanged object, never by editing rendered text)::
 
     {{- define "<chart>.deployment.<name>" -}}
@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from extractor.draft import ChartDraft
-from extractor.gotemplate import Block
+from extractor.draft.gotemplate import Block
 from postprocess._common import Options, copy_draft, kind_of, name_of
 
 __all__ = ["DOC", "VALUES_KEY", "apply_helper_name", "helpers", "run"]

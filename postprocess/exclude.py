@@ -3,7 +3,7 @@
 Options: ``{exclude: [jq...], include: [jq...]}``. An object *matches* an expression when the
 expression yields boolean ``true`` for it (any other output, or none, is no match). Excludes are
 checked first; when includes are given, only objects matching at least one are kept. Without an
-``exclude`` option the built-in :data:`extractor.config.DEFAULT_EXCLUDES` apply (the pipeline
+``exclude`` option the built-in :data:`DEFAULT_EXCLUDES` apply (the pipeline
 always passes the entry's full list).
 """
 
@@ -16,13 +16,23 @@ from typing import Any
 
 import jq
 
-from extractor.config import DEFAULT_EXCLUDES
 from extractor.draft import ChartDraft
 from extractor.errors import ConfigError, PostProcessError
 from extractor.model import KubeObject
 from postprocess._common import Options, copy_draft, kind_of, name_of
 
-__all__ = ["DOC", "compile_expressions", "filter_objects", "run"]
+__all__ = ["DEFAULT_EXCLUDES", "DOC", "compile_expressions", "filter_objects", "run"]
+
+#: olm-extractor-style exclusions of OpenShift-only kinds, applied unless ``defaultExcludes: false``.
+DEFAULT_EXCLUDES: tuple[str, ...] = (
+    '.kind == "ConsoleCLIDownload"',
+    '.kind == "ConsolePlugin"',
+    '.kind == "ConsoleYAMLSample"',
+    '.kind == "ConsoleQuickStart"',
+    '.kind == "ConsoleLink"',
+    '.kind == "Route"',
+    '.kind == "SecurityContextConstraints"',
+)
 
 DOC = "drop objects matching jq expressions (exclude first; include keeps only matches)"
 

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from extractor.draft import ChartDraft, Template
-from extractor.gotemplate import Block, Go, Tpl
+from extractor.draft.gotemplate import Block, Go, Tpl
 from postprocess._common import (
     DNS_LABEL,
     DNS_SUBDOMAIN,

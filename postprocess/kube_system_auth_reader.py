@@ -14,10 +14,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from extractor.bundle.csv import deployment_specs
 from extractor.draft import ChartDraft, Template
+from extractor.draft.gotemplate import Go, Tpl
 from extractor.errors import PostProcessError
-from extractor.gotemplate import Go, Tpl
-from postprocess._common import DNS_SUBDOMAIN, Options, copy_draft, csv_deployment_specs, kind_of
+from postprocess._common import DNS_SUBDOMAIN, Options, copy_draft, kind_of
 
 __all__ = ["DOC", "FILENAME", "operator_service_accounts", "run"]
 
@@ -29,7 +30,7 @@ def operator_service_accounts(draft: ChartDraft) -> list[str]:
     """Sorted ``serviceAccountName``s of the CSV's deployments (falling back to the rendered
     Deployments when the draft carries no CSV); ``default`` when a deployment names none."""
     names: set[str] = set()
-    for deployment in csv_deployment_specs(draft.csv):
+    for deployment in deployment_specs(draft.csv):
         pod = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
         names.add(str(pod.get("serviceAccountName") or "default"))
     if not names:

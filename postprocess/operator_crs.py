@@ -32,8 +32,8 @@ from typing import Any
 
 from extractor import yamlio
 from extractor.draft import ChartDraft, Template
+from extractor.draft.gotemplate import Block
 from extractor.errors import PostProcessError
-from extractor.gotemplate import Block
 from postprocess._common import (
     DNS_SUBDOMAIN,
     VALUES_KEY,

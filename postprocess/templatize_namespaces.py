@@ -28,9 +28,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from extractor.bundle import kinds
 from extractor.draft import ChartDraft, Template
-from extractor.gotemplate import Block, Go, Tpl
-from extractor.render import kinds
+from extractor.draft.gotemplate import Block, Go, Tpl
 from postprocess._common import Options, copy_draft, kind_of, pod_specs
 
 __all__ = ["DOC", "RELEASE_NAMESPACE", "run", "templatize_object"]

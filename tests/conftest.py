@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from extractor.acquire.reference import Reference
 from extractor.config import load_config
-from extractor.push import push_bundle_image
-from extractor.reference import Reference
+from extractor.demo.push import push_bundle_image
 from tests.support.dockerd import dockerd  # noqa: F401  (fixture)
 from tests.support.kube import kube_cluster  # noqa: F401  (fixture)
 from tests.support.project import new_project, update_bundle

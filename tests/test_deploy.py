@@ -26,9 +26,9 @@ from typing import Any
 import pytest
 
 from extractor import yamlio
+from extractor.acquire.reference import Reference
 from extractor.config import load_config
-from extractor.push import push_bundle_image
-from extractor.reference import Reference
+from extractor.demo.push import push_bundle_image
 from extractor.tools import tools_dir
 from tests.conftest import SeededRegistry
 from tests.support.kube import ISTIOD_WEBHOOKS as WEBHOOKS

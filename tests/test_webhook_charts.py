@@ -15,12 +15,12 @@ import pytest
 
 from extractor import yamlio
 from extractor.acquire import AcquireOptions
-from extractor.bundle import load_bundle
+from extractor.bundle.loader import load_bundle
 from extractor.config import BundleEntry, load_config
+from extractor.demo.push import push_bundle_image
 from extractor.errors import ConfigError
 from extractor.model import BundleSource, KubeObject, RenderOptions
 from extractor.pipeline import generate, render_options_for
-from extractor.push import push_bundle_image
 from extractor.render import render
 from extractor.render.deployment_config import apply_deployment_config
 from tests.conftest import REPO, SeededRegistry

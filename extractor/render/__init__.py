@@ -7,9 +7,9 @@ with the generators of ``rukpak/render/registryv1/registryv1.go``; see
 
 from __future__ import annotations
 
+from extractor.bundle.csv import owned_apiservices
 from extractor.errors import RenderError
 from extractor.model import Bundle, Manifests, RenderOptions
-from extractor.render.apiservices import owned_apiservices
 from extractor.render.certproviders import check_provider
 from extractor.render.deployment_config import check_deployment_config
 from extractor.render.generators import GENERATORS, RenderContext
@@ -29,7 +29,7 @@ def render(bundle: Bundle, options: RenderOptions) -> Manifests:
     provider objects. ``raw_crds`` maps each CRD name to its bundle file bytes when the rendered
     CRD equals the parsed one. The bundle is never mutated.
 
-    Call :func:`extractor.validate.validate_bundle` first for OLM's aggregated validation; render
+    Call :func:`extractor.bundle.validate.validate_bundle` first for OLM's aggregated validation; render
     itself raises :class:`RenderError` for invalid options (target namespaces with OLMv1's wording,
     unknown cert provider or RBAC name style, bad deployment config), owned APIServices without
     ``render_apiservices`` and the generator errors OLMv1 has (unsupported kinds, conversion

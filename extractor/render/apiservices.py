@@ -13,15 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from extractor.bundle.csv import deployment_specs, owned_apiservices
 from extractor.model import KubeObject, RenderOptions
 from extractor.render.certproviders import provisioner_for
-from extractor.render.webhooks import container_port, deployment_specs
-
-
-def owned_apiservices(csv: KubeObject) -> list[dict[str, Any]]:
-    """``spec.apiservicedefinitions.owned`` (entries that are mappings)."""
-    definitions = (csv.get("spec") or {}).get("apiservicedefinitions") or {}
-    return [a for a in definitions.get("owned") or [] if isinstance(a, dict)]
+from extractor.render.webhooks import container_port
 
 
 def apiservice_ports(csv: KubeObject) -> dict[str, list[dict[str, Any]]]:

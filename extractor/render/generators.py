@@ -12,23 +12,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from extractor.bundle import kinds
+from extractor.bundle.csv import MUTATING, VALIDATING, deployment_specs, owned_apiservices, webhook_definitions
 from extractor.errors import RenderError
 from extractor.model import Bundle, KubeObject, RenderOptions
-from extractor.render import kinds
-from extractor.render.apiservices import apiservice_objects, apiservice_ports, owned_apiservices
+from extractor.render.apiservices import apiservice_objects, apiservice_ports
 from extractor.render.certproviders import provisioner_for
 from extractor.render.deployment_config import apply_deployment_config
 from extractor.render.installmodes import is_all_namespaces
 from extractor.render.naming import ReadableNamer, olm_rbac_name
 from extractor.render.webhooks import (
-    MUTATING,
-    VALIDATING,
     admission_webhook_configurations,
     deployment_services,
-    deployment_specs,
     ensure_cert_volumes,
     patch_conversion_crds,
-    webhook_definitions,
 )
 
 RBAC_API = "rbac.authorization.k8s.io"

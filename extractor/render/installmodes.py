@@ -6,20 +6,15 @@ from __future__ import annotations
 
 import re
 
+from extractor.bundle.csv import (
+    ALL_NAMESPACES,
+    MULTI_NAMESPACE,
+    OWN_NAMESPACE,
+    SINGLE_NAMESPACE,
+    supported_install_modes,
+)
 from extractor.errors import RenderError
 from extractor.model import KubeObject
-
-ALL_NAMESPACES = "AllNamespaces"
-OWN_NAMESPACE = "OwnNamespace"
-SINGLE_NAMESPACE = "SingleNamespace"
-MULTI_NAMESPACE = "MultiNamespace"
-
-
-def supported_install_modes(csv: KubeObject) -> set[str]:
-    """The CSV's ``spec.installModes[].type`` entries with ``supported: true``."""
-    modes = (csv.get("spec") or {}).get("installModes") or []
-    return {str(m.get("type")) for m in modes if isinstance(m, dict) and m.get("supported") is True}
-
 
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 

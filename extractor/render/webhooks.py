@@ -14,13 +14,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from extractor.bundle.csv import CONVERSION, MUTATING, VALIDATING, deployment_specs, webhook_definitions
 from extractor.errors import RenderError
 from extractor.model import KubeObject, RenderOptions
 from extractor.render.certproviders import SecretInfo, provisioner_for
-
-VALIDATING = "ValidatingAdmissionWebhook"
-MUTATING = "MutatingAdmissionWebhook"
-CONVERSION = "ConversionWebhook"
 
 DEFAULT_PORT = 443
 
@@ -33,11 +30,6 @@ CERT_VOLUMES: tuple[tuple[str, str, str, str], ...] = (
 # Go field order of admissionregistration/v1 webhooks after name and clientConfig
 _COMMON_FIELDS = ("rules", "failurePolicy", "matchPolicy")
 _TAIL_FIELDS = ("objectSelector", "sideEffects", "timeoutSeconds", "admissionReviewVersions")
-
-
-def webhook_definitions(csv: KubeObject) -> list[dict[str, Any]]:
-    """``spec.webhookdefinitions`` (entries that are mappings)."""
-    return [w for w in ((csv.get("spec") or {}).get("webhookdefinitions") or []) if isinstance(w, dict)]
 
 
 def container_port(definition: dict[str, Any]) -> int:
@@ -198,12 +190,6 @@ def deployment_services(
         prov.inject_ca_bundle(obj)
         objs.append(obj)
     return objs
-
-
-def deployment_specs(csv: KubeObject) -> list[dict[str, Any]]:
-    """``spec.install.spec.deployments`` (entries that are mappings)."""
-    strategy = ((csv.get("spec") or {}).get("install") or {}).get("spec") or {}
-    return [d for d in strategy.get("deployments") or [] if isinstance(d, dict)]
 
 
 def ensure_cert_volumes(deployment: KubeObject, secret: SecretInfo) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from extractor.draft.gotemplate import Block
 from extractor.errors import ConfigError
-from extractor.gotemplate import Block
 from postprocess import image_pull_secrets
 from postprocess.image_pull_secrets import image_registry
 from tests.support.drafts import rendered_draft

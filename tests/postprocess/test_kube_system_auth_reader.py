@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from extractor.draft.gotemplate import Go, Tpl
 from extractor.errors import ConfigError, PostProcessError
-from extractor.gotemplate import Go, Tpl
 from postprocess import kube_system_auth_reader
 from tests.support.drafts import rendered_draft
 

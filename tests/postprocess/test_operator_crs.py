@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from extractor.draft.gotemplate import Block
 from extractor.errors import ConfigError, PostProcessError
-from extractor.gotemplate import Block
 from postprocess import operator_crs, split_crds
 from tests.support.drafts import rendered_draft
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from extractor.draft import ChartDraft, Template
-from extractor.gotemplate import Go, Tpl, dump_template
+from extractor.draft.gotemplate import Go, Tpl, dump_template
 from postprocess import templatize_namespaces
 from tests.support.drafts import rendered_draft
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from extractor import yamlio
-from extractor.bundle import load_bundle
+from extractor.bundle.loader import load_bundle
 from extractor.model import Bundle, BundleSource
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bundles"

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from extractor import yamlio
-from extractor.bundle import load_bundle
+from extractor.bundle.loader import load_bundle
+from extractor.bundle.validate import validate_bundle
 from extractor.model import BundleSource, RenderOptions
 from extractor.render import render
-from extractor.validate import validate_bundle
 from tests.support.tools import SHARED, require_shared
 
 # case -> (install namespace, watch namespaces); from the suite's SOURCES.md

@@ -10,7 +10,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from extractor.bundle import load_bundle
+from extractor.bundle.loader import load_bundle
 from extractor.config import DEFAULT_EXCLUDES
 from extractor.draft import ChartDraft
 from extractor.model import BundleSource, RenderOptions

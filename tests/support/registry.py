@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
-from extractor.localregistry import LocalRegistry
+from extractor.demo.localregistry import LocalRegistry
 from tests.support.tools import in_ci, require_tool
 
 __all__ = [

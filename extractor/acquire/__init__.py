@@ -1,0 +1,156 @@
+"""Acquire a bundle: a local directory as is, a local image archive, or an image pulled (no daemon).
+
+In: a reference (image, bundle directory, ``docker-archive:``/``oci-archive:``/``oci:``) and
+:class:`AcquireOptions`. Out: a :class:`extractor.model.BundleSource` whose directory holds the
+bundle's ``manifests/`` and ``metadata/``. Errors: the :class:`extractor.errors.AcquireError`
+family and :class:`extractor.errors.ConfigError`.
+
+:func:`acquire` is the stage's one entry point. Pulling goes through a
+:class:`~extractor.acquire.puller.Puller` chosen by :func:`make_puller`:
+:class:`~extractor.acquire.http_puller.HttpPuller` (the distribution API over httpx with a
+content-addressed blob cache) or :class:`~extractor.acquire.docker_puller.DockerPuller` (the local
+Docker daemon). Modules, from the wire up:
+
+- :mod:`~extractor.acquire.reference`: image references and registries.conf-style mirrors;
+- :mod:`~extractor.acquire.credentials`: auth-file lookup in podman's order, credential helpers;
+- :mod:`~extractor.acquire.transport`: schemes, TLS, retries; :mod:`~extractor.acquire.challenges`:
+  Basic/Bearer challenge auth; :mod:`~extractor.acquire.manifests`: manifests, indexes, platforms;
+  :mod:`~extractor.acquire.client`: the distribution API client;
+- :mod:`~extractor.acquire.blobs`: the digest-keyed cache; :mod:`~extractor.acquire.layers`: layer
+  unpacking and its safety checks; :mod:`~extractor.acquire.archive`: local image archives;
+- :mod:`~extractor.acquire.options`, :mod:`~extractor.acquire.puller`: what every puller shares.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from extractor.acquire.archive import LocalImage, parse_local_image, unpack_local_image
+from extractor.acquire.blobs import BlobCache
+from extractor.acquire.http_puller import HttpPuller
+from extractor.acquire.layers import LayerLimits
+from extractor.acquire.options import (
+    AcquireOptions,
+    ProgressCallback,
+    PullProgress,
+    default_cache_dir,
+    describe_progress,
+)
+from extractor.acquire.puller import Puller, PullResult
+from extractor.acquire.reference import Reference, apply_mirrors
+from extractor.errors import AcquireError, ConfigError
+from extractor.model import BundleSource
+
+__all__ = [
+    "PULLERS",
+    "AcquireOptions",
+    "BlobCache",
+    "HttpPuller",
+    "ProgressCallback",
+    "PullProgress",
+    "PullResult",
+    "Puller",
+    "acquire",
+    "default_cache_dir",
+    "describe_progress",
+    "make_puller",
+]
+
+
+PULLERS = ("http", "docker")
+"""Names accepted in ``AcquireOptions.puller``."""
+
+
+def make_puller(options: AcquireOptions) -> Puller:
+    """The backend ``options.puller`` names.
+
+    Raises :class:`ConfigError` for an unknown name or when the ``docker`` package is missing.
+    """
+    if options.puller == "http":
+        return HttpPuller(options)
+    if options.puller == "docker":
+        from extractor.acquire.docker_puller import DockerPuller
+
+        return DockerPuller(options)
+    raise ConfigError(f"unknown puller {options.puller!r} (expected one of: {', '.join(PULLERS)})")
+
+
+def _work_subdir(options: AcquireOptions, ref: Reference) -> Path:
+    parent = options.work_dir
+    if parent is not None:
+        parent.mkdir(parents=True, exist_ok=True)
+    prefix = re.sub(r"[^A-Za-z0-9_.-]+", "_", ref.repository.rsplit("/", 1)[-1])[:40] + "-"
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+
+
+def _acquire_local(reference: str, local: LocalImage, options: AcquireOptions) -> BundleSource:
+    parent = options.work_dir
+    if parent is not None:
+        parent.mkdir(parents=True, exist_ok=True)
+    prefix = re.sub(r"[^A-Za-z0-9_.-]+", "_", local.path.name)[:40] + "-"
+    dest = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    scratch = Path(tempfile.mkdtemp(prefix=".archive-", dir=parent))
+    limits = LayerLimits(max_bytes=options.max_bytes, max_files=options.max_files)
+    try:
+        digest = unpack_local_image(
+            local, dest, scratch=scratch, name=reference, platform=options.platform, limits=limits
+        )
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return BundleSource(reference=reference, directory=dest, digest=digest)
+
+
+def acquire(reference: str, options: AcquireOptions) -> BundleSource:
+    """Obtain the bundle ``reference`` names.
+
+    An existing directory is returned as is (``BundleSource(reference, Path(reference))``).
+    A local image (``docker-archive:``, ``oci-archive:``, ``oci:`` or a path to one, see
+    :mod:`extractor.acquire.archive`) is unpacked into a fresh subdirectory of ``options.work_dir``
+    (``image``/``pulled_from`` ``None``, ``digest`` its manifest digest when it has one).
+    Otherwise ``reference`` is parsed as an image reference, rewritten by ``options.mirrors``,
+    pulled and unpacked into a fresh subdirectory of ``options.work_dir``; the result has
+    ``image`` = the canonical requested reference, ``pulled_from`` = the reference after mirroring
+    and ``digest`` = the ``sha256:`` digest the reference resolved to (an index digest for
+    multi-platform images). Raises :class:`ConfigError` for a malformed reference or a missing
+    directory given as a path (``/``, ``./``, ``../``, ``~`` prefix), the
+    :class:`AcquireError` family (registry, auth, digest, unsafe layer) otherwise; on error the
+    subdirectory is removed.
+    """
+    local = parse_local_image(reference)
+    if local is not None:
+        return _acquire_local(reference, local, options)
+    if Path(reference).is_dir():
+        return BundleSource(reference=reference, directory=Path(reference))
+    if reference.startswith(("/", "./", "../", "~")):
+        raise ConfigError(f"{reference}: no such bundle directory")
+    requested = Reference.parse(reference)
+    pulled = apply_mirrors(requested, options.mirrors)
+    puller = make_puller(options)
+    dest = _work_subdir(options, requested)
+    try:
+        result = puller.pull(pulled, dest, image=str(requested))
+    except AcquireError as exc:
+        shutil.rmtree(dest, ignore_errors=True)
+        if pulled != requested:
+            message = str(exc)
+            if not message.startswith(str(requested)):
+                message = f"{requested} (mirror {pulled.registry}): {message}"
+            raise type(exc)(message) from None
+        raise
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
+    finally:
+        with contextlib.suppress(Exception):
+            puller.close()
+    return BundleSource(
+        reference=reference, directory=dest, image=str(requested), pulled_from=str(pulled),
+        digest=result.digest,
+    )

@@ -1,0 +1,99 @@
+"""The native puller: the distribution API (:class:`~extractor.acquire.client.RegistryClient`)
+with the content-addressed :class:`~extractor.acquire.blobs.BlobCache`.
+
+A warm run re-resolving a tag makes one manifest request; a digest reference whose manifests are
+cached makes none; ``offline`` serves everything from the cache or raises :class:`NotCachedError`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from extractor.acquire.blobs import BlobCache
+from extractor.acquire.layers import Layer, LayerLimits, apply_layers
+from extractor.acquire.manifests import Manifest, select_platform
+from extractor.acquire.options import AcquireOptions, PullProgress, default_cache_dir
+from extractor.acquire.puller import PullResult
+from extractor.acquire.reference import Reference
+from extractor.errors import NotCachedError, RegistryError
+
+__all__ = ["HttpPuller"]
+
+
+class HttpPuller:
+    """Pull over the distribution API (:class:`RegistryClient`) with a :class:`BlobCache`."""
+
+    def __init__(self, options: AcquireOptions) -> None:
+        self.options = options
+        self.cache = BlobCache(options.cache_dir or default_cache_dir())
+        self.client = options.client()
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self.client.close()
+
+    def _manifest(self, ref: Reference) -> Manifest:
+        if not ref.digest and self.options.offline:
+            recorded = self.cache.tag_digest(ref)
+            if recorded is None:
+                raise NotCachedError(
+                    f"{ref}: tag {ref.tag} is not in the cache {self.cache.root} (pull it once without --offline)"
+                )
+            ref = ref.with_digest(recorded)
+        if ref.digest:
+            cached = self.cache.get(ref.digest)
+            if cached is not None:
+                return Manifest.from_bytes(cached.read_bytes(), str(ref))
+            if self.options.offline:
+                raise NotCachedError(f"{ref}: manifest {ref.digest} is not in the cache {self.cache.root}")
+        manifest = self.client.get_manifest(ref)
+        self.cache.put_bytes(manifest.digest, manifest.data)
+        if not ref.digest:
+            self.cache.record_tag(ref, manifest.digest)
+        return manifest
+
+    def _report(self, image: str, event: str, digest: str | None = None, done: int = 0, total: int = 0) -> None:
+        if self.options.progress is not None:
+            self.options.progress(PullProgress(image, event, digest, done, total))
+
+    def pull(self, ref: Reference, dest: Path, *, image: str) -> PullResult:
+        """Resolve ``ref`` (index -> ``options.platform``), fetch missing layers, unpack into ``dest``.
+
+        Raises the :class:`RegistryError` family, :class:`UnsafeLayerError`, :class:`AcquireError`.
+        """
+        top = self._manifest(ref)
+        manifest = top
+        if top.is_index:
+            entry = select_platform(top, self.options.platform, str(ref))
+            manifest = self._manifest(ref.with_digest(entry.digest))
+            if manifest.is_index:
+                raise RegistryError(f"{ref}: nested image indexes are not supported")
+        where = f"{ref.with_digest(manifest.digest)}"
+        layers: list[Layer] = []
+        remaining = self.options.max_bytes * 2  # compressed bytes are bounded too, generously
+        descriptors = manifest.layers(where)
+        cached = {d.digest: self.cache.get(d.digest) for d in descriptors}
+        total = sum(d.size for d in descriptors)
+        self._report(image, "resolved", done=sum(d.size for d in descriptors if cached[d.digest]), total=total)
+        for descriptor in descriptors:
+            path = cached[descriptor.digest]
+            if path is None:
+                if self.options.offline:
+                    raise NotCachedError(f"{image}: layer {descriptor.digest} is not in the cache {self.cache.root}")
+                path = self.cache.path(descriptor.digest)
+                layer_digest, size = descriptor.digest, descriptor.size
+
+                def report(done: int, layer_digest: str = layer_digest, size: int = size) -> None:
+                    self._report(image, "download", layer_digest, done, size)
+
+                self.client.download_blob(
+                    ref, descriptor.digest, path, max_bytes=remaining, expected_size=descriptor.size,
+                    progress=report if self.options.progress else None,
+                )
+            remaining -= descriptor.size
+            layers.append(Layer(path, descriptor.digest, descriptor.media_type))
+        limits = LayerLimits(max_bytes=self.options.max_bytes, max_files=self.options.max_files)
+        self._report(image, "unpack")
+        apply_layers(layers, dest, image=image, limits=limits)
+        self._report(image, "done")
+        return PullResult(digest=top.digest, manifest_digest=manifest.digest)

@@ -1,0 +1,353 @@
+"""Generate ``helmfile.yaml.gotmpl`` (and each chart's pull-secret values template).
+
+The helmfile is rendered from ``extractor/templates/helmfile.yaml.gotmpl.j2`` with a Jinja
+environment using ``[[ ]]``/``[% %]`` delimiters (``{{ }}`` belongs to helmfile's Go templates).
+Every scalar coming from a :class:`ReleaseSpec` is JSON-quoted (a valid YAML double-quoted
+scalar) and, when it contains ``{{``, wrapped in a Go raw string so that helmfile's first template
+pass leaves release-context templates such as ``{{ .Release.Namespace }}`` in place for the hook.
+
+Per release, in this order:
+
+* presync hook ``namespace-guard`` when the chart has CRDs bound to its install namespace
+  (conversion webhooks, see :mod:`postprocess.split_crds`): fails unless the release namespace is
+  the install namespace;
+* presync hook ``create-namespaces`` (``kubectl create --dry-run=client | kubectl apply``) for
+  ``extra_namespaces``;
+* per presync CRD group: ``crds-<group>`` (``kubectl apply --server-side --force-conflicts``) and
+  ``crds-<group>-established`` (``kubectl wait --for=condition=Established``), inside
+  ``{{ if }}`` when the group has a condition;
+* the post-processors' hooks.
+
+Environment values (defaults inline, then the optional user file ``helmfile.values.yaml``):
+``pullSecret.authFile`` plus every chart's ``helmfile_values``. Conditions (``"a.b"`` or
+``"!a.b"``) become ``(.Values | get "a.b" false)`` / ``not (...)``.
+
+Credentials: a chart with a pull secret gets ``<chart>/pull-secret.values.yaml.gotmpl`` (see
+:func:`render_pull_secret_values`), listed in the release's ``values:``. helmfile renders it at
+deploy time; the generated files hold no secret and ``helmfile build`` only prints its path.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from extractor import yamlio
+from extractor.draft import Hook, ReleaseSpec
+from extractor.draft.gotemplate import escape_template_text
+from extractor.errors import EmitError
+
+__all__ = [
+    "CRD_WAIT_TIMEOUT",
+    "FIELD_MANAGER",
+    "PULL_SECRET_VALUES_FILE",
+    "USER_VALUES_FILE",
+    "condition_expr",
+    "go_literal",
+    "render_helmfile",
+    "render_pull_secret_values",
+    "write_helmfile",
+]
+
+PULL_SECRET_VALUES_FILE = "pull-secret.values.yaml.gotmpl"
+USER_VALUES_FILE = "helmfile.values.yaml"
+CRD_WAIT_TIMEOUT = "300s"
+FIELD_MANAGER = "bundle-extract"
+
+_CONDITION = re.compile(r"^(!?)([A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)*)$")
+_REGISTRY = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]+)?$")
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+_CREATE_NAMESPACES = (
+    'set -euo pipefail\nfor ns in "$@"; do\n'
+    '  kubectl create namespace "$ns" --dry-run=client -o yaml | kubectl apply -f -\ndone'
+)
+
+_NAMESPACE_GUARD = (
+    'set -euo pipefail\nrelease="$1"; bound="$2"; shift 2\nif [ "$release" != "$bound" ]; then\n'
+    '  echo "error: namespace $release: CRDs $* convert through the webhook Service in namespace $bound;'
+    ' set namespace: $release in bundles.yaml and regenerate" >&2\n  exit 1\nfi'
+)
+
+_ENV_DOCS = (
+    "pullSecret.authFile: container auth file for the charts' pull secrets; default: the first of",
+    "  $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, $XDG_CONFIG_HOME or",
+    "  ~/.config/containers/auth.json, $DOCKER_CONFIG/config.json, ~/.docker/config.json.",
+    "  Only the auths entries of the registries a chart pulls from reach its Secret.",
+)
+
+
+def go_literal(text: str) -> str:
+    """``text`` escaped so that a Go template pass outputs it unchanged (``{{`` protected)."""
+    if "{{" not in text:
+        return text
+    if "`" not in text:
+        return "{{`" + text + "`}}"
+    return "{{ " + json.dumps(text) + " }}"
+
+
+def _scalar(text: str) -> str:
+    """A YAML scalar for ``text`` that survives helmfile's template pass."""
+    return go_literal(json.dumps(text, ensure_ascii=False))
+
+
+def _block_or_scalar(text: str, indent: int) -> str:
+    """``text`` as a literal block scalar (lines indented by ``indent``) when it is a multi-line
+    script that reads well that way and needs no escaping, else as :func:`_scalar`."""
+    lines = text.split("\n")
+    readable = (
+        len(lines) > 1
+        and "{{" not in text
+        and "\t" not in text
+        and "\r" not in text
+        and all(line == line.rstrip() for line in lines)
+        and lines[0][:1] not in (" ", "")
+        and lines[-1] != ""
+    )
+    if not readable:
+        return _scalar(text)
+    pad = " " * indent
+    return "|-\n" + "\n".join(pad + line if line else "" for line in lines)
+
+
+def condition_expr(condition: str) -> str:
+    """Go template expression for a helmfile value condition (``"a.b"`` / ``"!a.b"``).
+
+    Raises :class:`EmitError` for anything else.
+    """
+    match = _CONDITION.match(condition)
+    if not match:
+        raise EmitError(f"condition {condition!r} is not a helmfile value path (optionally prefixed with !)")
+    negate, path = match.groups()
+    expr = f'(.Values | get "{path}" false)'
+    return f"not {expr}" if negate else expr
+
+
+def _merge(target: dict[str, Any], source: Mapping[str, Any], where: str, path: str = "") -> None:
+    for key, value in source.items():
+        full = f"{path}.{key}" if path else str(key)
+        if isinstance(value, Mapping) and isinstance(target.get(key), dict):
+            _merge(target[key], value, where, full)
+        elif key in target and target[key] != value:
+            raise EmitError(f"helmfile value {full!r}: {where} wants {value!r}, another release {target[key]!r}")
+        else:
+            target[key] = json.loads(json.dumps(value))
+
+
+def _env_defaults(specs: Sequence[ReleaseSpec]) -> dict[str, Any]:
+    values: dict[str, Any] = {"pullSecret": {"authFile": ""}}
+    for spec in specs:
+        _merge(values, spec.helmfile_values, f"release {spec.name!r}")
+    result: dict[str, Any] = _sort(values)
+    return result
+
+
+def _sort(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sort(value[k]) for k in sorted(value)}
+    return value
+
+
+def _indent(text: str, spaces: int, first: str = "") -> str:
+    lines = text.rstrip("\n").splitlines()
+    pad = " " * spaces
+    out = []
+    for i, line in enumerate(lines):
+        prefix = first if i == 0 and first else pad
+        out.append(prefix + line if line else "")
+    return "\n".join(out)
+
+
+def _binding_lines(tree: Mapping[str, Any], depth: int) -> list[str]:
+    """YAML lines of a value-binding tree; leaves are unquoted Go actions rendering a boolean."""
+    lines = []
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            lines.append(f"{'  ' * depth}{key}:")
+            lines += _binding_lines(value, depth + 1)
+        else:
+            lines.append(f"{'  ' * depth}{key}: {{{{ {value} }}}}")
+    return lines
+
+
+def _hook(hook: Hook) -> dict[str, Any]:
+    if not _NAME.match(hook.name):
+        raise EmitError(f"hook name {hook.name!r} is not a DNS-1123 label")
+    return {
+        "name": hook.name,
+        "condition": condition_expr(hook.condition) if hook.condition else None,
+        "events": json.dumps(list(hook.events)),
+        "showlogs": "true" if hook.showlogs else "false",
+        "command": _scalar(hook.command),
+        "args": [_block_or_scalar(arg, 12) for arg in hook.args],
+    }
+
+
+def _crd_hooks(spec: ReleaseSpec) -> list[Hook]:
+    hooks = []
+    for group, condition in spec.presync_groups:
+        directory = f"{spec.chart_dir.rstrip('/')}/presync/{group}/"
+        hooks.append(
+            Hook(
+                name=f"crds-{group}",
+                events=("presync",),
+                command="kubectl",
+                args=(
+                    "apply",
+                    "--server-side",
+                    "--force-conflicts",
+                    f"--field-manager={FIELD_MANAGER}",
+                    "-f",
+                    directory,
+                ),
+                condition=condition,
+            )
+        )
+        hooks.append(
+            Hook(
+                name=f"crds-{group}-established",
+                events=("presync",),
+                command="kubectl",
+                args=(
+                    "wait",
+                    "--for=condition=Established",
+                    f"--timeout={CRD_WAIT_TIMEOUT}",
+                    "-f",
+                    directory,
+                ),
+                condition=condition,
+            )
+        )
+    return hooks
+
+
+def _release(spec: ReleaseSpec, by_name: Mapping[str, ReleaseSpec]) -> dict[str, Any]:
+    if not _NAME.match(spec.name) or not _NAME.match(spec.namespace):
+        raise EmitError(f"release {spec.name!r}: name and namespace must be DNS-1123 labels")
+    needs = []
+    for need in spec.needs:
+        if need not in by_name:
+            raise EmitError(f"release {spec.name!r} needs {need!r}, which is not in this helmfile")
+        needs.append(f"{by_name[need].namespace}/{need}")
+    values = []
+    if spec.pull_secret_values:
+        values.append(_indent(_scalar(f"{spec.chart_dir.rstrip('/')}/{spec.pull_secret_values}"), 6, "      - "))
+    if spec.value_bindings:
+        tree: dict[str, Any] = {}
+        for path, condition in spec.value_bindings:
+            if not _CONDITION.match(path) or path.startswith("!"):
+                raise EmitError(f"release {spec.name!r}: value binding {path!r} is not a value path")
+            node = tree
+            *parents, leaf = path.split(".")
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = condition_expr(condition)
+        values.append(_indent("\n".join(_binding_lines(_sort(tree), 0)), 8, "      - "))
+    hooks: list[Hook] = []
+    if spec.namespace_bound_crds:
+        # conversion-webhook CRDs name the install namespace: refuse any other before applying them
+        hooks.append(
+            Hook(
+                name="namespace-guard",
+                events=("presync",),
+                command="bash",
+                args=("-c", _NAMESPACE_GUARD, "namespace-guard", "{{ .Release.Namespace }}", spec.namespace,
+                      *spec.namespace_bound_crds),
+            )
+        )
+    if spec.extra_namespaces:
+        for namespace in spec.extra_namespaces:
+            if not _NAME.match(namespace):
+                raise EmitError(f"release {spec.name!r}: extra namespace {namespace!r} is not a DNS-1123 label")
+        hooks.append(
+            Hook(
+                name="create-namespaces",
+                events=("presync",),
+                command="bash",
+                args=("-c", _CREATE_NAMESPACES, "create-namespaces", *spec.extra_namespaces),
+            )
+        )
+    hooks += _crd_hooks(spec)
+    hooks += list(spec.hooks)
+    names = [h.name for h in hooks]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise EmitError(f"release {spec.name!r}: duplicate hook name(s) {', '.join(duplicates)}")
+    groups: list[dict[str, Any]] = []
+    for hook in hooks:
+        rendered = _hook(hook)
+        if groups and groups[-1]["condition"] == rendered["condition"]:
+            groups[-1]["hooks"].append(rendered)
+        else:
+            groups.append({"condition": rendered["condition"], "hooks": [rendered]})
+    return {
+        "name": spec.name,
+        "namespace": spec.namespace,
+        "chart": _scalar(spec.chart_dir),
+        "disable_validation": spec.custom_resources,
+        "needs": needs,
+        "value_entries": values,
+        "hook_groups": groups,
+    }
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("extractor.emit", "templates"),
+        variable_start_string="[[",
+        variable_end_string="]]",
+        block_start_string="[%",
+        block_end_string="%]",
+        comment_start_string="[#",
+        comment_end_string="#]",
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def render_helmfile(specs: Sequence[ReleaseSpec]) -> str:
+    """The text of ``helmfile.yaml.gotmpl`` for ``specs`` (in the given order).
+
+    Raises :class:`EmitError` for duplicate release names, unknown ``needs``, conflicting
+    helmfile value defaults, bad names or conditions.
+    """
+    by_name: dict[str, ReleaseSpec] = {}
+    for spec in specs:
+        if spec.name in by_name:
+            raise EmitError(f"release {spec.name!r} appears twice")
+        by_name[spec.name] = spec
+    env_text = escape_template_text(yamlio.dump(_env_defaults(specs)))
+    template = _environment().get_template("helmfile.yaml.gotmpl.j2")
+    return template.render(
+        env_docs=_ENV_DOCS,
+        env_defaults=_indent(env_text, 8, "      - "),
+        user_values_file=USER_VALUES_FILE,
+        releases=[_release(spec, by_name) for spec in specs],
+    )
+
+
+def write_helmfile(specs: Sequence[ReleaseSpec], path: Path) -> None:
+    """Write :func:`render_helmfile` to ``path``. Raises :class:`EmitError`."""
+    text = render_helmfile(specs)
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise EmitError(f"{path}: cannot write helmfile: {exc.strerror or exc}") from None
+
+
+def render_pull_secret_values(registries: Sequence[str]) -> str:
+    """The ``pull-secret.values.yaml.gotmpl`` of a chart pulling from ``registries`` (hosts,
+    ``docker.io`` for Docker Hub). Raises :class:`EmitError` for a malformed host."""
+    for registry in registries:
+        if not _REGISTRY.match(registry):
+            raise EmitError(f"registry host {registry!r} is malformed")
+    listed = " ".join(json.dumps(r) for r in sorted(set(registries)))
+    return _environment().get_template(PULL_SECRET_VALUES_FILE + ".j2").render(registries=listed)
