@@ -118,5 +118,7 @@ build_etcd() {
 
 build_etcd
 build_kube_apiserver
-"$BIN/etcd" --version | head -n 1
+# Not "| head -n 1": under pipefail, etcd can die of SIGPIPE when head exits first.
+etcd_version=$("$BIN/etcd" --version)
+echo "${etcd_version%%$'\n'*}"
 "$BIN/kube-apiserver" --version
