@@ -21,6 +21,7 @@ from typing import Any
 
 from extractor import yamlio
 from extractor.draft import ChartDraft, Hook
+from extractor.draft.hookscripts import WAIT_ESTABLISHED
 from postprocess._common import DNS_LABEL, DNS_SUBDOMAIN, Options, copy_draft
 
 __all__ = ["DOC", "HOOK_NAME", "SCRIPT", "run", "stub_crd"]
@@ -28,7 +29,7 @@ __all__ = ["DOC", "HOOK_NAME", "SCRIPT", "run", "stub_crd"]
 DOC = "presync hook creating minimal CRDs the operator needs, only where the cluster lacks them"
 HOOK_NAME = "crd-stubs"
 
-SCRIPT = """\
+SCRIPT = WAIT_ESTABLISHED + """\
 set -euo pipefail
 while [ "$#" -ge 2 ]; do
   name="$1"
@@ -38,7 +39,7 @@ while [ "$#" -ge 2 ]; do
     echo "crd-stubs: $name exists, left as it is"
   else
     printf '%s\\n' "$manifest" | kubectl create -f -
-    kubectl wait --for=condition=Established --timeout=120s "crd/$name"
+    wait_established 120 "crd/$name"
   fi
 done"""
 

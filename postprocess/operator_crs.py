@@ -32,7 +32,7 @@ from typing import Any
 
 from extractor import yamlio
 from extractor.draft import ChartDraft, Template
-from extractor.draft.gotemplate import Block
+from extractor.draft.gotemplate import Block, go_string
 from extractor.errors import PostProcessError
 from postprocess._common import (
     DNS_SUBDOMAIN,
@@ -155,7 +155,7 @@ def _one(draft: ChartDraft, raw: dict[str, Any], index: int) -> tuple[Template, 
     defaults = {k: v for k, v in spec.items() if k not in follow}
     source = f"deepCopy .Values.{key}.spec"
     if follow:
-        pairs = " ".join(f'"{k}" .Release.Namespace' for k in follow)
+        pairs = " ".join(f"{go_string(k)} .Release.Namespace" for k in follow)
         source = f"merge ({source}) (dict {pairs})"
     lines = [f"{{{{- $spec := {source} }}}}"]
     if pull_secrets_at:

@@ -87,7 +87,7 @@ def test_crd_server_side_apply_and_established(kube_cluster: KubeCluster, tmp_pa
     manifest.write_text(CRD)
     for _ in range(2):  # a second apply is a no-op, as a rerun of the presync hook would be
         kube_cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(manifest))
-    kube_cluster.kubectl("wait", "--for", "condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+    kube_cluster.wait_established(f"crd/{CRD_NAME}")
     got = kube_cluster.kubectl("get", f"crd/{CRD_NAME}", "-o", "json", "--show-managed-fields")
     crd = json.loads(got.stdout)
     managers = {entry["manager"] for entry in crd["metadata"]["managedFields"]}

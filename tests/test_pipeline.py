@@ -188,8 +188,8 @@ def test_hooks_survive_helmfile_template_pass(project: Path) -> None:
         applies = [h for h in presync if "--server-side" in h.get("args", [])]
         assert applies, f"{name}: no server-side CRD apply hook"
         assert any("--force-conflicts" in h["args"] for h in applies)
-        waits = [h for h in presync if "wait" in h.get("args", [])]
-        assert waits and any("condition=Established" in " ".join(h["args"]) for h in waits)
+        waits = [h for h in presync if h["name"].endswith("-established")]
+        assert waits and all("kubectl wait --for=condition=Established" in h["args"][1] for h in waits)
     sail_hooks = releases["sail-operator"]["hooks"]
     post = [h for h in sail_hooks if "postsync" in h.get("events", [])]
     assert post, "sail 3.2.1 < 3.2.3 must get the webhook-annotation hook"

@@ -11,6 +11,7 @@ Helm renders the bundle's text unchanged; nothing else in the bundle content is 
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 from extractor import yamlio
 from extractor.errors import EmitError
 
-__all__ = ["Block", "Go", "Tpl", "contains_template", "dump_template", "escape_template_text"]
+__all__ = ["Block", "Go", "Tpl", "contains_template", "dump_template", "escape_template_text", "go_string"]
 
 
 @dataclass(frozen=True)
@@ -49,12 +50,19 @@ class Tpl:
         object.__setattr__(self, "parts", tuple(parts))
 
     def render(self) -> str:
+        """The double-quoted scalar text. Literal parts render to themselves through Go's
+        text/template: ``{{`` is escaped, and so is a ``{`` just before an action (``x{`` followed by
+        ``{{ .Release.Namespace }}`` would otherwise open an action one character early)."""
         out = ['"']
-        for part in self.parts:
+        for index, part in enumerate(self.parts):
             if isinstance(part, Go):
                 out.append(part.render())
-            else:
-                out.append(_double_quote_body(part))
+                continue
+            text = escape_template_text(_double_quote_body(part))
+            following = self.parts[index + 1] if index + 1 < len(self.parts) else None
+            if isinstance(following, Go) and text.endswith("{"):
+                text = text[:-1] + '{{"{"}}'
+            out.append(text)
         out.append('"')
         return "".join(out)
 
@@ -93,8 +101,22 @@ _TOKEN_RE = re.compile(rf"{_TOKEN_PREFIX}[0-9]+x")
 
 
 def escape_template_text(text: str) -> str:
-    """Make literal ``text`` render to itself through Go's text/template (escapes ``{{``)."""
+    """Make literal ``text`` render to itself through Go's text/template (escapes ``{{``).
+
+    ``{{`` is the only sequence text/template acts on outside an action (``}}``, ``{{-``,
+    ``{{/*`` and backticks all need an opening ``{{`` to mean anything).
+    """
     return text.replace("{{", '{{"{{"}}')
+
+
+def go_string(text: str) -> str:
+    """``text`` as a Go string literal for use inside a template action (``"a\\"b"``).
+
+    JSON's string escapes are a subset of Go's interpreted string literal escapes; non-ASCII text
+    stays as UTF-8 (Go reads it as is; ``\\u`` surrogate pairs would not survive). Inside a string
+    literal ``}}`` does not end the action, so any text is safe.
+    """
+    return json.dumps(text, ensure_ascii=False)
 
 
 def contains_template(data: Any) -> bool:

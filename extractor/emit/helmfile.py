@@ -14,7 +14,8 @@ Per release, in this order:
 * presync hook ``create-namespaces`` (``kubectl create --dry-run=client | kubectl apply``) for
   ``extra_namespaces``;
 * per presync CRD group: ``crds-<group>`` (``kubectl apply --server-side --force-conflicts``) and
-  ``crds-<group>-established`` (``kubectl wait --for=condition=Established``), inside
+  ``crds-<group>-established`` (``kubectl wait --for=condition=Established``, retried until
+  :data:`CRD_WAIT_SECONDS`, see :mod:`extractor.draft.hookscripts`), inside
   ``{{ if }}`` when the group has a condition;
 * the post-processors' hooks.
 
@@ -40,10 +41,11 @@ import jinja2
 from extractor import yamlio
 from extractor.draft import Hook, ReleaseSpec
 from extractor.draft.gotemplate import escape_template_text
+from extractor.draft.hookscripts import wait_established_script
 from extractor.errors import EmitError
 
 __all__ = [
-    "CRD_WAIT_TIMEOUT",
+    "CRD_WAIT_SECONDS",
     "FIELD_MANAGER",
     "PULL_SECRET_VALUES_FILE",
     "USER_VALUES_FILE",
@@ -56,7 +58,8 @@ __all__ = [
 
 PULL_SECRET_VALUES_FILE = "pull-secret.values.yaml.gotmpl"
 USER_VALUES_FILE = "helmfile.values.yaml"
-CRD_WAIT_TIMEOUT = "300s"
+CRD_WAIT_SECONDS = "300"
+"""Seconds the ``crds-<group>-established`` hook waits (retrying) for its CRDs."""
 FIELD_MANAGER = "bundle-extract"
 
 _CONDITION = re.compile(r"^(!?)([A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)*)$")
@@ -212,14 +215,8 @@ def _crd_hooks(spec: ReleaseSpec) -> list[Hook]:
             Hook(
                 name=f"crds-{group}-established",
                 events=("presync",),
-                command="kubectl",
-                args=(
-                    "wait",
-                    "--for=condition=Established",
-                    f"--timeout={CRD_WAIT_TIMEOUT}",
-                    "-f",
-                    directory,
-                ),
+                command="bash",
+                args=("-c", wait_established_script(), f"crds-{group}-established", CRD_WAIT_SECONDS, directory),
                 condition=condition,
             )
         )

@@ -130,7 +130,12 @@ def test_build_state(project: tuple[Path, list[ReleaseSpec]], tmp_path: Path) ->
         "-f",
         "./charts/cert-manager-operator/presync/bundle/",
     ]
-    assert hooks["crds-bundle-established"]["args"][:2] == ["wait", "--for=condition=Established"]
+    wait = hooks["crds-bundle-established"]
+    assert wait["command"] == "bash" and wait["args"][0] == "-c"
+    assert "kubectl wait --for=condition=Established" in wait["args"][1]
+    # the directory and the deadline are positional arguments, never part of the script
+    assert wait["args"][2:] == ["crds-bundle-established", "300", "./charts/cert-manager-operator/presync/bundle/"]
+    assert "charts/" not in wait["args"][1]
     assert all(h["events"] == ["presync"] and h["showlogs"] for h in hooks.values())
     assert {"infrastructure": {"create": True}} in cert_manager["values"]
 

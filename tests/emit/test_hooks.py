@@ -116,3 +116,28 @@ def test_crd_stub_is_created_only_where_missing(synced: Path, cluster: KubeClust
     assert f"crd-stubs: {name} exists, left as it is" in proc.stdout + proc.stderr
     after = json.loads(cluster.kubectl("get", "crd", name, "-o", "json").stdout)
     assert after["metadata"]["annotations"] == {"origin": "prometheus-operator"}
+
+
+def test_crd_hooks_never_fail_on_freshly_created_crds(synced: Path, cluster: KubeCluster) -> None:
+    """kubectl wait fails at once while a new CRD has no status yet; the generated wait retries.
+
+    Every round deletes every chart's CRDs, then runs each release's generated ``crds-*`` presync
+    hooks exactly as helmfile would (command and arguments from ``helmfile build``, cwd = the
+    project), apply immediately followed by wait: the moment the race happens. Not one may fail.
+    """
+    state = next(d for d in yamlio.load_all(
+        helmfile(synced, "build", env={"KUBECONFIG": cluster.env["KUBECONFIG"]}).stdout) if d)
+    hooks = [h for r in state["releases"] for h in r.get("hooks", [])
+             if h["name"].startswith("crds-") and "presync" in h["events"]]
+    assert any(h["name"].endswith("-established") for h in hooks)
+    env = cluster.env
+    names = crd_names(synced)
+    for round_ in range(8):
+        cluster.kubectl("delete", "crd", *names, "--ignore-not-found", "--wait=true", timeout=300)
+        for hook in hooks:
+            proc = subprocess.run([hook["command"], *hook["args"]], cwd=synced, env=env, capture_output=True,
+                                  text=True, timeout=400, check=False)
+            assert proc.returncode == 0, f"round {round_}, hook {hook['name']}:\n{proc.stdout}\n{proc.stderr}"
+    for name in names:
+        crd = json.loads(cluster.kubectl("get", "crd", name, "-o", "json").stdout)
+        assert {c["type"]: c["status"] for c in crd["status"]["conditions"]}.get("Established") == "True"

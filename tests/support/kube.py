@@ -400,6 +400,19 @@ class KubeCluster:
             raise KubectlError(proc)
         return proc
 
+    def wait_established(self, *targets: str, timeout: float = 60) -> None:
+        """``kubectl wait --for=condition=Established`` on ``targets``, retried until ``timeout``
+        seconds: straight after a CRD is created its status may not exist yet, and kubectl then
+        fails at once (the same retry the generated hooks do)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            proc = self.kubectl("wait", "--for=condition=Established", "--timeout=10s", *targets, check=False)
+            if proc.returncode == 0:
+                return
+            if time.monotonic() > deadline:
+                raise KubectlError(proc)
+            time.sleep(0.5)
+
     def logs(self) -> dict[str, str]:
         """The tail of each component's log (for assertion messages)."""
         return {proc.name: _tail(proc.log) for proc in self._procs}
