@@ -18,6 +18,9 @@ kept when ``update-bundle`` rewrites a version). Shape::
         postprocessors:                     # optional; name -> options (false disables a default one)
           image-pull-secrets: {operandServiceAccounts: [...]}
           split-crds: false
+        track: patch                        # optional; versions `outdated` proposes: patch (same
+                                            # major.minor, default), minor (same major) or major
+        versionPattern: 'v1[.]15[.].*'      # optional; a Python regex tags must fullmatch to be proposed
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ __all__ = [
     "DEFAULT_EXCLUDES",
     "BundleEntry",
     "ProjectConfig",
+    "entry_version_text",
     "load_config",
     "load_deployment_config",
     "set_entry_version",
@@ -48,6 +52,9 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 _LOCAL_PREFIXES = ("docker-archive:", "oci-archive:", "oci:")
+
+#: the ``track:`` policies of ``bundle-extract outdated`` (see :mod:`extractor.review.outdated`)
+TRACKS = ("patch", "minor", "major")
 
 
 def is_local_source(image: str) -> bool:
@@ -70,7 +77,9 @@ def _resolve_local(image: str, base_dir: Path | None) -> str:
 @dataclass(frozen=True)
 class BundleEntry:
     """One ``bundles:`` entry. ``postprocessors`` maps a post-processor name to its options
-    (``False`` disables a default one, ``True``/``{}`` enables with defaults)."""
+    (``False`` disables a default one, ``True``/``{}`` enables with defaults). ``track`` (one of
+    :data:`TRACKS`) and ``version_pattern`` (a regex tags must fullmatch) are the update policy of
+    ``bundle-extract outdated``."""
 
     name: str
     image: str
@@ -84,6 +93,8 @@ class BundleEntry:
     postprocessors: dict[str, Any] = field(default_factory=dict)
     render: dict[str, Any] = field(default_factory=dict)
     base_dir: Path | None = None
+    track: str = "patch"
+    version_pattern: str | None = None
 
     @property
     def reference(self) -> str:
@@ -160,7 +171,7 @@ def _entry(path: Path, index: int, raw: Any) -> BundleEntry:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping")
     known = {"name", "image", "version", "namespace", "watchNamespaces", "needs", "exclude", "include",
-             "defaultExcludes", "postprocessors", "render"}
+             "defaultExcludes", "postprocessors", "render", "track", "versionPattern"}
     unknown = sorted(set(map(str, raw)) - known)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}")
@@ -185,6 +196,17 @@ def _entry(path: Path, index: int, raw: Any) -> BundleEntry:
     default_excludes = raw.get("defaultExcludes", True)
     if not isinstance(default_excludes, bool):
         raise ConfigError(f"{where}: defaultExcludes must be true or false")
+    track = raw.get("track", "patch")
+    if track not in TRACKS:
+        raise ConfigError(f"{where}: track must be one of {', '.join(TRACKS)} (got {_plain(track)!r})")
+    pattern = raw.get("versionPattern")
+    if pattern is not None:
+        if not isinstance(pattern, str) or not pattern:
+            raise ConfigError(f"{where}: versionPattern must be a non-empty string (a Python regex)")
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ConfigError(f"{where}: versionPattern {str(pattern)!r} is not a valid regex: {exc}") from None
     return BundleEntry(
         name=name,
         image=str(raw["image"]),
@@ -198,6 +220,8 @@ def _entry(path: Path, index: int, raw: Any) -> BundleEntry:
         postprocessors=postprocessors,
         render=render,
         base_dir=path.resolve().parent,
+        track=str(track),
+        version_pattern=None if pattern is None else str(pattern),
     )
 
 
@@ -228,19 +252,18 @@ def load_config(path: Path) -> ProjectConfig:
     return ProjectConfig(path=path, bundles=entries)
 
 
-def set_entry_version(path: Path, name: str, version: str) -> bool:
-    """Rewrite ``version`` of bundle ``name`` in place, keeping comments, quoting and key order.
+def entry_version_text(path: Path, name: str, version: str) -> str | None:
+    """The text of ``path`` with ``version`` of bundle ``name`` replaced, keeping comments, quoting
+    and key order (ruamel round-trip); ``None`` when the version is already ``version``.
 
-    Returns ``True`` if the file changed. Raises :class:`ConfigError` if the entry is unknown.
-    The write goes to a temporary file first and replaces the original atomically.
+    Raises :class:`ConfigError` if the entry is unknown.
     """
     yaml = _yaml()
-    text = path.read_text(encoding="utf-8")
-    data = yaml.load(text)
+    data = yaml.load(path.read_text(encoding="utf-8"))
     for raw in data.get("bundles") or []:
         if isinstance(raw, dict) and raw.get("name") == name:
             if str(raw.get("version")) == version:
-                return False
+                return None
             old = raw.get("version")
             # keep the user's quoting style (ruamel's quoted-scalar string subclasses)
             raw["version"] = type(old)(version) if isinstance(old, str) else version
@@ -249,8 +272,20 @@ def set_entry_version(path: Path, name: str, version: str) -> bool:
         raise ConfigError(f"{path}: no bundle named {name!r}")
     buffer = io.StringIO()
     yaml.dump(data, buffer)
+    return buffer.getvalue()
+
+
+def set_entry_version(path: Path, name: str, version: str) -> bool:
+    """Rewrite ``version`` of bundle ``name`` in place (see :func:`entry_version_text`).
+
+    Returns ``True`` if the file changed. Raises :class:`ConfigError` if the entry is unknown.
+    The write goes to a temporary file first and replaces the original atomically.
+    """
+    text = entry_version_text(path, name, version)
+    if text is None:
+        return False
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(buffer.getvalue(), encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
     return True
 
