@@ -60,6 +60,23 @@ list-versions: ## print the tags of BUNDLE's image, oldest version first (MIRROR
 	$(if $(BUNDLE),,$(error list-versions needs BUNDLE=<bundles.yaml entry>))
 	@$(BUNDLE_EXTRACT) list-versions --config $(CONFIG) --bundle $(BUNDLE) $(MIRROR_FLAGS)
 
+# --- day two: what is new upstream, and what a regeneration changes ---
+
+.PHONY: outdated review
+# review: git refs (or project directories) to compare; empty HEAD = the working tree
+BASE ?= HEAD
+HEAD ?=
+# extra flags, e.g. OUTDATED_ARGS=--json, REVIEW_ARGS=--json
+OUTDATED_ARGS ?=
+REVIEW_ARGS ?=
+
+outdated: ## newer versions and rebuilt tags of the bundles (BUNDLE=, MIRROR=); exit 3: updates available
+	@$(BUNDLE_EXTRACT) outdated --config $(CONFIG) --output $(OUTPUT) $(if $(BUNDLE),--bundle $(BUNDLE)) \
+		$(MIRROR_FLAGS) $(OUTDATED_ARGS)
+
+review: ## semantic review report (Markdown) of the generated charts between BASE (HEAD) and HEAD (working tree)
+	@$(BUNDLE_EXTRACT) diff --output $(OUTPUT) $(REVIEW_ARGS) $(BASE) $(HEAD)
+
 helmfile: ## regenerate helmfile.yaml.gotmpl from charts/ (no pulling)
 	$(BUNDLE_EXTRACT) helmfile --config $(CONFIG) --output $(OUTPUT)
 

@@ -341,5 +341,68 @@ def demo_command(config_path: Path | None, bundles_dir: Path | None, workdir: Pa
         click.echo(line)
 
 
+@main.command("outdated")
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("bundles.yaml"), show_default=True, help="The bundles file.")
+@click.option("-o", "--output", "root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Directory holding the generated charts/ (default: the config's directory).")
+@click.option("--bundle", default=None, help="Check only this bundles.yaml entry.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list (for CI) instead of a table.")
+@acquire_options
+@_handle_errors
+def outdated_command(config_path: Path, root: Path | None, bundle: str | None, as_json: bool, **params: Any) -> None:
+    """List newer versions of the bundles in the config, and tags rebuilt since generation.
+
+    Per entry: newer versions in the registry (floating tags such as latest or v1.15 never count),
+    the newest one its track (patch: same major.minor, the default; minor; major) and
+    versionPattern allow, and whether the current tag now points to another digest than the one
+    charts/<name>/Chart.yaml records (a rebuild). Local bundles are skipped. Nothing is written.
+
+    \b
+    Exit codes: 0 nothing to do; 3 updates available (a proposed version or a rebuild);
+    errors: their family's code, but 1 for registry errors (whose usual code is 3).
+    """
+    import tempfile
+
+    from extractor.config import load_config
+    from extractor.review.outdated import UPDATES_EXIT_CODE, format_table, outdated, to_json, updates_available
+
+    config = load_config(config_path)
+    try:
+        with tempfile.TemporaryDirectory(prefix="bundle-extract-") as tmp:
+            results = outdated(config, root or config_path.resolve().parent,
+                               _make_acquire_options(params, Path(tmp)), only=[bundle] if bundle else None)
+    except ExtractorError as exc:
+        _fail(str(exc), 1 if exc.exit_code == UPDATES_EXIT_CODE else exc.exit_code)
+        return
+    click.echo(to_json(results) if as_json else format_table(results), nl=False)
+    if updates_available(results):
+        sys.exit(UPDATES_EXIT_CODE)
+
+
+@main.command("diff")
+@click.argument("base", required=False, default="HEAD")
+@click.argument("head", required=False)
+@click.option("-o", "--output", "root", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="The generated project (holding charts/); git refs are read from its repository.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of Markdown.")
+@_handle_errors
+def diff_command(base: str, head: str | None, root: Path, as_json: bool) -> None:
+    """Review what a regeneration changes, semantically: Markdown for a pull request (or --json).
+
+    BASE and HEAD are git refs of the repository the project is in, or directories holding a
+    generated project (charts/ and helmfile.yaml.gotmpl); default BASE=HEAD, HEAD=the project's
+    working tree. Refs are exported with git archive; the working tree is never touched. Charts are
+    rendered with helm template; per chart: versions and digests (downgrades flagged), objects
+    added/removed/renamed, images, RBAC (escalations flagged), CRDs, webhooks, workloads and
+    helmfile hooks/needs. Generation noise (chart-version labels) is counted, not listed.
+    """
+    from extractor.review.diff import review
+    from extractor.review.markdown import to_markdown
+
+    report = review(root, base, head)
+    click.echo(report.to_json() if as_json else to_markdown(report), nl=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
