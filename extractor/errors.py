@@ -91,3 +91,23 @@ class ToolError(ExtractorError):
     """An external program (helm, helmfile, docker-registry) failed or is missing."""
 
     exit_code = 8
+
+
+class EntriesError(ExtractorError):
+    """Several bundles.yaml entries failed; ``errors`` pairs each entry name with its error.
+
+    ``str()`` is one line per failing entry (``bundle 'x': <message>``), led by a count when there
+    is more than one; ``exit_code`` is the first failure's.
+    """
+
+    def __init__(self, errors: list[tuple[str, ExtractorError]]) -> None:
+        self.errors = list(errors)
+        self.exit_code = errors[0][1].exit_code if errors else 1
+        lines = [_name_entry(name, error) for name, error in self.errors]
+        head = [] if len(lines) == 1 else [f"{len(lines)} bundles failed:"]
+        super().__init__("\n".join(head + lines))
+
+
+def _name_entry(name: str, error: ExtractorError) -> str:
+    message = str(error)
+    return message if f"bundle {name!r}" in message else f"bundle {name!r}: {message}"

@@ -8,10 +8,18 @@ stay strings, ``0777`` is not an octal int, ``1:20`` is not a sexagesimal int. O
 Dumping uses ``yaml.CSafeDumper`` whose resolver is PyYAML's YAML 1.1 one, so every string that any
 YAML 1.1 reader (Kubernetes' sigs.k8s.io/yaml included) would mistype is quoted on output.
 Empty maps, lists and strings are always kept.
+
+Limits (hostile input is refused quickly with :class:`LimitError`, a ``yaml.YAMLError``): nesting
+deeper than :data:`MAX_DEPTH` collections, more than :data:`MAX_NODES` nodes once aliases are
+expanded (a "billion laughs" document is a few hundred bytes that expand exponentially), and
+aliases that refer to an enclosing node (cycles). libyaml's composer recurses in C, so text that
+could nest deeper than it survives is scanned event by event first. :func:`load_json` applies the
+same depth limit to JSON, :func:`check_limits` to data from other parsers (ruamel).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -25,7 +33,30 @@ except ImportError:  # pragma: no cover
     from yaml import SafeDumper as _BaseDumper  # type: ignore[assignment]
     from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
 
-__all__ = ["Dumper", "Loader", "dump", "dump_all", "load", "load_all"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_NODES",
+    "Dumper",
+    "JSONLimitError",
+    "LimitError",
+    "Loader",
+    "check_limits",
+    "dump",
+    "dump_all",
+    "load",
+    "load_all",
+    "load_json",
+]
+
+MAX_DEPTH = 200
+"""Deepest nesting of mappings/sequences accepted (Kubernetes objects and CRD schemas stay far below)."""
+MAX_NODES = 5_000_000
+"""Most nodes one document may have with its aliases expanded (the sail bundle's largest has ~0.2M)."""
+_C_SAFE_BOUND = 10_000  # libyaml's recursive composer is known to survive this nesting
+
+
+class LimitError(yaml.YAMLError):
+    """A document exceeds :data:`MAX_DEPTH` or :data:`MAX_NODES`, or has a recursive alias."""
 
 
 class Loader(_BaseLoader):
@@ -93,35 +124,88 @@ def _fast_resolve(self: Loader, kind: type, value: Any, implicit: tuple[bool, bo
 
 def _to_python(loader: Loader, root: yaml.Node) -> Any:
     """Build Python data from a composed node graph; the same result as the constructor for the
-    core-schema tags, much faster. Returns the sentinel ``_SLOW`` for anything else (merge keys,
-    explicit tags such as ``!!binary``), which then goes through the regular constructor."""
-    memo: dict[int, Any] = {}
+    core-schema tags, much faster. Raises ``_SlowPath`` for anything else (merge keys, explicit
+    tags such as ``!!binary``), which then goes through the regular constructor, and
+    :class:`LimitError` for the limits of the module docstring. An alias becomes a reference to the
+    same Python object; its expanded size still counts against :data:`MAX_NODES`."""
+    memo: dict[int, tuple[Any, int]] = {}
+    active: set[int] = set()
 
-    def convert(node: yaml.Node) -> Any:
-        known = memo.get(id(node))
-        if known is not None:
-            return known
+    def convert(node: yaml.Node, depth: int) -> tuple[Any, int]:
+        """``(value, expanded node count)``."""
         tag = node.tag
         if tag not in _SIMPLE_TAGS:
             raise _SlowPath
         if tag == _STR:
-            return node.value
+            return node.value, 1
+        if tag != _MAP and tag != _SEQ:
+            return loader.construct_object(node, deep=True), 1
+        key = id(node)
+        known = memo.get(key)
+        if known is not None:
+            return known
+        if key in active:
+            raise LimitError(f"an alias refers to a node that contains it{_mark(node)}")
+        if depth > MAX_DEPTH:
+            raise LimitError(f"nesting deeper than {MAX_DEPTH} levels{_mark(node)}")
+        active.add(key)
+        size = 1
         if tag == _MAP:
             out: dict[Any, Any] = {}
-            memo[id(node)] = out
             for key_node, value_node in node.value:
                 if key_node.tag not in _SIMPLE_TAGS or key_node.tag in (_MAP, _SEQ):
                     raise _SlowPath
-                out[convert(key_node)] = convert(value_node)
-            return out
-        if tag == _SEQ:
+                k, k_size = convert(key_node, depth + 1)
+                v, v_size = convert(value_node, depth + 1)
+                out[k] = v
+                size += k_size + v_size
+            value: Any = out
+        else:
             items: list[Any] = []
-            memo[id(node)] = items
-            items.extend(convert(item) for item in node.value)
-            return items
-        return loader.construct_object(node, deep=True)
+            for item in node.value:
+                v, v_size = convert(item, depth + 1)
+                items.append(v)
+                size += v_size
+            value = items
+        if size > MAX_NODES:
+            raise LimitError(f"more than {MAX_NODES} nodes with aliases expanded{_mark(node)}")
+        active.discard(key)
+        memo[key] = (value, size)
+        return value, size
 
-    return convert(root)
+    return convert(root, 1)[0]
+
+
+def _mark(node: yaml.Node | yaml.Event) -> str:
+    mark = node.start_mark
+    return f" (line {mark.line + 1})" if mark is not None else ""
+
+
+def _nesting_bound(text: str | bytes) -> int:
+    """A cheap upper bound of the nesting depth of ``text``: flow brackets plus the longest run of
+    indentation, ``-`` and ``?`` that starts a line (block nesting)."""
+    if isinstance(text, bytes):
+        brackets = text.count(b"[") + text.count(b"{")
+        prefixes = re.findall(rb"(?m)^[ \t?-]+", text)
+    else:
+        brackets = text.count("[") + text.count("{")
+        prefixes = re.findall(r"(?m)^[ \t?-]+", text)
+    return brackets + max(map(len, prefixes), default=0) + 1
+
+
+def _check_nesting(text: str | bytes) -> None:
+    """Refuse, before libyaml composes it, text nesting deeper than :data:`MAX_DEPTH` when the cheap
+    bound says the composer might not survive it (the event scan is exact but slower)."""
+    if _nesting_bound(text) <= _C_SAFE_BOUND:
+        return
+    depth = 0
+    for event in yaml.parse(text, Loader=_BaseLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise LimitError(f"nesting deeper than {MAX_DEPTH} levels{_mark(event)}")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 class _SlowPath(Exception):
@@ -134,7 +218,12 @@ def _build(self: Loader, node: yaml.Node | None) -> Any:
     try:
         return _to_python(self, node)
     except _SlowPath:
-        return self.construct_document(node)
+        try:
+            data = self.construct_document(node)
+        except RecursionError:
+            raise LimitError(f"nesting deeper than {MAX_DEPTH} levels") from None
+        check_limits(data)
+        return data
 
 
 def _get_data(self: Loader) -> Any:
@@ -176,13 +265,73 @@ _DUMP_OPTS: dict[str, Any] = {
 
 
 def load(text: str | bytes) -> Any:
-    """Parse one YAML document with :class:`Loader`. Raises ``yaml.YAMLError`` on bad YAML."""
+    """Parse one YAML document with :class:`Loader`. Raises ``yaml.YAMLError`` on bad YAML
+    (:class:`LimitError` past the limits of the module docstring)."""
+    _check_nesting(text)
     return yaml.load(text, Loader=Loader)
 
 
 def load_all(text: str | bytes) -> Iterator[Any]:
-    """Yield every document of a multi-document YAML stream (``None`` for empty documents)."""
+    """Yield every document of a multi-document YAML stream (``None`` for empty documents).
+    Raises like :func:`load`."""
+    _check_nesting(text)
     return yaml.load_all(text, Loader=Loader)
+
+
+def check_limits(data: Any, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES) -> None:
+    """Raise :class:`LimitError` when ``data`` (dicts, lists, scalars; shared references allowed)
+    nests deeper than ``max_depth``, has more than ``max_nodes`` nodes counting every reference, or
+    contains itself. Iterative: safe on any input."""
+    sizes: dict[int, int] = {}
+    # (container, depth, state): state 0 = enter, 1 = leave
+    stack: list[tuple[Any, int, int]] = [(data, 1, 0)]
+    active: set[int] = set()
+    while stack:
+        node, depth, state = stack.pop()
+        if not isinstance(node, dict | list):
+            continue
+        key = id(node)
+        if state == 1:
+            children = list(node.items()) if isinstance(node, dict) else node
+            size = 1
+            for child in children:
+                for part in (child if isinstance(node, dict) else (child,)):
+                    size += sizes.get(id(part), 1) if isinstance(part, dict | list) else 1
+            if size > max_nodes:
+                raise LimitError(f"more than {max_nodes} nodes with aliases expanded")
+            sizes[key] = size
+            active.discard(key)
+            continue
+        if key in sizes:
+            continue
+        if key in active:
+            raise LimitError("a value refers to a value that contains it")
+        if depth > max_depth:
+            raise LimitError(f"nesting deeper than {max_depth} levels")
+        active.add(key)
+        stack.append((node, depth, 1))
+        values = [v for kv in node.items() for v in kv] if isinstance(node, dict) else node
+        for value in values:
+            if isinstance(value, dict | list):
+                stack.append((value, depth + 1, 0))
+
+
+def load_json(data: str | bytes) -> Any:
+    """``json.loads`` with the depth limit of :func:`check_limits`. Raises ``ValueError`` (bad JSON,
+    too deep: a :class:`LimitError` is a ``ValueError`` too here via ``JSONLimitError``)."""
+    try:
+        value = json.loads(data)
+    except RecursionError:
+        raise JSONLimitError(f"nesting deeper than {MAX_DEPTH} levels") from None
+    try:
+        check_limits(value)
+    except LimitError as exc:
+        raise JSONLimitError(str(exc)) from None
+    return value
+
+
+class JSONLimitError(ValueError):
+    """JSON past the limits of :func:`check_limits` (a ``ValueError``, like ``json``'s own errors)."""
 
 
 def dump(data: Any) -> str:

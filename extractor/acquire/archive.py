@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import posixpath
 import re
 import shutil
@@ -34,7 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from extractor.acquire.layers import Layer, LayerLimits, apply_layers, open_layer
+from extractor import yamlio
+from extractor.acquire.layers import BoundedTarInfo, Layer, LayerLimits, OversizedHeaderError, apply_layers, open_layer
 from extractor.acquire.manifests import DIGEST_RE, MAX_MANIFEST_BYTES, Manifest, select_platform
 from extractor.acquire.reference import Reference
 from extractor.errors import AcquireError, ConfigError, DigestMismatchError, UnsafeLayerError
@@ -72,7 +72,7 @@ def _split_selector(rest: str) -> tuple[Path, str | None]:
 def _archive_kind(path: Path) -> LocalKind:
     names = set()
     try:
-        with tarfile.open(path, "r|*") as archive:
+        with tarfile.open(path, "r|*", tarinfo=BoundedTarInfo) as archive:
             for member in archive:
                 names.add(member.name[2:] if member.name.startswith("./") else member.name)
                 if "manifest.json" in names:
@@ -126,7 +126,7 @@ def _load_json(path: Path, where: str, max_bytes: int = MAX_MANIFEST_BYTES) -> A
     try:
         if path.stat().st_size > max_bytes:
             raise AcquireError(f"{where}: larger than {max_bytes} bytes")
-        return json.loads(path.read_bytes())
+        return yamlio.load_json(path.read_bytes())
     except FileNotFoundError:
         raise AcquireError(f"{where}: missing") from None
     except (OSError, ValueError):
@@ -163,7 +163,7 @@ def _extract_archive(archive_path: Path, root: Path, where: str, limits: LayerLi
     count = 0
     cap = limits.max_bytes * 2  # archives hold compressed or uncompressed layers: bound generously
     try:
-        with tarfile.open(archive_path, "r|*") as archive:
+        with tarfile.open(archive_path, "r|*", tarinfo=BoundedTarInfo) as archive:
             for member in archive:
                 count += 1
                 entry = member.name
@@ -196,6 +196,8 @@ def _extract_archive(archive_path: Path, root: Path, where: str, limits: LayerLi
                     shutil.copyfileobj(source, out, _CHUNK)
     except FileExistsError:
         raise AcquireError(f"{where}: duplicate entries in the archive") from None
+    except OversizedHeaderError as exc:
+        raise UnsafeLayerError(f"{where}: {exc}") from None
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise AcquireError(f"{where}: corrupt archive ({type(exc).__name__}: {str(exc)[:120]})") from None
     return result

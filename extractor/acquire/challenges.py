@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from extractor import yamlio
 from extractor.acquire.credentials import Credentials
 from extractor.acquire.reference import Reference, is_insecure
 from extractor.acquire.transport import Transport
@@ -26,6 +27,7 @@ __all__ = ["DEFAULT_TOKEN_LIFETIME", "Authenticator", "CredentialsProvider", "pa
 
 DEFAULT_TOKEN_LIFETIME = 60
 """Seconds a token without ``expires_in`` is valid (the token spec's default)."""
+_TOKEN_TEXT = re.compile(r"^[\x21-\x7e]{1,65536}$")  # what an HTTP header value can carry
 _CHALLENGE_PARAM = re.compile(r'([A-Za-z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
 
 CredentialsProvider = Callable[[Reference], Credentials | None]
@@ -144,13 +146,15 @@ class Authenticator:
         if response.status_code != 200:
             raise RegistryError(f"{label}: token service {realm_host} answered HTTP {response.status_code}")
         try:
-            body = response.json()
+            body = yamlio.load_json(response.content)
             value = body.get("token") or body.get("access_token")
             lifetime = float(body.get("expires_in") or DEFAULT_TOKEN_LIFETIME)
-        except (ValueError, AttributeError, TypeError):
+        except (ValueError, AttributeError, TypeError, UnicodeDecodeError):
             raise RegistryError(f"{label}: token service {realm_host} sent a malformed answer") from None
         if not isinstance(value, str) or not value:
             raise RegistryError(f"{label}: token service {realm_host} sent no token")
+        if not _TOKEN_TEXT.match(value):
+            raise RegistryError(f"{label}: token service {realm_host} sent a token that is not printable ASCII")
         # Refresh a little early so a token does not expire between check and use.
         expires = time.monotonic() + max(lifetime - min(10.0, lifetime / 10), 0.0)
         self._tokens[(host, scope)] = _Token(value, expires)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import re
 import tempfile
@@ -28,6 +27,7 @@ from types import TracebackType
 
 import httpx
 
+from extractor import yamlio
 from extractor.acquire.challenges import Authenticator, CredentialsProvider
 from extractor.acquire.manifests import (
     ACCEPT_MANIFESTS,
@@ -37,7 +37,7 @@ from extractor.acquire.manifests import (
     sha256_digest,
 )
 from extractor.acquire.reference import Reference
-from extractor.acquire.transport import Interrupted, RetryPolicy, Transport
+from extractor.acquire.transport import MAX_ERROR_BODY_BYTES, Interrupted, RetryPolicy, Transport
 from extractor.errors import (
     AuthenticationError,
     DigestMismatchError,
@@ -48,17 +48,22 @@ from extractor.errors import (
 
 __all__ = ["RegistryClient"]
 
-_CHUNK = 256 * 1024
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
 
-def _error_codes(response: httpx.Response) -> str:
-    """``" (CODE1, CODE2)"`` from a distribution error body, or ``""``."""
+_ERROR_CODE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
+
+
+def _error_codes(body: bytes) -> str:
+    """``" (CODE1, CODE2)"`` from a distribution error body, or ``""``. Only well-formed codes
+    (``NAME_UNKNOWN``) are kept: an error body is the server's text and never echoed as is."""
     try:
-        body = json.loads(response.content[:65536])
-        codes = [str(e.get("code")) for e in body.get("errors", []) if isinstance(e, dict) and e.get("code")]
-    except (ValueError, AttributeError, httpx.ResponseNotRead):
+        parsed = yamlio.load_json(body)
+        errors = parsed.get("errors", []) if isinstance(parsed, dict) else []
+        codes = [str(e.get("code")) for e in errors if isinstance(e, dict) and isinstance(e.get("code"), str)]
+    except (ValueError, AttributeError, UnicodeDecodeError):
         return ""
+    codes = [code for code in codes if _ERROR_CODE.match(code)]
     return f" ({', '.join(codes[:3])})" if codes else ""
 
 
@@ -142,17 +147,21 @@ class RegistryClient:
             answered = True
             self._auth.answer(challenge, host, ref, label, scope)
 
-    @staticmethod
-    def _check(response: httpx.Response, label: str, what: str) -> None:
+    def _check(self, response: httpx.Response, label: str, what: str) -> None:
         """Raise the project's error for a non-2xx ``response``."""
         status = response.status_code
         if 200 <= status < 300:
             return
+        body = b""
         if not response.is_closed:
-            with contextlib.suppress(httpx.HTTPError):
-                response.read()
-            response.close()
-        codes = _error_codes(response)
+            with contextlib.suppress(RegistryError):
+                body = self._transport.read_body(response, label, MAX_ERROR_BODY_BYTES)
+        else:
+            with contextlib.suppress(httpx.ResponseNotRead):
+                body = response.content[:MAX_ERROR_BODY_BYTES]
+        codes = _error_codes(body)
+        if status == 401 and not response.headers.get("WWW-Authenticate"):
+            codes += ", no WWW-Authenticate challenge"
         attempts = response.extensions.get("attempts", 1)
         if isinstance(attempts, int) and attempts > 1:
             codes += f", {attempts} attempts"
@@ -205,14 +214,7 @@ class RegistryClient:
         return Manifest.from_bytes(data, label, response.headers.get("Content-Type"))
 
     def _iter(self, response: httpx.Response, label: str) -> Iterator[bytes]:
-        try:
-            yield from response.iter_bytes(_CHUNK)
-        except httpx.TimeoutException:
-            raise RegistryError(f"{label}: download stalled for more than {self._transport.timeout:g}s") from None
-        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-            raise Interrupted(f"{label}: download broke off ({type(exc).__name__})") from None
-        except httpx.HTTPError as exc:
-            raise RegistryError(f"{label}: download failed ({type(exc).__name__})") from None
+        return self._transport.iter_body(response, label)
 
     def download_blob(self, ref: Reference, digest: str, dest: Path, *, max_bytes: int,
                       expected_size: int | None = None,
@@ -315,8 +317,10 @@ class RegistryClient:
             response = self._request("GET", url, label=label, ref=repository)
             self._check(response, label, "tag list")
             try:
-                page = response.json().get("tags") or []
-            except (ValueError, AttributeError):
+                page = yamlio.load_json(response.content).get("tags") or []
+                if not isinstance(page, list):
+                    raise ValueError("tags is not a list")
+            except (ValueError, AttributeError, UnicodeDecodeError):
                 raise RegistryError(f"{label}: malformed tag list") from None
             tags.extend(str(t) for t in page)
             match = _LINK_NEXT.search(response.headers.get("Link", ""))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 import os
 import subprocess
@@ -28,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from extractor import yamlio
 from extractor.acquire.reference import DOCKER_HUB, Reference
 from extractor.errors import AuthenticationError, ConfigError
 from extractor.tools import find_tool
@@ -105,7 +105,7 @@ def find_credentials(
 
 def _load(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_bytes())
+        data = yamlio.load_json(path.read_bytes())
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read auth file ({exc.strerror})") from None
     except ValueError:
@@ -216,7 +216,7 @@ def _run_helper(helper: str, ref: Reference, *, required: bool) -> Credentials |
             return None
         raise AuthenticationError(f"{ref}: credential helper {program} exited with code {proc.returncode}")
     try:
-        payload = json.loads(proc.stdout)
+        payload = yamlio.load_json(proc.stdout)
         user = payload["Username"]
         secret = payload["Secret"]
     except (ValueError, KeyError, TypeError):

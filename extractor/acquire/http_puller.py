@@ -17,7 +17,10 @@ from extractor.acquire.puller import PullResult
 from extractor.acquire.reference import Reference
 from extractor.errors import NotCachedError, RegistryError
 
-__all__ = ["HttpPuller"]
+__all__ = ["MAX_LAYERS", "HttpPuller"]
+
+MAX_LAYERS = 128
+"""Most layers an image may have (bundle images have one or a few; Docker's own limit is 127)."""
 
 
 class HttpPuller:
@@ -72,6 +75,8 @@ class HttpPuller:
         layers: list[Layer] = []
         remaining = self.options.max_bytes * 2  # compressed bytes are bounded too, generously
         descriptors = manifest.layers(where)
+        if len(descriptors) > MAX_LAYERS:
+            raise RegistryError(f"{where}: manifest lists {len(descriptors)} layers (at most {MAX_LAYERS} accepted)")
         cached = {d.digest: self.cache.get(d.digest) for d in descriptors}
         total = sum(d.size for d in descriptors)
         self._report(image, "resolved", done=sum(d.size for d in descriptors if cached[d.digest]), total=total)
@@ -90,7 +95,8 @@ class HttpPuller:
                     ref, descriptor.digest, path, max_bytes=remaining, expected_size=descriptor.size,
                     progress=report if self.options.progress else None,
                 )
-            remaining -= descriptor.size
+                cached[descriptor.digest] = path  # a layer listed twice is downloaded once
+                remaining -= descriptor.size
             layers.append(Layer(path, descriptor.digest, descriptor.media_type))
         limits = LayerLimits(max_bytes=self.options.max_bytes, max_files=self.options.max_files)
         self._report(image, "unpack")

@@ -37,8 +37,11 @@ __all__ = [
     "BUNDLE_DIRS",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_FILES",
+    "MAX_HEADER_BYTES",
+    "BoundedTarInfo",
     "Layer",
     "LayerLimits",
+    "OversizedHeaderError",
     "apply_layers",
     "open_layer",
 ]
@@ -137,6 +140,10 @@ def apply_layers(
         stream = open_layer(layer.path, where=where, media_type=layer.media_type)
         try:
             _apply_stream(stream, dest, state)
+        except OversizedHeaderError as exc:
+            raise UnsafeLayerError(f"{where}: {exc}") from None
+        except RecursionError:
+            raise UnsafeLayerError(f"{where}: a chain of too many extended headers") from None
         except _decompression_errors() as exc:
             raise AcquireError(f"{where}: corrupt layer ({type(exc).__name__}: {str(exc)[:120]})") from None
         finally:
@@ -150,8 +157,31 @@ def _split(name: str) -> tuple[list[str], bool]:
     return parts, absolute
 
 
+MAX_HEADER_BYTES = 1024 * 1024
+"""Largest PAX extended header or GNU long name/link record (tarfile reads them into memory)."""
+
+
+class OversizedHeaderError(tarfile.TarError):
+    """A PAX or GNU long-name header larger than :data:`MAX_HEADER_BYTES`."""
+
+
+class BoundedTarInfo(tarfile.TarInfo):
+    """A TarInfo that refuses huge extended headers before :mod:`tarfile` reads them into memory
+    (a small compressed layer can declare a 1 GiB PAX header)."""
+
+    def _proc_member(self, archive: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in _EXTENDED_TYPES and self.size > MAX_HEADER_BYTES:
+            raise OversizedHeaderError(f"extended header of {self.size} bytes (at most {MAX_HEADER_BYTES})")
+        result: tarfile.TarInfo = super()._proc_member(archive)  # type: ignore[misc]
+        return result
+
+
+_EXTENDED_TYPES = frozenset({tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
+                             tarfile.SOLARIS_XHDTYPE})
+
+
 def _apply_stream(stream: IO[bytes], dest: Path, state: _State) -> None:
-    with tarfile.open(fileobj=stream, mode="r|") as archive:
+    with tarfile.open(fileobj=stream, mode="r|", tarinfo=BoundedTarInfo) as archive:
         for member in archive:
             _apply_member(archive, member, dest, state)
 

@@ -9,12 +9,12 @@ digest is computed from them), :class:`Descriptor` is one entry of a manifest or
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from extractor import yamlio
 from extractor.errors import RegistryError, UnsupportedMediaTypeError
 
 __all__ = [
@@ -103,7 +103,7 @@ class Manifest:
         """Parse and classify ``data``. Raises :class:`UnsupportedMediaTypeError` for schema1 and
         unknown media types, :class:`RegistryError` for invalid JSON."""
         try:
-            parsed = json.loads(data)
+            parsed = yamlio.load_json(data)
         except ValueError:
             raise RegistryError(f"{where}: manifest is not valid JSON") from None
         if not isinstance(parsed, dict):
@@ -127,7 +127,7 @@ class Manifest:
 
     def json(self) -> dict[str, Any]:
         """The parsed JSON object."""
-        value: dict[str, Any] = json.loads(self.data)
+        value: dict[str, Any] = yamlio.load_json(self.data)
         return value
 
     def manifests(self, where: str) -> list[Descriptor]:

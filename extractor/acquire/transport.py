@@ -8,7 +8,11 @@ distribution API. Its rules:
   TLS; then HTTPS is used, verified unless the host is listed as insecure;
 - other insecure hosts get HTTPS without verification, falling back to plain HTTP (Docker's
   behaviour);
-- connection failures, 429 and 5xx are retried with backoff (:class:`RetryPolicy`).
+- connection failures, 429 and 5xx are retried with backoff (:class:`RetryPolicy`);
+- every try has a total deadline (``timeout`` seconds from sending to the last body byte, not
+  per read: a server dripping one byte at a time is cut off), at most :data:`MAX_REDIRECTS`
+  redirects, and a byte cap on every body read into memory (:data:`MAX_BODY_BYTES`, error bodies
+  :data:`MAX_ERROR_BODY_BYTES`).
 
 httpx exceptions are never chained (``from None``): their text can hold URLs and headers.
 """
@@ -19,7 +23,7 @@ import email.utils
 import random
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +32,23 @@ import httpx
 from extractor.acquire.reference import is_insecure, is_loopback
 from extractor.errors import ConfigError, RegistryError
 
-__all__ = ["RETRY_STATUSES", "Interrupted", "RetryPolicy", "Transport", "check_ca_file"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "MAX_ERROR_BODY_BYTES",
+    "MAX_REDIRECTS",
+    "RETRY_STATUSES",
+    "Interrupted",
+    "RetryPolicy",
+    "Transport",
+    "check_ca_file",
+]
+
+MAX_BODY_BYTES = 4 * 1024 * 1024
+"""Largest body read into memory (token answers, tag list pages, small blobs, manifests)."""
+MAX_ERROR_BODY_BYTES = 64 * 1024
+"""Largest error body read (only its ``errors[].code`` values are used)."""
+MAX_REDIRECTS = 5
+_CHUNK = 256 * 1024
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 """HTTP statuses that are retried (with ``Retry-After`` honoured when the server sends one)."""
@@ -155,13 +175,15 @@ class Transport:
             mounts: dict[str, httpx.BaseTransport] = {
                 "https://": _LazyTransport(lambda: httpx.HTTPTransport(verify=_ssl_context(ca_file)))
             }
-            self.client = httpx.Client(timeout=timeouts, transport=plain, mounts=mounts, headers=headers)
+            self.client = httpx.Client(timeout=timeouts, transport=plain, mounts=mounts, headers=headers,
+                                       max_redirects=MAX_REDIRECTS)
         else:
-            self.client = httpx.Client(timeout=timeouts, transport=transport, headers=headers)
+            self.client = httpx.Client(timeout=timeouts, transport=transport, headers=headers,
+                                       max_redirects=MAX_REDIRECTS)
         self._unverified: httpx.Client | None = None
         if transport is None:
             self._unverified_factory: Callable[[], httpx.Client] = lambda: httpx.Client(
-                timeout=timeouts, headers=headers, verify=False
+                timeout=timeouts, headers=headers, verify=False, max_redirects=MAX_REDIRECTS
             )
         else:
             self._unverified_factory = lambda: self.client
@@ -190,12 +212,15 @@ class Transport:
         scheme = self._scheme(host)
         return f"{'https' if scheme.startswith('https') else 'http'}://{host}"
 
-    def send(self, request: httpx.Request, label: str, *, stream: bool, follow: bool) -> httpx.Response:
+    def send(self, request: httpx.Request, label: str, *, stream: bool, follow: bool,
+             max_bytes: int = MAX_BODY_BYTES) -> httpx.Response:
         """Send one request, retrying transient failures per the :class:`RetryPolicy`.
 
         Returns the final response (a retried status comes back as the last answer, with the
-        number of tries in ``response.extensions["attempts"]``). Raises one-line
-        :class:`RegistryError`s for transport failures, naming ``label``.
+        number of tries in ``response.extensions["attempts"]``). With ``stream`` the body is left
+        to the caller (read it with :meth:`iter_body`, which keeps the deadline); otherwise it is
+        read here, at most ``max_bytes`` (an error response: :data:`MAX_ERROR_BODY_BYTES`). Raises
+        one-line :class:`RegistryError`s for transport failures and limits, naming ``label``.
         """
         policy = self.retry
         deadline = time.monotonic() + policy.budget
@@ -203,7 +228,9 @@ class Transport:
         while True:
             attempt += 1
             try:
-                response = self._send_once(request, label, stream=stream, follow=follow)
+                response = self._send_once(request, label, follow=follow)
+                if not stream:
+                    response = self._buffered(response, label, max_bytes)
             except _Transient as exc:
                 delay = policy.delay(attempt)
                 if attempt >= policy.attempts or time.monotonic() + delay > deadline:
@@ -220,8 +247,55 @@ class Transport:
             response.extensions["attempts"] = attempt
             return response
 
-    def _send_once(self, request: httpx.Request, label: str, *, stream: bool, follow: bool) -> httpx.Response:
-        """One try (plus the insecure-host and loopback-TLS scheme fallbacks).
+    def iter_body(self, response: httpx.Response, label: str) -> Iterator[bytes]:
+        """The body of a streamed ``response`` in chunks, within the try's deadline.
+
+        Raises :class:`RegistryError` when the deadline passes or a read stalls,
+        :class:`Interrupted` when the connection breaks off (worth starting again).
+        """
+        deadline = response.extensions.get("deadline")
+        try:
+            for chunk in response.iter_bytes(_CHUNK):
+                if isinstance(deadline, float) and time.monotonic() > deadline:
+                    raise RegistryError(f"{label}: the answer took longer than {self.timeout:g}s (--registry-timeout)")
+                yield chunk
+        except httpx.TimeoutException:
+            raise RegistryError(f"{label}: download stalled for more than {self.timeout:g}s") from None
+        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            raise Interrupted(f"{label}: download broke off ({type(exc).__name__})") from None
+        except httpx.HTTPError as exc:
+            raise RegistryError(f"{label}: download failed ({type(exc).__name__})") from None
+
+    def read_body(self, response: httpx.Response, label: str, max_bytes: int) -> bytes:
+        """Read a streamed body, at most ``max_bytes`` (:class:`RegistryError` past it), then close."""
+        chunks: list[bytes] = []
+        total = 0
+        try:
+            for chunk in self.iter_body(response, label):
+                total += len(chunk)
+                if total > max_bytes:
+                    raise RegistryError(f"{label}: answer larger than {max_bytes} bytes")
+                chunks.append(chunk)
+        finally:
+            response.close()
+        return b"".join(chunks)
+
+    def _buffered(self, response: httpx.Response, label: str, max_bytes: int) -> httpx.Response:
+        """A copy of ``response`` with its body read (capped, within the deadline)."""
+        cap = max_bytes if response.is_success or response.is_redirect else MAX_ERROR_BODY_BYTES
+        try:
+            body = self.read_body(response, label, cap)
+        except Interrupted as exc:
+            raise _Transient(exc) from None
+        except RegistryError:
+            if response.is_success:
+                raise
+            body = b""  # an error answer too big or too slow: its status is what counts
+        return httpx.Response(response.status_code, headers=response.headers, content=body,
+                              request=response.request, extensions=dict(response.extensions))
+
+    def _send_once(self, request: httpx.Request, label: str, *, follow: bool) -> httpx.Response:
+        """One try (plus the insecure-host and loopback-TLS scheme fallbacks); the body is not read.
 
         Raises :class:`_Transient` for retryable transport failures, :class:`RegistryError` else.
         """
@@ -234,7 +308,9 @@ class Transport:
             client = self._unverified
         target = f"{request.url.scheme}://{host}"
         try:
-            response = client.send(request, stream=stream, follow_redirects=follow)
+            start = time.monotonic()
+            response = client.send(request, stream=True, follow_redirects=follow)
+            response.extensions["deadline"] = start + self.timeout
         except httpx.ConnectTimeout:
             raise _Transient(RegistryError(f"{label}: cannot connect to {target}: timed out")) from None
         except httpx.TimeoutException:
@@ -243,7 +319,7 @@ class Transport:
             if scheme == "https-unverified" and request.url.scheme == "https":
                 # Docker's insecure-registry behaviour: fall back to plain HTTP.
                 self._schemes[host] = "http"
-                return self._send_once(self._rescheme(request, "http"), label, stream=stream, follow=follow)
+                return self._send_once(self._rescheme(request, "http"), label, follow=follow)
             reason = str(exc).split("\n")[0][:200] or type(exc).__name__
             if "CERTIFICATE_VERIFY_FAILED" in reason or "certificate verify failed" in reason:
                 raise RegistryError(
@@ -268,7 +344,7 @@ class Transport:
                 # A loopback registry serving TLS (Go answers plain HTTP with this 400).
                 secure = not is_insecure(host, self.insecure_hosts, loopback=False)
                 self._schemes[host] = "https" if secure else "https-unverified"
-                return self._send_once(self._rescheme(request, "https"), label, stream=stream, follow=follow)
+                return self._send_once(self._rescheme(request, "https"), label, follow=follow)
         return response
 
     def _speaks_tls(self, request: httpx.Request, response: httpx.Response) -> bool:
@@ -280,9 +356,10 @@ class Transport:
             if request.method == "HEAD":
                 response.close()
                 probe = self.client.build_request("GET", request.url.copy_with(path="/v2/", query=None))
-                response = self.client.send(probe)
-            body = response.read()[:1024].lower()
-        except httpx.HTTPError:
+                response = self.client.send(probe, stream=True)
+                response.extensions["deadline"] = time.monotonic() + self.timeout
+            body = self.read_body(response, str(request.url.netloc), MAX_ERROR_BODY_BYTES)[:1024].lower()
+        except (httpx.HTTPError, RegistryError):
             return False
         finally:
             response.close()

@@ -143,13 +143,13 @@ def _merge_properties(root: Path, csv: KubeObject, csv_path: str) -> None:
     existing = annotations.get("olm.properties")
     if existing is not None:
         try:
-            current = json.loads(str(existing))
-        except json.JSONDecodeError as exc:
+            current = yamlio.load_json(str(existing))
+        except ValueError as exc:
             raise BundleError(
-                f"{csv_path}: failed to unmarshal csv.metadata.annotations['olm.properties']: {exc}"
-            ) from exc
-        if not isinstance(current, list):
-            raise BundleError(f"{csv_path}: csv.metadata.annotations['olm.properties'] is not a JSON list")
+                f"{csv_path}: failed to unmarshal csv.metadata.annotations['olm.properties']: {_one_line(str(exc))}"
+            ) from None
+        if not isinstance(current, list) or not all(isinstance(p, dict) for p in current):
+            raise BundleError(f"{csv_path}: csv.metadata.annotations['olm.properties'] is not a JSON list of objects")
         merged.extend({"type": p.get("type", ""), "value": p.get("value")} for p in current)
     for prop in data.get("properties") or []:
         if not isinstance(prop, dict):
@@ -191,6 +191,10 @@ def load_bundle(source: BundleSource) -> Bundle:
     csv = copy.deepcopy(csv_doc.obj)
     if not isinstance(csv.get("metadata"), dict) or not (csv["metadata"].get("name")):
         raise BundleError(f"{csv_doc.path}: ClusterServiceVersion has no metadata.name")
+    for field in ("spec", "metadata"):
+        if csv.get(field) is not None and not isinstance(csv[field], dict):
+            raise BundleError(f"{csv_doc.path}: ClusterServiceVersion {field} is a {type(csv[field]).__name__}, "
+                              "not a mapping")
     _merge_properties(root, csv, csv_doc.path)
     return Bundle(
         source=source,

@@ -90,8 +90,79 @@ def check_crd_uniqueness(bundle: Bundle, _: RenderOptions) -> list[str]:
 
 
 def _owned_crds(bundle: Bundle) -> list[dict[str, Any]]:
-    crds = (bundle.csv.get("spec") or {}).get("customresourcedefinitions") or {}
-    return [c for c in crds.get("owned") or [] if isinstance(c, dict)]
+    spec = bundle.csv.get("spec")
+    crds = (spec if isinstance(spec, dict) else {}).get("customresourcedefinitions") or {}
+    owned = crds.get("owned") if isinstance(crds, dict) else None
+    return [c for c in owned or [] if isinstance(c, dict)] if isinstance(owned, list) else []
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
+            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def check_csv_structure(bundle: Bundle, _: RenderOptions) -> list[str]:
+    """The CSV fields OLM decodes into typed Go structs must have their types (a deployment that
+    is not an object would otherwise vanish from the render)."""
+    spec = bundle.csv.get("spec") or {}
+    errs: list[str] = []
+    install = spec.get("install")
+    if install is not None and not isinstance(install, dict):
+        errs.append(f"spec.install is {_type_name(install)}, not an object")
+        install = {}
+    strategy = (install or {}).get("spec")
+    if strategy is not None and not isinstance(strategy, dict):
+        errs.append(f"spec.install.spec is {_type_name(strategy)}, not an object")
+        strategy = {}
+    for field in ("deployments", "permissions", "clusterPermissions"):
+        items = (strategy or {}).get(field)
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            errs.append(f"spec.install.spec.{field} is {_type_name(items)}, not a list")
+            continue
+        errs.extend(f"spec.install.spec.{field}[{i}] is {_type_name(item)}, not an object"
+                    for i, item in enumerate(items) if not isinstance(item, dict))
+    for i, item in enumerate(deployment_specs(bundle.csv)):
+        if not isinstance(item.get("spec"), dict):
+            errs.append(f"spec.install.spec.deployments[{i}] ({item.get('name', '')}): spec is "
+                        f"{_type_name(item.get('spec'))}, not an object")
+    for field in ("installModes", "webhookdefinitions"):
+        items = spec.get(field)
+        if items is not None and not isinstance(items, list):
+            errs.append(f"spec.{field} is {_type_name(items)}, not a list")
+        elif items:
+            errs.extend(f"spec.{field}[{i}] is {_type_name(item)}, not an object"
+                        for i, item in enumerate(items) if not isinstance(item, dict))
+    if "installModes" in spec and not spec.get("installModes"):
+        errs.append("spec.installModes is empty: the CSV supports no install mode")
+    return [f"invalid cluster service version: {e}" for e in errs]
+
+
+def check_crd_structure(bundle: Bundle, _: RenderOptions) -> list[str]:
+    """Every CRD needs ``spec.group``, ``spec.names`` (``kind``, ``plural``), ``spec.scope`` and
+    a non-empty ``spec.versions`` of named entries (what the API server requires of a v1 CRD)."""
+    errs: list[str] = []
+    for doc in bundle.crds:
+        where = f"custom resource definition '{doc.name}' ({doc.path})"
+        spec = doc.obj.get("spec")
+        if not isinstance(spec, dict):
+            errs.append(f"{where}: spec is {_type_name(spec)}, not an object")
+            continue
+        if not isinstance(spec.get("group"), str) or not spec.get("group"):
+            errs.append(f"{where}: spec.group is missing")
+        names = spec.get("names")
+        if not isinstance(names, dict) or not all(isinstance(names.get(k), str) and names.get(k)
+                                                  for k in ("kind", "plural")):
+            errs.append(f"{where}: spec.names needs kind and plural")
+        if spec.get("scope") not in ("Namespaced", "Cluster"):
+            errs.append(f"{where}: spec.scope must be Namespaced or Cluster")
+        versions = spec.get("versions")
+        if not isinstance(versions, list) or not versions:
+            errs.append(f"{where}: spec.versions is empty")
+        elif not all(isinstance(v, dict) and isinstance(v.get("name"), str) and v.get("name") for v in versions):
+            errs.append(f"{where}: every spec.versions entry needs a name")
+    return errs
 
 
 def check_owned_crds(bundle: Bundle, _: RenderOptions) -> list[str]:
@@ -265,6 +336,8 @@ def check_apiservices(bundle: Bundle, options: RenderOptions) -> list[str]:
 
 
 VALIDATORS: tuple[Callable[[Bundle, RenderOptions], list[str]], ...] = (
+    check_csv_structure,
+    check_crd_structure,
     check_deployment_spec_uniqueness,
     check_deployment_names,
     check_crd_uniqueness,
