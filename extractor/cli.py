@@ -257,12 +257,18 @@ def run_command(
               help="Directory receiving charts/ and helmfile.yaml.gotmpl (default: the config's directory).")
 @click.option("--bundle", default=None, envvar="BUNDLE", help="Regenerate only this bundle (entry name).")
 @click.option("--version", "version", default=None, help="Pull this version of --bundle and record it in the config.")
+@click.option("--keep-going", is_flag=True, default=False, envvar="BUNDLE_EXTRACT_KEEP_GOING",
+              help="Write the bundles that succeed even when others fail (the exit code still reports the failures).")
 @acquire_options
 @_handle_errors
 def update_bundle_command(
-    config_path: Path, root: Path | None, bundle: str | None, version: str | None, **params: Any
+    config_path: Path, root: Path | None, bundle: str | None, version: str | None, keep_going: bool, **params: Any
 ) -> None:
-    """Pull bundles listed in the config and regenerate their charts and the helmfile."""
+    """Pull bundles listed in the config and regenerate their charts and the helmfile.
+
+    All or nothing: when an entry fails, every failing entry is reported (one line each) and
+    nothing is written, unless --keep-going.
+    """
     import tempfile
 
     from extractor.pipeline import update_bundle
@@ -270,7 +276,8 @@ def update_bundle_command(
     root = root or config_path.resolve().parent
     with tempfile.TemporaryDirectory(prefix="bundle-extract-") as tmp:
         result = update_bundle(
-            config_path, root, _make_acquire_options(params, Path(tmp)), bundle=bundle, version=version
+            config_path, root, _make_acquire_options(params, Path(tmp)), bundle=bundle, version=version,
+            keep_going=keep_going,
         )
     for name, path in result.charts.items():
         digest = result.digests.get(name) or "directory"

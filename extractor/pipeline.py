@@ -11,7 +11,6 @@ import dataclasses
 import functools
 import hashlib
 import json
-import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,16 +21,17 @@ import postprocess
 from extractor import __version__
 from extractor.acquire import AcquireOptions, acquire
 from extractor.bundle import kinds, load_bundle, validate_bundle
-from extractor.config import BundleEntry, ProjectConfig, load_config, set_entry_version
+from extractor.config import BundleEntry, ProjectConfig, entry_version_text, load_config
 from extractor.draft import ChartDraft, ReleaseSpec
 from extractor.emit.chart import write_chart
 from extractor.emit.helmfile import write_helmfile
-from extractor.errors import ConfigError, EmitError, RenderError
+from extractor.emit.swap import swap_in
+from extractor.errors import ConfigError, EmitError, EntriesError, ExtractorError, RenderError
 from extractor.model import Bundle, BundleSource, Manifests, RenderOptions
 from extractor.render import render
 from extractor.render.deployment_config import check_deployment_config
-from postprocess import run_postprocessors
-from postprocess.exclude import filter_objects
+from postprocess import normalize_settings, run_postprocessors
+from postprocess.exclude import compile_expressions, filter_objects
 
 __all__ = [
     "CHARTS_DIR",
@@ -237,21 +237,56 @@ def _read_release_spec(root: Path, entry: BundleEntry) -> ReleaseSpec:
     return dataclasses.replace(spec, needs=tuple(entry.needs))
 
 
-def _swap_in(staged: Path, final: Path) -> None:
-    final.parent.mkdir(parents=True, exist_ok=True)
-    backup = final.with_name(f".{final.name}.old")
-    if backup.exists():
-        shutil.rmtree(backup)
-    if final.exists():
-        final.rename(backup)
-    try:
-        staged.rename(final)
-    except OSError as exc:
-        if backup.exists():
-            backup.rename(final)
-        raise EmitError(f"{final}: cannot move the generated chart into place: {exc.strerror}") from None
-    if backup.exists():
-        shutil.rmtree(backup)
+def _check_entries(config: ProjectConfig, selected: Sequence[str]) -> None:
+    """Everything about the entries that can be checked before pulling: render options, jq
+    expressions, post-processor settings, ``needs`` (known, no self-reference, no cycle).
+
+    Raises :class:`EntriesError` listing every bad entry.
+    """
+    errors: list[tuple[str, ExtractorError]] = []
+    names = {e.name for e in config.bundles}
+    for entry in config.bundles:
+        try:
+            if entry.name in selected:
+                render_options_for(entry)
+                compile_expressions(entry.excludes, "exclude")
+                compile_expressions(entry.include, "include")
+                normalize_settings(_postprocessor_settings(entry))
+            for need in entry.needs:
+                if need == entry.name:
+                    raise ConfigError(f"bundle {entry.name!r}: needs itself")
+                if need not in names:
+                    raise ConfigError(f"bundle {entry.name!r}: needs {need!r}, which is not a bundle of {config.path}")
+        except ExtractorError as exc:
+            errors.append((entry.name, exc))
+    if errors:
+        raise EntriesError(errors)
+    cycle = _needs_cycle({e.name: list(e.needs) for e in config.bundles})
+    if cycle:
+        raise ConfigError(f"{config.path}: needs form a cycle: {' -> '.join(cycle)}")
+
+
+def _needs_cycle(needs: dict[str, list[str]]) -> list[str]:
+    """One cycle of the ``needs`` graph as a path ``[a, b, ..., a]``, or ``[]``."""
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    path: list[str] = []
+
+    def visit(name: str) -> list[str]:
+        state[name] = 1
+        path.append(name)
+        for need in needs.get(name, []):
+            if state.get(need) == 1:
+                return [*path[path.index(need):], need]
+            if need not in state and (found := visit(need)):
+                return found
+        path.pop()
+        state[name] = 2
+        return []
+
+    for name in sorted(needs):
+        if name not in state and (found := visit(name)):
+            return found
+    return []
 
 
 def generate(
@@ -261,58 +296,92 @@ def generate(
     *,
     only: Sequence[str] | None = None,
     versions: dict[str, str] | None = None,
+    keep_going: bool = False,
+    extra_files: Sequence[tuple[Path, str]] = (),
 ) -> GenerateResult:
     """Regenerate charts for the selected entries (all when ``only`` is ``None``) and the helmfile.
 
     ``root``: directory receiving ``charts/<name>/`` and ``helmfile.yaml.gotmpl``.
     ``versions``: per-entry version overrides (``make update-bundle VERSION=...``).
+    ``extra_files``: ``(path, text)`` pairs written in the same all-or-nothing step (bundles.yaml
+    with a new version).
     Charts of unselected entries are read from their ``release.yaml``. A selected chart whose
     inputs (tool source, entry, bundle digest) and files are unchanged since it was generated
     (``charts/<name>/.generated.json``) is kept as it is. When all entries are regenerated, stale
     generated charts (a ``release.yaml`` but no entry) are removed.
-    Raises the stage errors; on error nothing under ``root`` has changed.
+
+    Every selected entry is tried; failures are collected and raised together as one
+    :class:`EntriesError` (one line per entry). Without ``keep_going`` nothing under ``root`` (nor
+    any ``extra_files`` path) has changed then; with it, the entries that succeeded are written
+    (a failed entry keeps its previous chart, if any) before the error is raised.
     """
     selected = [e.name for e in config.bundles] if only is None else list(only)
     for name in selected:
         config.entry(name)  # raises ConfigError for unknown names
+    _check_entries(config, selected)
     versions = versions or {}
-    root.mkdir(parents=True, exist_ok=True)
     charts_root = root / CHARTS_DIR
-    with tempfile.TemporaryDirectory(prefix=".bundle-extract-", dir=root) as tmp:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        staging_dir = tempfile.TemporaryDirectory(prefix=".bundle-extract-", dir=root)
+    except OSError as exc:
+        raise EmitError(f"{root}: cannot write the output here: {exc.strerror}") from None
+    with staging_dir as tmp:
         staging = Path(tmp)
-        specs: list[ReleaseSpec] = []
+        specs: dict[str, ReleaseSpec] = {}
         digests: dict[str, str | None] = {}
         rebuilt: list[str] = []
+        failed: list[tuple[str, ExtractorError]] = []
         for entry in config.bundles:
-            if entry.name in selected:
-                if entry.name in versions:
-                    entry = dataclasses.replace(entry, version=versions[entry.name])
+            if entry.name not in selected:
+                continue
+            if entry.name in versions:
+                entry = dataclasses.replace(entry, version=versions[entry.name])
+            try:
                 source = acquire(entry.reference, acquire_options)
                 digests[entry.name] = source.digest
                 fingerprint = _inputs_fingerprint(entry, source)
                 if _up_to_date(charts_root / entry.name, fingerprint):
                     # nothing changed since the last run: keep the chart as it is
-                    specs.append(_read_release_spec(root, entry))
+                    specs[entry.name] = _read_release_spec(root, entry)
                     continue
                 staged_chart = staging / CHARTS_DIR / entry.name
-                specs.append(_build_chart(entry, source, staged_chart))
+                specs[entry.name] = _build_chart(entry, source, staged_chart)
                 _write_stamp(staged_chart, fingerprint)
                 rebuilt.append(entry.name)
-            else:
-                specs.append(_read_release_spec(root, entry))
+            except ExtractorError as exc:
+                failed.append((entry.name, exc))
+            except OSError as exc:
+                failed.append((entry.name, EmitError(f"{exc.filename or root}: {exc.strerror}")))
+        if failed and not keep_going:
+            raise EntriesError(failed)
+        failed_names = {name for name, _ in failed}
+        ordered: list[ReleaseSpec] = []
+        for entry in config.bundles:
+            if entry.name in specs:
+                ordered.append(specs[entry.name])
+            elif entry.name not in failed_names or (charts_root / entry.name / _RELEASE_FILE).is_file():
+                ordered.append(_read_release_spec(root, entry))
         staged_helmfile = staging / HELMFILE_NAME
-        write_helmfile(specs, staged_helmfile)
-        # everything is rendered: swap into place
-        for name in rebuilt:
-            _swap_in(staging / CHARTS_DIR / name, charts_root / name)
+        write_helmfile(ordered, staged_helmfile)
+        moves: list[tuple[Path | None, Path]] = [(staging / CHARTS_DIR / n, charts_root / n) for n in rebuilt]
         if only is None and charts_root.is_dir():
             known = {e.name for e in config.bundles}
             for child in sorted(charts_root.iterdir()):
                 if child.is_dir() and child.name not in known and (child / _RELEASE_FILE).is_file():
-                    shutil.rmtree(child)
+                    moves.append((None, child))
         final_helmfile = root / HELMFILE_NAME
         if not final_helmfile.is_file() or final_helmfile.read_bytes() != staged_helmfile.read_bytes():
-            staged_helmfile.replace(final_helmfile)
+            moves.append((staged_helmfile, final_helmfile))
+        if not failed:
+            for index, (path, text) in enumerate(extra_files):
+                staged_file = staging / f"extra-{index}"
+                staged_file.write_text(text, encoding="utf-8")
+                moves.append((staged_file, path))
+        # everything is rendered: swap it all into place at once
+        swap_in(moves, staging / "previous")
+        if failed:
+            raise EntriesError(failed)
     return GenerateResult(
         charts={name: charts_root / name for name in selected},
         helmfile=root / HELMFILE_NAME,
@@ -337,11 +406,13 @@ def update_bundle(
     *,
     bundle: str | None = None,
     version: str | None = None,
+    keep_going: bool = False,
 ) -> GenerateResult:
     """``make update-bundle``: regenerate everything, or one bundle at a new version.
 
     With ``bundle`` and ``version``, that version is generated first and written into
-    ``bundles.yaml`` (ruamel round-trip: comments and order kept) only after generation succeeded.
+    ``bundles.yaml`` (ruamel round-trip: comments and order kept) in the same all-or-nothing step
+    as the charts and the helmfile. ``keep_going``: see :func:`generate`.
     ``version`` without ``bundle`` is an error unless bundles.yaml has exactly one entry.
     """
     config = load_config(config_path)
@@ -355,8 +426,11 @@ def update_bundle(
         raise ConfigError(f"{config_path}: bundle {bundle!r} is a local source: change its image, not VERSION")
     only = [bundle] if bundle is not None else None
     versions = {bundle: version} if bundle is not None and version is not None else None
-    result = generate(config, root, acquire_options, only=only, versions=versions)
+    extra: list[tuple[Path, str]] = []
     if bundle is not None and version is not None:
-        set_entry_version(config_path, bundle, version)
-    return result
+        text = entry_version_text(config_path, bundle, version)
+        if text is not None:
+            extra.append((config_path, text))
+    return generate(config, root, acquire_options, only=only, versions=versions, keep_going=keep_going,
+                    extra_files=extra)
 

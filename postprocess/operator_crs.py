@@ -25,7 +25,6 @@ The CRs are ordinary templates: their CRDs are applied by the presync hook befor
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -58,7 +57,7 @@ def alm_examples(csv: Mapping[str, Any]) -> list[dict[str, Any]]:
     if not text:
         return []
     try:
-        examples = json.loads(text)
+        examples = yamlio.load_json(text)
     except ValueError as exc:
         raise PostProcessError(f"CSV alm-examples is not valid JSON: {exc}") from None
     if not isinstance(examples, list):
