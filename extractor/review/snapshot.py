@@ -104,7 +104,7 @@ def _export_ref(project: Path, ref: str, dest: Path) -> Path:
     if commit.returncode != 0:
         raise ConfigError(f"{ref}: neither a directory nor a git ref of {top.stdout.strip()}")
     prefix = _git(project, "rev-parse", "--show-prefix").stdout.strip()
-    archive = _git(project, "archive", "--format=tar", commit.stdout.strip(), "--",
+    archive = _git(Path(top.stdout.strip()), "archive", "--format=tar", commit.stdout.strip(), "--",
                    f"{prefix}{CHARTS_DIR}", f"{prefix}{HELMFILE_NAME}", binary=True)
     if archive.returncode != 0:
         where = prefix.rstrip("/") or "the repository root"
