@@ -87,14 +87,15 @@ def _resource_text(p: Permission) -> str:
 
 def format_permissions(perms: Iterable[Permission]) -> list[str]:
     """``["create serviceaccounts/token", "get,list,watch certificates.cert-manager.io, issuers.cert-manager.io"]``:
-    permissions grouped by resource, resources sharing the same verbs on one line, sorted."""
-    verbs_by_resource: dict[str, set[str]] = {}
+    permissions grouped by resource, resources sharing the same verbs on one line (non-resource URLs
+    on lines of their own), sorted."""
+    verbs_by_resource: dict[tuple[bool, str], set[str]] = {}
     for p in perms:
-        verbs_by_resource.setdefault(_resource_text(p), set()).add(p.verb)
-    by_verbs: dict[str, list[str]] = {}
-    for resource, verbs in verbs_by_resource.items():
-        by_verbs.setdefault(",".join(sorted(verbs)), []).append(resource)
-    return sorted(f"{verbs} {', '.join(sorted(resources))}" for verbs, resources in by_verbs.items())
+        verbs_by_resource.setdefault((bool(p.url), _resource_text(p)), set()).add(p.verb)
+    by_verbs: dict[tuple[bool, str], list[str]] = {}  # non-resource URLs never share a line with resources
+    for (is_url, resource), verbs in verbs_by_resource.items():
+        by_verbs.setdefault((is_url, ",".join(sorted(verbs))), []).append(resource)
+    return sorted(f"{verbs} {', '.join(sorted(resources))}" for (_, verbs), resources in by_verbs.items())
 
 
 def sensitivity(p: Permission) -> str | None:
