@@ -290,8 +290,9 @@ def compare_charts(
 ) -> ChartReport:
     """The :class:`ChartReport` of chart ``name`` (``None``: absent on that side); ``*_values``:
     each side's helmfile environment defaults."""
-    empty = ChartSnapshot(name, {}, None, [], {})
+    empty = ChartSnapshot(name, {}, None, [])
     before, after = old or empty, new or empty
+    same = [p for p, data in before.crd_files.items() if after.crd_files.get(p) == data]
     ns = after.namespace if new is not None else before.namespace
     objects = _objects(before, after)
     base = ChartInfo.of(old) if old is not None else None
@@ -302,7 +303,7 @@ def compare_charts(
         added=objects["added"], removed=objects["removed"], renamed=objects["renamed"], changed=objects["changed"],
         images=tuple(image_changes(image_locations(before.objects, ns), image_locations(after.objects, ns))),
         rbac=tuple(rbac_changes(before.objects, after.objects, ns)),
-        crds=tuple(crd_changes(before.crds, after.crds)),
+        crds=tuple(crd_changes(before.crds(skip=same), after.crds(skip=same))),
         webhooks=tuple(webhook_changes(before.objects, after.objects, ns)),
         workloads=tuple(workload_changes(before.objects, after.objects, ns)),
         helmfile=tuple(release_changes(before.release, after.release, old_values, new_values)),

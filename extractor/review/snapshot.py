@@ -5,7 +5,8 @@ A side is a directory holding a generated project, or a git ref of the repositor
 directory is in, exported with ``git archive`` into a temporary directory (the user's working tree,
 index and refs are never touched). Each chart is rendered with ``helm template`` as the helmfile
 would install it with default environment values (release name and namespace from its
-``release.yaml``, value bindings evaluated); its CRDs are read from ``presync/**.yaml`` directly.
+``release.yaml``, value bindings evaluated); its CRDs are read from ``presync/**.yaml`` directly
+(parsed only where the two sides' files differ).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import io
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,14 +46,34 @@ WORKING_TREE = "working tree"
 @dataclass(frozen=True)
 class ChartSnapshot:
     """One chart of one side: ``chart`` (Chart.yaml), ``release`` (release.yaml; ``None`` when the
-    chart has none), ``objects`` (what ``helm template`` renders) and ``crds`` (name -> CRD from
-    ``presync/``)."""
+    chart has none), ``objects`` (what ``helm template`` renders), ``crd_files`` (path under
+    ``presync/`` -> bytes; parsed on demand by :meth:`crds`) and the side's ``label``."""
 
     name: str
     chart: dict[str, Any]
     release: ReleaseSpec | None
     objects: list[dict[str, Any]]
-    crds: dict[str, dict[str, Any]]
+    crd_files: dict[str, bytes] = field(default_factory=dict)
+    label: str = ""
+
+    def crds(self, skip: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
+        """``{name: CRD}`` of the ``crd_files`` not in ``skip`` (CRDs are written byte-for-byte, so a
+        caller comparing two sides skips the files equal on both). Raises :class:`ConfigError`
+        naming the file when it is not YAML."""
+        found: dict[str, dict[str, Any]] = {}
+        skipped = set(skip)
+        for path, data in sorted(self.crd_files.items()):
+            if path in skipped:
+                continue
+            try:
+                docs = yamlio.load_all(data)
+            except Exception as exc:  # yaml errors, decoding errors
+                where = f"{CHARTS_DIR}/{self.name}/{PRESYNC_DIR}/{path}"
+                raise ConfigError(f"{self.label}: {where}: not YAML ({type(exc).__name__})") from None
+            for doc in docs:
+                if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
+                    found[str((doc.get("metadata") or {}).get("name", path))] = doc
+        return found
 
     @property
     def namespace(self) -> str:
@@ -167,19 +188,10 @@ def _read_yaml(path: Path, label: str) -> Any:
         raise ConfigError(f"{label}: {path.name}: not YAML ({type(exc).__name__})") from None
 
 
-def _crds(chart_dir: Path, label: str) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
+def _crd_files(chart_dir: Path) -> dict[str, bytes]:
     presync = chart_dir / PRESYNC_DIR
-    for path in sorted(presync.rglob("*.yaml")) if presync.is_dir() else []:
-        try:
-            docs = yamlio.load_all(path.read_bytes())
-        except Exception as exc:  # yaml errors, decoding errors
-            rel = path.relative_to(chart_dir.parent)
-            raise ConfigError(f"{label}: {CHARTS_DIR}/{rel}: not YAML ({type(exc).__name__})") from None
-        for doc in docs:
-            if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
-                found[str((doc.get("metadata") or {}).get("name", path.stem))] = doc
-    return found
+    paths = sorted(presync.rglob("*.yaml")) if presync.is_dir() else []
+    return {path.relative_to(presync).as_posix(): path.read_bytes() for path in paths if path.is_file()}
 
 
 def _render(chart_dir: Path, release: ReleaseSpec | None, values: Mapping[str, Any], label: str) -> list[Any]:
@@ -223,7 +235,7 @@ def load_project(label: str, root: Path, *, jobs: int = 2) -> ProjectSnapshot:
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         rendered = list(pool.map(lambda d: _render(d, releases[d.name], values, label), dirs))
     snapshots = {
-        d.name: ChartSnapshot(d.name, charts[d.name], releases[d.name], objects, _crds(d, label))
+        d.name: ChartSnapshot(d.name, charts[d.name], releases[d.name], objects, _crd_files(d), label)
         for d, objects in zip(dirs, rendered, strict=True)
     }
     return ProjectSnapshot(label=label, charts=snapshots, helmfile_values=values)

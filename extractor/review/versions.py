@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from extractor.acquire import AcquireOptions, BlobCache, default_cache_dir
-from extractor.acquire.client import RegistryClient
-from extractor.acquire.reference import Reference, apply_mirrors
 from extractor.errors import ExtractorError, NotCachedError
+
+if TYPE_CHECKING:  # the registry side is imported when used: `diff` needs only the version order
+    from extractor.acquire import AcquireOptions
+    from extractor.acquire.client import RegistryClient
 
 __all__ = [
     "Version",
@@ -121,6 +123,9 @@ def registry_tags(client: RegistryClient, repository: str, options: AcquireOptio
     Raises :class:`NotCachedError` (offline, no tags cached) and the :class:`RegistryError` family,
     whose message names the requested repository (and the mirror when one was used).
     """
+    from extractor.acquire import BlobCache, default_cache_dir
+    from extractor.acquire.reference import Reference, apply_mirrors
+
     requested = Reference.parse(repository)
     ref = apply_mirrors(requested, options.mirrors)
     if options.offline:
