@@ -197,7 +197,7 @@ def _crd_files(chart_dir: Path) -> dict[str, bytes]:
 def _render(chart_dir: Path, release: ReleaseSpec | None, values: Mapping[str, Any], label: str) -> list[Any]:
     name = release.name if release is not None else chart_dir.name
     namespace = release.namespace if release is not None else "default"
-    args = ["template", name, str(chart_dir), "--namespace", namespace]
+    args = ["template", name, str(chart_dir.resolve()), "--namespace", namespace]
     for path, condition in release.value_bindings if release is not None else ():
         args += ["--set", f"{path}={'true' if condition_holds(condition, values) else 'false'}"]
     try:

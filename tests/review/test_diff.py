@@ -127,6 +127,10 @@ def test_cli_json_and_errors(old_project: Path, new_project: Path, tmp_path: Pat
     assert [c["name"] for c in data["charts"]] == ["cert-manager-operator", "lws-operator", "sail-operator"]
     sail = data["charts"][2]
     assert {"location": "Istio/default: spec.version", "old": "v1.27.3", "new": "v1.27.8"} in sail["images"]
+    # directories relative to the current directory
+    relative = cli("diff", "old", os.path.relpath(new_project, old_project.parent), "--json", cwd=old_project.parent)
+    assert relative.returncode == 0, relative.stderr
+    assert json.loads(relative.stdout)["charts"] == data["charts"]
     assert_one_line_error(cli("diff", str(tmp_path), str(new_project), "-o", str(new_project)),
                           "not a generated project")
     # not in a git repository: a ref cannot be read
