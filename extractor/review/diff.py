@@ -120,6 +120,7 @@ class ChartReport:
         found = []
         if self.downgrade and self.base and self.head:
             found.append(f"downgrade {self.base.version} -> {self.head.version}")
+        found += [reason for image in self.images for reason in image.sensitive]
         found += [f"{role.role}: {reason}" for role in self.rbac for reason in role.sensitive]
         for section in (self.crds, self.webhooks):
             for entry in section:

@@ -6,7 +6,7 @@ StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Pod), their env values named `
 annotations whose key mentions an image (sail's ``images.v1_27_3.istiod``, ``containerImage``) or
 whose value is an image reference, a ClusterServiceVersion's ``spec.relatedImages``, and the
 ``image``/``version``/``tag`` fields under ``spec`` of operator custom resources (the Istio CR's
-``spec.version``).
+``spec.version``). An image moving to a floating tag (``:latest``, ``:v1.15``) is flagged.
 """
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from extractor.review.changes import describe_key, mapping, object_key
+from extractor.review.versions import is_floating
 
 __all__ = [
     "ImageChange",
     "image_changes",
     "image_locations",
     "is_custom_resource",
+    "is_floating_image",
     "is_image_annotation",
     "is_image_env",
     "is_version_field",
@@ -131,23 +133,36 @@ def image_locations(objects: list[dict[str, Any]], release_namespace: str = "") 
     return found
 
 
+def is_floating_image(value: str | None) -> bool:
+    """True for an image reference by a floating tag (``:latest``, ``:v1.15``), not by digest."""
+    if value is None or not looks_like_image(value) or "@sha256:" in value:
+        return False
+    return is_floating(value.rsplit("/", 1)[-1].partition(":")[2])
+
+
 @dataclass(frozen=True)
 class ImageChange:
-    """One image location whose value changed: ``old``/``new`` are ``None`` where it is absent."""
+    """One image location whose value changed: ``old``/``new`` are ``None`` where it is absent;
+    ``sensitive``: the reason when the new value floats (``:latest``) and the old one did not."""
 
     location: str
     old: str | None
     new: str | None
+    sensitive: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """``{location, old, new}``."""
-        return {"location": self.location, "old": self.old, "new": self.new}
+        """``{location, old, new, sensitive}``."""
+        return {"location": self.location, "old": self.old, "new": self.new, "sensitive": list(self.sensitive)}
 
 
 def image_changes(old: Mapping[str, str], new: Mapping[str, str]) -> list[ImageChange]:
     """The locations of ``old`` and ``new`` (from :func:`image_locations`) whose values differ, sorted."""
-    return [
-        ImageChange(location, old.get(location), new.get(location))
-        for location in sorted(set(old) | set(new))
-        if old.get(location) != new.get(location)
-    ]
+    found = []
+    for location in sorted(set(old) | set(new)):
+        before, after = old.get(location), new.get(location)
+        if before == after:
+            continue
+        floats = is_floating_image(after) and not is_floating_image(before)
+        reason = (f"{location}: image now by a floating tag ({after})",) if floats else ()
+        found.append(ImageChange(location, before, after, reason))
+    return found

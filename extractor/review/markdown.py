@@ -120,7 +120,8 @@ def _objects(chart: ChartReport) -> list[str]:
 def _images(chart: ChartReport) -> list[str]:
     if not chart.images:
         return []
-    rows = [f"| {_code(i.location)} | {_value(i.old)} | {_value(i.new)} |" for i in chart.images]
+    rows = [f"| {_code(i.location)} | {_value(i.old)} | {_value(i.new)}{' ⚠' if i.sensitive else ''} |"
+            for i in chart.images]
     return ["| location | old | new |", "|---|---|---|", *_capped(rows)]
 
 

@@ -79,6 +79,11 @@ def test_cert_manager_upgrade(upgrade: ReviewReport) -> None:
               "env RELATED_IMAGE_CERT_MANAGER_ACMESOLVER")
     assert images[solver] == ("quay.io/jetstack/cert-manager-acmesolver:v1.15.5",
                               "quay.io/jetstack/cert-manager-acmesolver:v1.16.5")
+    # v1.16.2 moved three operand images from pinned tags to :latest: flagged
+    floating = sorted(i.location.rsplit(" ", 1)[1] for i in cm.images if i.sensitive)
+    assert floating == ["RELATED_IMAGE_CERT_MANAGER_CA_INJECTOR", "RELATED_IMAGE_CERT_MANAGER_CONTROLLER",
+                        "RELATED_IMAGE_CERT_MANAGER_WEBHOOK"]
+    assert sum("floating tag" in s for s in cm.sensitive) == 3
 
 
 def test_unchanged_chart_and_markdown(upgrade: ReviewReport, old_project: Path, new_project: Path) -> None:
@@ -126,7 +131,8 @@ def test_cli_json_and_errors(old_project: Path, new_project: Path, tmp_path: Pat
     data = json.loads(proc.stdout)
     assert [c["name"] for c in data["charts"]] == ["cert-manager-operator", "lws-operator", "sail-operator"]
     sail = data["charts"][2]
-    assert {"location": "Istio/default: spec.version", "old": "v1.27.3", "new": "v1.27.8"} in sail["images"]
+    assert {"location": "Istio/default: spec.version", "old": "v1.27.3", "new": "v1.27.8",
+            "sensitive": []} in sail["images"]
     # directories relative to the current directory
     relative = cli("diff", "old", os.path.relpath(new_project, old_project.parent), "--json", cwd=old_project.parent)
     assert relative.returncode == 0, relative.stderr
