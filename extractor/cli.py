@@ -2,6 +2,10 @@
 
 Every :class:`~extractor.errors.ExtractorError` becomes one line on stderr (``error: ...``) and
 the error family's exit code; the library itself never prints or exits.
+
+Longer than 400 lines: one thin click command per subcommand, with its options and help text (the
+user documentation of the command line); they stay together so that shared options and error
+mapping read in one place.
 """
 
 from __future__ import annotations
