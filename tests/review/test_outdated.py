@@ -125,6 +125,12 @@ def test_nothing_to_do_exits_0(pushed: tuple[str, str, dict[str, str]], tmp_path
     assert (result["newer"], result["proposed"], result["rebuild"]) == ([], None, False)
     table = outdated(project, mirror, cache=tmp_path / "cache")
     assert table.returncode == 0 and table.stdout.splitlines()[-1] == "nothing to do"
+    # --offline: the tags and the digest recorded by the pull that generated the project (cache
+    # records are keyed by the mirror the pull went through)
+    offline = outdated(project, mirror, "--json", "--offline", cache=tmp_path / "pull-cache")
+    assert offline.returncode == 0, offline.stderr
+    [cached] = json.loads(offline.stdout)
+    assert (cached["version"], cached["tagDigest"], cached["newer"]) == ("v1.16.2", result["digest"], [])
     # make outdated is a thin wrapper: same output, same exit code (make reports it)
     made = subprocess.run(["make", "--no-print-directory", "outdated", f"CONFIG={project / 'bundles.yaml'}",
                            f"MIRROR={mirror}", "OUTDATED_ARGS=--json", f"PYTHON={sys.executable}"],
