@@ -5,13 +5,14 @@ A side is a directory holding a generated project, or a git ref of the repositor
 directory is in, exported with ``git archive`` into a temporary directory (the user's working tree,
 index and refs are never touched). Each chart is rendered with ``helm template`` as the helmfile
 would install it with default environment values (release name and namespace from its
-``release.yaml``, value bindings evaluated); its CRDs are read from ``presync/**.yaml`` directly
-(parsed only where the two sides' files differ).
+``release.yaml``, value bindings evaluated; Secret values redacted, see :func:`redact`); its CRDs
+are read from ``presync/**.yaml`` directly (parsed only where the two sides' files differ).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import subprocess
 import tarfile
@@ -36,6 +37,7 @@ __all__ = [
     "condition_holds",
     "load_project",
     "open_side",
+    "redact",
 ]
 
 HELMFILE_NAME = "helmfile.yaml.gotmpl"
@@ -204,7 +206,23 @@ def _render(chart_dir: Path, release: ReleaseSpec | None, values: Mapping[str, A
         proc = run_tool("helm", args, cwd=chart_dir)
     except ToolError as exc:
         raise ToolError(f"{label}: {CHARTS_DIR}/{chart_dir.name}: {exc}") from None
-    return [doc for doc in yamlio.load_all(proc.stdout) if isinstance(doc, dict)]
+    return [redact(doc) for doc in yamlio.load_all(proc.stdout) if isinstance(doc, dict)]
+
+
+def redact(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` with the values of a Secret's ``data``/``stringData`` replaced by
+    ``<redacted sha256:…>`` (12 hex digits of their digest): changes still show, contents never do."""
+    if obj.get("kind") != "Secret":
+        return obj
+    result = dict(obj)
+    for key in ("data", "stringData"):
+        values = result.get(key)
+        if isinstance(values, dict):
+            result[key] = {
+                name: f"<redacted sha256:{hashlib.sha256(str(value).encode()).hexdigest()[:12]}>"
+                for name, value in values.items()
+            }
+    return result
 
 
 def load_project(label: str, root: Path, *, jobs: int = 2) -> ProjectSnapshot:

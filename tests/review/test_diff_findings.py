@@ -257,3 +257,19 @@ def test_renames_custom_resources_hooks_and_downgrade(tmp_path: Path) -> None:
     text = to_markdown(review(tmp_path / "head", str(tmp_path / "base"), str(tmp_path / "head")))
     assert "renamed: `ConfigMap/cfg-aaaa` → `ConfigMap/cfg-bbbb`" in text and "⚠ downgrade" in text
     assert "helm.sh/chart" not in text and "app.kubernetes.io/version" not in text
+
+
+def test_secret_values_never_reach_the_report(tmp_path: Path) -> None:
+    def secret(password: str) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds", "namespace": "ops"},
+                "stringData": {"password": password}, "data": {"token": "c2VjcmV0LXRva2Vu"}}
+
+    chart = compare(tmp_path, {"version": "1.0.0", "objects": [secret("hunter2-old")]},
+                    {"version": "1.0.0", "objects": [secret("hunter2-new")]})
+    [diff] = chart.changed
+    [change] = diff.changes
+    assert change.path == "stringData.password"
+    assert str(change.old).startswith("<redacted sha256:") and change.old != change.new
+    report = review(tmp_path / "head", str(tmp_path / "base"), str(tmp_path / "head"))
+    for text in (to_markdown(report), report.to_json()):
+        assert "hunter2" not in text and "c2VjcmV0LXRva2Vu" not in text
