@@ -176,7 +176,25 @@ def _make_acquire_options(params: dict[str, Any], work_dir: Path) -> Any:
     )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _OneLineErrors(click.Group):
+    """A click group whose usage errors (unknown option, missing argument, a value click itself
+    refuses) are one ``error:`` line like every other error, with click's exit code (2)."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            result = super().main(*args, **kwargs)
+        except click.ClickException as exc:
+            hint = ""
+            if isinstance(exc, click.UsageError) and exc.ctx is not None:
+                hint = f" (see '{exc.ctx.command_path} --help')"
+            _fail(exc.format_message().replace("\n", " ") + hint, exc.exit_code)
+        except click.Abort:
+            _fail("aborted", 1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+@click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="bundle-extract")
 @click.option("-v", "--verbose", count=True, help="More logging on stderr (-v info, -vv debug).")
 def main(verbose: int) -> None:
@@ -233,8 +251,11 @@ def run_command(
     from extractor import yamlio
     from extractor.config import load_deployment_config
     from extractor.model import RenderOptions
-    from extractor.pipeline import render_plain
+    from extractor.pipeline import bundle_warnings, render_plain
 
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", namespace):
+        raise ConfigError(f"-n/--namespace {namespace!r}: not a namespace name (a DNS-1123 label: lower case "
+                          "letters, digits and '-', at most 63 characters, starting and ending alphanumeric)")
     watch: tuple[str, ...] | None = None
     if watch_namespace is not None and watch_namespace != "":
         watch = tuple(ns.strip() for ns in watch_namespace.split(","))
@@ -251,6 +272,8 @@ def run_command(
     with tempfile.TemporaryDirectory(prefix="bundle-extract-") as tmp:
         manifests = render_plain(bundle, options, _make_acquire_options(params, Path(tmp)),
                                  exclude=exclude, include=include)
+    for warning in bundle_warnings(manifests.objects):
+        click.echo(f"warning: {warning}", err=True)
     click.echo(yamlio.dump_all(manifests.objects), nl=False)
 
 
@@ -283,6 +306,8 @@ def update_bundle_command(
             config_path, root, _make_acquire_options(params, Path(tmp)), bundle=bundle, version=version,
             keep_going=keep_going,
         )
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
     for name, path in result.charts.items():
         digest = result.digests.get(name) or "directory"
         click.echo(f"{name}: {path} ({digest})", err=True)

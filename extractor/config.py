@@ -225,19 +225,39 @@ def _entry(path: Path, index: int, raw: Any) -> BundleEntry:
     )
 
 
+def _read_yaml(path: Path) -> Any:
+    """bundles.yaml as ruamel round-trip data, refused (:class:`ConfigError` naming ``path``) when it
+    is missing, unreadable, not UTF-8, not YAML, or past :func:`extractor.yamlio.check_limits`."""
+    from extractor import yamlio
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        data = _yaml().load(text)
+        yamlio.check_limits(data)
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid YAML: nesting deeper than {yamlio.MAX_DEPTH} levels") from None
+    except yamlio.LimitError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    except YAMLError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid YAML"
+        raise ConfigError(f"{path}: invalid YAML: {first}") from None
+    return data
+
+
 def load_config(path: Path) -> ProjectConfig:
     """Parse ``bundles.yaml``.
 
     Raises :class:`ConfigError` (one line, naming the file and entry) when the file is missing,
     is not YAML, or an entry is malformed; duplicate names and unknown ``needs`` are errors too.
     """
-    try:
-        data = _yaml().load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except YAMLError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid YAML"
-        raise ConfigError(f"{path}: invalid YAML: {first}") from None
+    data = _read_yaml(path)
     if not isinstance(data, dict) or not isinstance(data.get("bundles"), list):
         raise ConfigError(f"{path}: expected a top-level 'bundles:' list")
     entries = tuple(_entry(path, i, raw) for i, raw in enumerate(data["bundles"]))
@@ -259,7 +279,7 @@ def entry_version_text(path: Path, name: str, version: str) -> str | None:
     Raises :class:`ConfigError` if the entry is unknown.
     """
     yaml = _yaml()
-    data = yaml.load(path.read_text(encoding="utf-8"))
+    data = _read_yaml(path)
     for raw in data.get("bundles") or []:
         if isinstance(raw, dict) and raw.get("name") == name:
             if str(raw.get("version")) == version:

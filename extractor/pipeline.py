@@ -27,7 +27,7 @@ from extractor.emit.chart import write_chart
 from extractor.emit.helmfile import write_helmfile
 from extractor.emit.swap import swap_in
 from extractor.errors import ConfigError, EmitError, EntriesError, ExtractorError, RenderError
-from extractor.model import Bundle, BundleSource, Manifests, RenderOptions
+from extractor.model import Bundle, BundleSource, KubeObject, Manifests, RenderOptions
 from extractor.render import render
 from extractor.render.deployment_config import check_deployment_config
 from postprocess import normalize_settings, run_postprocessors
@@ -37,6 +37,7 @@ __all__ = [
     "CHARTS_DIR",
     "HELMFILE_NAME",
     "GenerateResult",
+    "bundle_warnings",
     "generate",
     "new_draft",
     "regenerate_helmfile",
@@ -60,6 +61,7 @@ class GenerateResult:
     charts: dict[str, Path]
     helmfile: Path
     digests: dict[str, str | None]
+    warnings: tuple[str, ...] = ()
 
 
 _RENDER_KEYS = {
@@ -71,6 +73,19 @@ _RENDER_KEYS = {
     "deploymentConfig": "deployment_config",
     "renderAPIServices": "render_apiservices",
 }
+
+
+def bundle_warnings(objects: Sequence[KubeObject], entry: str | None = None) -> list[str]:
+    """Things in a rendered bundle a person should know about, one line each: Secrets that ship in
+    the bundle (installed as they are; in a chart they are stored in ``templates/`` and in every
+    Helm release). ``entry`` names the bundles.yaml entry in the messages."""
+    prefix = f"bundle {entry!r}: " if entry else ""
+    return [
+        f"{prefix}the bundle ships Secret {obj.get('metadata', {}).get('name', '')!r}: it is installed as it is "
+        "(review its content; in a chart it is stored in templates/ and in the Helm release)"
+        for obj in objects
+        if obj.get("kind") == "Secret" and obj.get("apiVersion") == "v1" and isinstance(obj.get("metadata"), dict)
+    ]
 
 
 def render_options_for(entry: BundleEntry) -> RenderOptions:
@@ -170,10 +185,14 @@ def _postprocessor_settings(entry: BundleEntry) -> dict[str, Any]:
     return settings
 
 
-def _build_chart(entry: BundleEntry, source: BundleSource, chart_dir: Path) -> ReleaseSpec:
+def _build_chart(
+    entry: BundleEntry, source: BundleSource, chart_dir: Path, warnings: list[str] | None = None
+) -> ReleaseSpec:
     bundle, manifests = _load_and_render(source, render_options_for(entry), entry.excludes, entry.include)
     draft = new_draft(entry.name, entry.namespace, bundle, manifests, needs=entry.needs)
     draft = run_postprocessors(draft, _postprocessor_settings(entry))
+    if warnings is not None:
+        warnings.extend(bundle_warnings(draft.objects, entry.name))
     return write_chart(draft, chart_dir)
 
 
@@ -332,6 +351,7 @@ def generate(
         digests: dict[str, str | None] = {}
         rebuilt: list[str] = []
         failed: list[tuple[str, ExtractorError]] = []
+        warnings: list[str] = []
         for entry in config.bundles:
             if entry.name not in selected:
                 continue
@@ -346,7 +366,7 @@ def generate(
                     specs[entry.name] = _read_release_spec(root, entry)
                     continue
                 staged_chart = staging / CHARTS_DIR / entry.name
-                specs[entry.name] = _build_chart(entry, source, staged_chart)
+                specs[entry.name] = _build_chart(entry, source, staged_chart, warnings)
                 _write_stamp(staged_chart, fingerprint)
                 rebuilt.append(entry.name)
             except ExtractorError as exc:
@@ -386,6 +406,7 @@ def generate(
         charts={name: charts_root / name for name in selected},
         helmfile=root / HELMFILE_NAME,
         digests=digests,
+        warnings=tuple(warnings),
     )
 
 

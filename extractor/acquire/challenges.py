@@ -98,6 +98,8 @@ class Authenticator:
         found, for an unsupported scheme, or when the token service refuses.
         """
         scheme, params = parse_challenge(challenge)
+        if not scheme:
+            raise AuthenticationError(f"{label}: {host} answered HTTP 401 without a WWW-Authenticate challenge")
         if scheme == "basic":
             if self.lookup_credentials(ref) is None:
                 raise AuthenticationError(

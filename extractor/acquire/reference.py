@@ -53,6 +53,10 @@ def _looks_like_host(component: str) -> bool:
 def _normalise_host(host: str) -> str:
     if not _HOST.fullmatch(host):
         raise ConfigError(f"invalid registry host {host!r}")
+    name = host.rsplit(":", 1)[0] if not host.startswith("[") else ""
+    if len(name) > 253 or any(len(label) > 63 for label in name.split(".")):
+        raise ConfigError(f"invalid registry host {host[:80]!r}: a DNS label is longer than 63 characters "
+                          "or the name longer than 253")
     host = host.lower()
     return DOCKER_HUB if host in _HUB_ALIASES else host
 

@@ -48,7 +48,6 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_ERROR_BODY_BYTES = 64 * 1024
 """Largest error body read (only its ``errors[].code`` values are used)."""
 MAX_REDIRECTS = 5
-_CHUNK = 256 * 1024
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 """HTTP statuses that are retried (with ``Retry-After`` honoured when the server sends one)."""
@@ -255,7 +254,9 @@ class Transport:
         """
         deadline = response.extensions.get("deadline")
         try:
-            for chunk in response.iter_bytes(_CHUNK):
+            # chunk_size None: every network read is seen as it arrives (a fixed size would buffer
+            # a dripping answer and hide it from the deadline check)
+            for chunk in response.iter_bytes():
                 if isinstance(deadline, float) and time.monotonic() > deadline:
                     raise RegistryError(f"{label}: the answer took longer than {self.timeout:g}s (--registry-timeout)")
                 yield chunk

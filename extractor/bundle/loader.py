@@ -65,6 +65,13 @@ def _flatten(obj: Any, where: str) -> list[KubeObject]:
         raise BundleError(f"{where}: object has no 'kind'")
     if not obj.get("apiVersion"):
         raise BundleError(f"{where}: object of kind {kind} has no 'apiVersion'")
+    metadata = obj.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise BundleError(f"{where}: {kind} metadata is not a mapping")
+    for field in ("labels", "annotations"):
+        value = (metadata or {}).get(field)
+        if value is not None and not (isinstance(value, dict) and all(isinstance(k, str) for k in value)):
+            raise BundleError(f"{where}: {kind} metadata.{field} is not a mapping of strings")
     items = obj.get("items")
     if str(kind).endswith("List") and isinstance(items, list):
         flat: list[KubeObject] = []

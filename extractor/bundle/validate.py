@@ -335,9 +335,13 @@ def check_apiservices(bundle: Bundle, options: RenderOptions) -> list[str]:
     ]
 
 
-VALIDATORS: tuple[Callable[[Bundle, RenderOptions], list[str]], ...] = (
+STRUCTURE_VALIDATORS: tuple[Callable[[Bundle, RenderOptions], list[str]], ...] = (
     check_csv_structure,
     check_crd_structure,
+)
+"""Run first: the other validators (and render) rely on the types these check."""
+
+VALIDATORS: tuple[Callable[[Bundle, RenderOptions], list[str]], ...] = (
     check_deployment_spec_uniqueness,
     check_deployment_names,
     check_crd_uniqueness,
@@ -362,6 +366,8 @@ def validate_bundle(bundle: Bundle, options: RenderOptions) -> None:
 
     Follows OLMv1 registryv1.go ``BundleValidator`` (validators/validator.go wording).
     """
-    messages = [msg for check in VALIDATORS for msg in check(bundle, options)]
+    messages = [msg for check in STRUCTURE_VALIDATORS for msg in check(bundle, options)]
+    if not messages:
+        messages = [msg for check in VALIDATORS for msg in check(bundle, options)]
     if messages:
         raise BundleValidationError(f"{bundle.csv_name} ({bundle.csv_path})", messages)

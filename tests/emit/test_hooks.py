@@ -118,26 +118,50 @@ def test_crd_stub_is_created_only_where_missing(synced: Path, cluster: KubeClust
     assert after["metadata"]["annotations"] == {"origin": "prometheus-operator"}
 
 
-def test_crd_hooks_never_fail_on_freshly_created_crds(synced: Path, cluster: KubeCluster) -> None:
+def _renamed_crds(source: Path, dest: Path, suffix: str) -> None:
+    """Copies of the CRD files in ``source`` under a new API group (``<group>.<suffix>``): CRDs the
+    cluster has never seen, so each round creates them afresh."""
+    dest.mkdir(parents=True)
+    for path in sorted(source.glob("*.yaml")):
+        crd = yamlio.load(path.read_bytes())
+        group = f"{crd['spec']['group']}.{suffix}"
+        crd["spec"]["group"] = group
+        crd["metadata"] = {"name": f"{crd['spec']['names']['plural']}.{group}"}
+        (dest / path.name).write_text(yamlio.dump(crd))
+
+
+def test_crd_hooks_never_fail_on_freshly_created_crds(synced: Path, cluster: KubeCluster, tmp_path: Path) -> None:
     """kubectl wait fails at once while a new CRD has no status yet; the generated wait retries.
 
-    Every round deletes every chart's CRDs, then runs each release's generated ``crds-*`` presync
-    hooks exactly as helmfile would (command and arguments from ``helmfile build``, cwd = the
-    project), apply immediately followed by wait: the moment the race happens. Not one may fail.
+    Every round runs each release's generated ``crds-*`` presync hooks exactly as helmfile would
+    (command and arguments from ``helmfile build``, cwd = the project), apply immediately followed
+    by wait, the moment the race happens, on CRDs new to the cluster: the hooks take the CRD
+    directory as a positional argument, so each round passes copies under a new API group.
+    Not one hook run may fail.
     """
     state = next(d for d in yamlio.load_all(
         helmfile(synced, "build", env={"KUBECONFIG": cluster.env["KUBECONFIG"]}).stdout) if d)
     hooks = [h for r in state["releases"] for h in r.get("hooks", [])
              if h["name"].startswith("crds-") and "presync" in h["events"]]
-    assert any(h["name"].endswith("-established") for h in hooks)
-    env = cluster.env
-    names = crd_names(synced)
-    for round_ in range(8):
-        cluster.kubectl("delete", "crd", *names, "--ignore-not-found", "--wait=true", timeout=300)
+    waits = [h for h in hooks if h["name"].endswith("-established")]
+    assert waits and len(waits) * 2 == len(hooks)
+    runs = 0
+    for round_ in range(6):
         for hook in hooks:
-            proc = subprocess.run([hook["command"], *hook["args"]], cwd=synced, env=env, capture_output=True,
+            directory = hook["args"][-1]
+            assert directory.endswith("/presync/" + hook["name"].removeprefix("crds-").removesuffix("-established")
+                                      + "/")
+            fresh = tmp_path / f"round{round_}" / directory.strip("./").replace("/", "_")
+            if not fresh.exists():
+                _renamed_crds(synced / directory, fresh, f"r{round_}.example")
+            args = [*hook["args"][:-1], str(fresh) + "/"]
+            proc = subprocess.run([hook["command"], *args], cwd=synced, env=cluster.env, capture_output=True,
                                   text=True, timeout=400, check=False)
             assert proc.returncode == 0, f"round {round_}, hook {hook['name']}:\n{proc.stdout}\n{proc.stderr}"
-    for name in names:
-        crd = json.loads(cluster.kubectl("get", "crd", name, "-o", "json").stdout)
+            runs += 1
+    assert runs == 6 * len(hooks)
+    created = json.loads(cluster.kubectl("get", "crd", "-o", "json").stdout)["items"]
+    fresh_crds = [c for c in created if c["spec"]["group"].endswith(".r5.example")]
+    assert len(fresh_crds) == len(crd_names(synced))
+    for crd in fresh_crds:
         assert {c["type"]: c["status"] for c in crd["status"]["conditions"]}.get("Established") == "True"
