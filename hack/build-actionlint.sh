@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Build actionlint (the GitHub Actions workflow checker tests/test_workflows.py runs on
+# .github/workflows/) from Go modules into the tools cache:
+#
+#   "$BUNDLE_EXTRACT_TOOLS/bin/actionlint"
+#
+# where extractor.tools.find_tool and tests/support/tools.require_tool look for it.  Test-only:
+# bundle-extract itself never runs it.  actionlint checks the shell of `run:` steps with shellcheck
+# when shellcheck is on PATH (hack/install-tools.sh installs Debian's shellcheck).
+#
+# The module is github.com/rhysd/actionlint; cmd/actionlint is the program.  Version: v1.7.12
+# (`go list -m -versions github.com/rhysd/actionlint`: v1.6.27 ... v1.7.11 v1.7.12; its go.mod
+# asks for Go 1.25).  The version string the binary prints is set with -ldflags, as actionlint's
+# own release builds do.
+#
+# Idempotent: a binary that reports the wanted version is left alone, and then the script prints
+# nothing; a build prints one line (the Go output goes to a log, shown only when the build fails).
+# The Go module and build caches are the other build scripts' (under the tools dir).
+#
+# Usage: build-actionlint.sh [--check]   (--check: exit 0 when the wanted version is built, else 1;
+# builds nothing).
+# Environment: ACTIONLINT_VERSION (default below), GO (go binary), BUNDLE_EXTRACT_TOOLS,
+# FORCE=1 to rebuild even if the binary is current.
+set -euo pipefail
+
+ACTIONLINT_VERSION="${ACTIONLINT_VERSION:-v1.7.12}"
+MODULE=github.com/rhysd/actionlint
+
+NAME=build-actionlint
+TOOLS="${BUNDLE_EXTRACT_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/bundle-extract/tools}"
+BIN="$TOOLS/bin"
+TARGET="$BIN/actionlint"
+
+# current: true when the installed binary reports the wanted version (first line of -version).
+current() {
+  [ "${FORCE:-0}" != 1 ] || return 1
+  [ -x "$TARGET" ] || return 1
+  [ "$("$TARGET" -version 2>/dev/null | head -n 1 || true)" = "${ACTIONLINT_VERSION#v}" ]
+}
+
+# --check needs no Go toolchain: install-tools.sh asks before it builds.
+if [ "${1:-}" = --check ]; then
+  current
+  exit
+fi
+[ $# -eq 0 ] || {
+  echo "usage: $0 [--check]" >&2
+  exit 2
+}
+current && exit 0
+
+# shellcheck source=hack/go-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
+mkdir -p "$BIN"
+lock build-actionlint
+# Another build may have finished while this one waited for the lock.
+current && exit 0
+
+start=$SECONDS
+dir="$TOOLS/src/actionlint-$ACTIONLINT_VERSION"
+log "building actionlint $ACTIONLINT_VERSION from Go modules into $TARGET"
+rm -rf "$dir"
+mkdir -p "$dir"
+# `go install module@version` builds with the module's own go.mod (its requirements, no replace
+# directives in actionlint's), with module verification left on.
+if ! GOBIN="$dir" "$GO" install -trimpath \
+  -ldflags "-s -w -X $MODULE.version=${ACTIONLINT_VERSION#v}" \
+  "$MODULE/cmd/actionlint@$ACTIONLINT_VERSION" >"$dir/build.log" 2>&1; then
+  tail -n 30 "$dir/build.log" >&2
+  log "go install $MODULE/cmd/actionlint@$ACTIONLINT_VERSION failed (log: $dir/build.log)"
+  exit 1
+fi
+mv -f "$dir/actionlint" "$TARGET.tmp"
+mv -f "$TARGET.tmp" "$TARGET"
+current || {
+  log "$TARGET does not report version ${ACTIONLINT_VERSION#v} (after $((SECONDS - start))s)"
+  exit 1
+}
