@@ -62,7 +62,7 @@ list-versions: ## print the tags of BUNDLE's image, oldest version first (MIRROR
 
 # --- day two: what is new upstream, and what a regeneration changes ---
 
-.PHONY: outdated review
+.PHONY: outdated review verify diff
 # review: git refs (or project directories) to compare; empty HEAD = the working tree
 BASE ?= HEAD
 HEAD ?=
@@ -73,6 +73,12 @@ REVIEW_ARGS ?=
 outdated: ## newer versions and rebuilt tags of the bundles (BUNDLE=, MIRROR=); exit 3: updates available
 	@$(BUNDLE_EXTRACT) outdated --config $(CONFIG) --output $(OUTPUT) $(if $(BUNDLE),--bundle $(BUNDLE)) \
 		$(MIRROR_FLAGS) $(OUTDATED_ARGS)
+
+verify: ## regenerate from bundles.lock.yaml's digests into a temp dir and compare with charts/ (exit 1: drift)
+	$(BUNDLE_EXTRACT) verify --config $(CONFIG) --output $(OUTPUT) $(MIRROR_FLAGS)
+
+diff: ## helmfile diff (helm-diff): what `make deploy` would change in the cluster
+	$(HELMFILE) --helm-binary $(HELM) --file $(HELMFILE_FILE) $(HELMFILE_ARGS) diff
 
 review: ## semantic review report (Markdown) of the generated charts between BASE (HEAD) and HEAD (working tree)
 	@$(BUNDLE_EXTRACT) diff --output $(OUTPUT) $(REVIEW_ARGS) $(BASE) $(HEAD)

@@ -344,6 +344,35 @@ def list_versions_command(repository: str | None, config_path: Path, bundle: str
         click.echo(tag)
 
 
+@main.command("verify")
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("bundles.yaml"), show_default=True, help="The bundles file (bundles.lock.yaml beside it).")
+@click.option("-o", "--output", "root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Directory holding charts/ and helmfile.yaml.gotmpl (default: the config's directory).")
+@acquire_options
+@_handle_errors
+def verify_command(config_path: Path, root: Path | None, **params: Any) -> None:
+    """Regenerate from bundles.lock.yaml's digests and compare with charts/ and the helmfile.
+
+    Exit 0 when identical; exit 1 listing every differing file (hand edits, stale output, a
+    generator whose output changed). Nothing in the project is written.
+    """
+    import tempfile
+
+    from extractor.pipeline import verify
+
+    root = root or config_path.resolve().parent
+    with tempfile.TemporaryDirectory(prefix="bundle-extract-") as tmp:
+        problems = verify(config_path, root, _make_acquire_options(params, Path(tmp)))
+    if problems:
+        for line in problems:
+            click.echo(line)
+        click.echo(f"error: {len(problems)} file(s) differ from what bundles.lock.yaml regenerates; "
+                   "run 'make update-bundle' and commit the result", err=True)
+        sys.exit(1)
+    click.echo("verify: charts/, the helmfile and bundles.lock.yaml match the lock", err=True)
+
+
 @main.command("helmfile")
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("bundles.yaml"), show_default=True)

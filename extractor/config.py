@@ -267,9 +267,37 @@ def load_config(path: Path) -> ProjectConfig:
             raise ConfigError(f"{path}: bundle name {name!r} is used more than once")
     for entry in entries:
         for need in entry.needs:
+            if need == entry.name:
+                raise ConfigError(f"{path}: bundle {entry.name!r} needs itself")
             if need not in names:
                 raise ConfigError(f"{path}: bundle {entry.name!r} needs unknown bundle {need!r}")
+    cycle = _needs_cycle({e.name: list(e.needs) for e in entries})
+    if cycle:
+        raise ConfigError(f"{path}: needs form a cycle: {' -> '.join(cycle)}")
     return ProjectConfig(path=path, bundles=entries)
+
+
+def _needs_cycle(needs: dict[str, list[str]]) -> list[str]:
+    """One cycle of the ``needs`` graph as a path ``[a, b, ..., a]``, or ``[]``."""
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    path: list[str] = []
+
+    def visit(name: str) -> list[str]:
+        state[name] = 1
+        path.append(name)
+        for need in needs.get(name, []):
+            if state.get(need) == 1:
+                return [*path[path.index(need):], need]
+            if need not in state and (found := visit(need)):
+                return found
+        path.pop()
+        state[name] = 2
+        return []
+
+    for name in sorted(needs):
+        if name not in state and (found := visit(name)):
+            return found
+    return []
 
 
 def entry_version_text(path: Path, name: str, version: str) -> str | None:

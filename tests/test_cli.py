@@ -127,9 +127,11 @@ def test_update_one_bundle_to_a_new_version(project: Path, seeded_registry: Seed
     # the other charts are untouched; the sail chart records the new image and digest
     changed = {path for path in before.keys() | after.keys() if before.get(path) != after.get(path)}
     assert changed, "nothing changed"
-    allowed = ("bundles.yaml", "helmfile.yaml.gotmpl")
+    allowed = ("bundles.yaml", "bundles.lock.yaml", "helmfile.yaml.gotmpl")
     assert all(p.startswith("charts/sail-operator/") or p in allowed for p in changed), changed
     chart = yamlio.load((copy / "charts/sail-operator/Chart.yaml").read_text())
+    # same CSV version, new bundle digest: the chart content changed, so its version moves
+    assert (chart["appVersion"], chart["version"]) == ("3.2.1", "3.2.1-rev.2")
     rebuild = f"{seeded_registry.host}/openshift-service-mesh/istio-sail-operator-bundle:3.2.1-rebuild"
     assert seeded_registry.digests[rebuild] in str(chart["annotations"])
     assert "3.2.1-rebuild" in str(chart["annotations"])

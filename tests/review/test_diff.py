@@ -37,7 +37,7 @@ def test_sail_upgrade(upgrade: ReviewReport) -> None:
     assert sail.status == "changed" and not sail.downgrade
     assert sail.base is not None and sail.head is not None
     assert (sail.base.version, sail.head.version) == ("3.2.1", "3.2.3")
-    assert (sail.base.chart_version, sail.head.chart_version) == ("3.2.1", "3.2.3")
+    assert (sail.base.chart_version, sail.head.chart_version) == ("3.2.1-rev.1", "3.2.3-rev.1")
     images = {i.location: (i.old, i.new) for i in sail.images}
     assert images["Istio/default: spec.version"] == ("v1.27.3", "v1.27.8")  # the operator CR's version
     added = [loc for loc, (old, _) in images.items() if old is None]

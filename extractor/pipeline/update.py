@@ -1,0 +1,296 @@
+"""bundles.yaml -> charts/ + helmfile.yaml.gotmpl + bundles.lock.yaml, all or nothing.
+
+Nothing is written to the output until every selected bundle has been acquired, rendered,
+post-processed and emitted into a staging directory; then the changed charts, the helmfile, the
+lock (and bundles.yaml for a new version) are swapped in together (:func:`extractor.emit.swap.swap_in`).
+A failure leaves every one of them as it was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from extractor.acquire import AcquireOptions, acquire
+from extractor.acquire.reference import Reference
+from extractor.config import BundleEntry, ProjectConfig, entry_version_text, load_config
+from extractor.draft import ReleaseSpec
+from extractor.emit.chart import chart_version, set_chart_version
+from extractor.emit.helmfile import write_helmfile
+from extractor.emit.swap import swap_in
+from extractor.errors import ConfigError, EmitError, EntriesError, ExtractorError
+from extractor.model import BundleSource
+from extractor.pipeline.build import build_chart, postprocessor_settings, render_options_for
+from extractor.review.lock import (
+    GENERATOR,
+    LockEntry,
+    chart_files_digest,
+    inputs_fingerprint,
+    lock_path,
+    next_revision,
+    read_lock,
+    render_lock,
+    tree_digest,
+)
+from postprocess import normalize_settings
+from postprocess.exclude import compile_expressions
+
+__all__ = ["CHARTS_DIR", "HELMFILE_NAME", "GenerateResult", "generate", "regenerate_helmfile", "update_bundle"]
+
+CHARTS_DIR = "charts"
+HELMFILE_NAME = "helmfile.yaml.gotmpl"
+_RELEASE_FILE = "release.yaml"
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    """What :func:`generate` wrote: chart directories (by release name), the helmfile and lock
+    paths, the bundle digest each chart was generated from (``None`` for directory sources), and
+    one-line warnings for a person (e.g. Secrets shipped in a bundle)."""
+
+    charts: dict[str, Path]
+    helmfile: Path
+    digests: dict[str, str | None]
+    warnings: tuple[str, ...] = ()
+    lock: Path | None = None
+
+
+def read_release_spec(root: Path, entry: BundleEntry) -> ReleaseSpec:
+    """The :class:`ReleaseSpec` of an already generated chart, with ``needs`` from bundles.yaml.
+
+    Raises :class:`ConfigError` when the chart has not been generated.
+    """
+    path = root / CHARTS_DIR / entry.name / _RELEASE_FILE
+    if not path.is_file():
+        raise ConfigError(
+            f"{path}: chart {entry.name!r} has not been generated yet; run 'make update-bundle' for all bundles"
+        )
+    spec = ReleaseSpec.from_file(path)
+    # needs come from bundles.yaml, which may have changed since the chart was generated
+    return dataclasses.replace(spec, needs=tuple(entry.needs))
+
+
+def _check_entries(config: ProjectConfig, selected: Sequence[str]) -> None:
+    """What can be checked before pulling (render options, jq expressions, post-processor
+    settings), for every selected entry. Raises :class:`EntriesError` listing every bad entry."""
+    errors: list[tuple[str, ExtractorError]] = []
+    for entry in config.bundles:
+        if entry.name not in selected:
+            continue
+        try:
+            render_options_for(entry)
+            compile_expressions(entry.excludes, "exclude")
+            compile_expressions(entry.include, "include")
+            normalize_settings(postprocessor_settings(entry))
+        except ExtractorError as exc:
+            errors.append((entry.name, exc))
+    if errors:
+        raise EntriesError(errors)
+
+
+def _acquire(entry: BundleEntry, options: AcquireOptions, pin: str | None) -> tuple[BundleSource, str]:
+    """The entry's bundle and its digest (``tree:sha256:…`` for a directory). ``pin``: a locked
+    digest to pull instead of resolving the tag (the chart still names the tag)."""
+    if pin is not None and not entry.is_local:
+        source = acquire(f"{entry.image}@{pin}", options)
+        source = dataclasses.replace(source, image=str(Reference.parse(entry.reference)))
+    else:
+        source = acquire(entry.reference, options)
+    digest = source.digest or "tree:" + tree_digest(source.directory)
+    if pin is not None and digest != pin:
+        raise ConfigError(f"bundle {entry.name!r}: content is {digest}, bundles.lock.yaml has {pin}")
+    return source, digest
+
+
+def _entry_data(entry: BundleEntry) -> dict[str, object]:
+    data = dataclasses.asdict(entry)
+    data.pop("base_dir")  # where the project lives is not an input (local sources: the bundle digest)
+    return data
+
+
+def _build(
+    entry: BundleEntry, source: BundleSource, digest: str, staged: Path, locked: LockEntry | None,
+    revision: int | None, warnings: list[str],
+) -> tuple[ReleaseSpec, LockEntry]:
+    """Build the chart into ``staged`` with the revision the lock calls for (``revision`` forces one)."""
+    spec, csv_name, csv_version = build_chart(entry, source, staged, revision=1, warnings=warnings)
+    files = chart_files_digest(staged)
+    if revision is None:
+        revision = next_revision(locked, csv_version, files)
+    if revision != 1:
+        set_chart_version(staged, csv_version, revision)
+    return spec, LockEntry(
+        name=entry.name, image=entry.image, version=entry.version, digest=digest, csv_name=csv_name,
+        csv_version=csv_version, chart_version=chart_version(csv_version, revision), revision=revision,
+        files=files, generator=GENERATOR, inputs=inputs_fingerprint(_entry_data(entry), digest, source.image),
+    )
+
+
+def generate(
+    config: ProjectConfig,
+    root: Path,
+    acquire_options: AcquireOptions,
+    *,
+    only: Sequence[str] | None = None,
+    versions: dict[str, str] | None = None,
+    keep_going: bool = False,
+    extra_files: Sequence[tuple[Path, str]] = (),
+    lock_file: Path | None = None,
+    pins: Mapping[str, str] | None = None,
+    revisions: Mapping[str, int] | None = None,
+) -> GenerateResult:
+    """Regenerate charts for the selected entries (all when ``only`` is ``None``), the helmfile and
+    the lock.
+
+    ``root``: directory receiving ``charts/<name>/`` and ``helmfile.yaml.gotmpl``; ``lock_file``:
+    the lock to read and rewrite (default: ``bundles.lock.yaml`` beside bundles.yaml).
+    ``versions``: per-entry version overrides (``make update-bundle VERSION=...``). ``pins``: per
+    entry, a locked digest to pull instead of resolving its tag; ``revisions``: chart revisions to
+    use as they are (both for ``verify``). ``extra_files``: ``(path, text)`` pairs written in the
+    same all-or-nothing step (bundles.yaml with a new version).
+
+    An entry whose inputs (generator release, entry options, bundle digest) and chart files are
+    unchanged since the lock was written is not rebuilt. A rebuilt chart whose content is
+    unchanged keeps its chart version; otherwise it gets the next revision
+    (:func:`extractor.review.lock.next_revision`). When all entries are regenerated, stale charts
+    (a ``release.yaml`` but no entry) are removed and the lock keeps only current entries.
+
+    Every selected entry is tried; failures are raised together as one :class:`EntriesError`.
+    Without ``keep_going`` nothing under ``root``, the lock or ``extra_files`` has changed then;
+    with it, the entries that succeeded are written (a failed entry keeps its chart and lock
+    entry) before the error is raised.
+    """
+    selected = [e.name for e in config.bundles] if only is None else list(only)
+    for name in selected:
+        config.entry(name)  # raises ConfigError for unknown names
+    _check_entries(config, selected)
+    versions, pins, revisions = versions or {}, pins or {}, revisions or {}
+    lock_file = lock_file or lock_path(config.path)
+    lock = read_lock(lock_file)
+    charts_root = root / CHARTS_DIR
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        staging_dir = tempfile.TemporaryDirectory(prefix=".bundle-extract-", dir=root)
+    except OSError as exc:
+        raise EmitError(f"{root}: cannot write the output here: {exc.strerror}") from None
+    with staging_dir as tmp:
+        staging = Path(tmp)
+        specs: dict[str, ReleaseSpec] = {}
+        digests: dict[str, str | None] = {}
+        rebuilt: list[str] = []
+        failed: list[tuple[str, ExtractorError]] = []
+        warnings: list[str] = []
+        for entry in config.bundles:
+            if entry.name not in selected:
+                continue
+            if entry.name in versions:
+                entry = dataclasses.replace(entry, version=versions[entry.name])
+            locked = lock.entries.get(entry.name)
+            chart_dir = charts_root / entry.name
+            try:
+                source, digest = _acquire(entry, acquire_options, pins.get(entry.name))
+                digests[entry.name] = source.digest
+                inputs = inputs_fingerprint(_entry_data(entry), digest, source.image)
+                if (not pins and locked is not None and locked.inputs == inputs and chart_dir.is_dir()
+                        and chart_files_digest(chart_dir) == locked.files):
+                    specs[entry.name] = read_release_spec(root, entry)  # nothing changed since the lock
+                    continue
+                staged = staging / CHARTS_DIR / entry.name
+                specs[entry.name], new = _build(entry, source, digest, staged, locked,
+                                                revisions.get(entry.name), warnings)
+                lock = lock.replace(new)
+                if not (chart_dir.is_dir() and tree_digest(chart_dir) == tree_digest(staged)):
+                    rebuilt.append(entry.name)
+            except ExtractorError as exc:
+                failed.append((entry.name, exc))
+            except OSError as exc:
+                failed.append((entry.name, EmitError(f"{exc.filename or root}: {exc.strerror}")))
+        if failed and not keep_going:
+            raise EntriesError(failed)
+        failed_names = {name for name, _ in failed}
+        ordered: list[ReleaseSpec] = []
+        for entry in config.bundles:
+            if entry.name in specs:
+                ordered.append(specs[entry.name])
+            elif entry.name not in failed_names or (charts_root / entry.name / _RELEASE_FILE).is_file():
+                ordered.append(read_release_spec(root, entry))
+        staged_helmfile = staging / HELMFILE_NAME
+        write_helmfile(ordered, staged_helmfile)
+        moves: list[tuple[Path | None, Path]] = [(staging / CHARTS_DIR / n, charts_root / n) for n in rebuilt]
+        names = [e.name for e in config.bundles]
+        if only is None:
+            lock = lock.only(names)
+            if charts_root.is_dir():
+                for child in sorted(charts_root.iterdir()):
+                    if child.is_dir() and child.name not in names and (child / _RELEASE_FILE).is_file():
+                        moves.append((None, child))
+        outputs = [(root / HELMFILE_NAME, staged_helmfile.read_text(encoding="utf-8")),
+                   (lock_file, render_lock(lock, names))]
+        if not failed:
+            outputs += list(extra_files)
+        for index, (path, text) in enumerate(outputs):
+            if path.is_file() and path.read_text(encoding="utf-8") == text:
+                continue  # unchanged: not rewritten
+            staged_file = staging / f"output-{index}"
+            staged_file.write_text(text, encoding="utf-8")
+            moves.append((staged_file, path))
+        # everything is rendered: swap it all into place at once
+        swap_in(moves, staging / "previous")
+        if failed:
+            raise EntriesError(failed)
+    return GenerateResult(
+        charts={name: charts_root / name for name in selected},
+        helmfile=root / HELMFILE_NAME,
+        digests=digests,
+        warnings=tuple(warnings),
+        lock=lock_file,
+    )
+
+
+def regenerate_helmfile(config: ProjectConfig, root: Path) -> Path:
+    """Rewrite ``helmfile.yaml.gotmpl`` from the charts' ``release.yaml`` files (no pulling)."""
+    specs = [read_release_spec(root, entry) for entry in config.bundles]
+    with tempfile.TemporaryDirectory(prefix=".bundle-extract-", dir=root) as tmp:
+        staged = Path(tmp) / HELMFILE_NAME
+        write_helmfile(specs, staged)
+        staged.replace(root / HELMFILE_NAME)
+    return root / HELMFILE_NAME
+
+
+def update_bundle(
+    config_path: Path,
+    root: Path,
+    acquire_options: AcquireOptions,
+    *,
+    bundle: str | None = None,
+    version: str | None = None,
+    keep_going: bool = False,
+) -> GenerateResult:
+    """``make update-bundle``: regenerate everything, or one bundle at a new version.
+
+    With ``bundle`` and ``version``, that version is generated first and written into
+    ``bundles.yaml`` (ruamel round-trip: comments and order kept) in the same all-or-nothing step
+    as the charts, the helmfile and the lock. ``keep_going``: see :func:`generate`.
+    ``version`` without ``bundle`` is an error unless bundles.yaml has exactly one entry.
+    """
+    config = load_config(config_path)
+    if version is not None and bundle is None:
+        if len(config.bundles) != 1:
+            raise ConfigError(f"{config_path}: VERSION needs BUNDLE=<name> (several bundles are listed)")
+        bundle = config.bundles[0].name
+    if version is not None and not version.strip():
+        raise ConfigError("VERSION must not be empty")
+    if bundle is not None and version is not None and config.entry(bundle).is_local:
+        raise ConfigError(f"{config_path}: bundle {bundle!r} is a local source: change its image, not VERSION")
+    only = [bundle] if bundle is not None else None
+    versions = {bundle: version} if bundle is not None and version is not None else None
+    extra: list[tuple[Path, str]] = []
+    if bundle is not None and version is not None:
+        text = entry_version_text(config_path, bundle, version)
+        if text is not None:
+            extra.append((config_path, text))
+    return generate(config, root, acquire_options, only=only, versions=versions, keep_going=keep_going,
+                    extra_files=extra)
