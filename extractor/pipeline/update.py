@@ -26,10 +26,10 @@ from extractor.model import BundleSource
 from extractor.pipeline.build import build_chart, postprocessor_settings, render_options_for
 from extractor.review.lock import (
     GENERATOR,
+    LOCK_NAME,
     LockEntry,
     chart_files_digest,
     inputs_fingerprint,
-    lock_path,
     next_revision,
     read_lock,
     render_lock,
@@ -145,8 +145,9 @@ def generate(
     """Regenerate charts for the selected entries (all when ``only`` is ``None``), the helmfile and
     the lock.
 
-    ``root``: directory receiving ``charts/<name>/`` and ``helmfile.yaml.gotmpl``; ``lock_file``:
-    the lock to read and rewrite (default: ``bundles.lock.yaml`` beside bundles.yaml).
+    ``root``: directory receiving ``charts/<name>/``, ``helmfile.yaml.gotmpl`` and, unless
+    ``lock_file`` names another place, ``bundles.lock.yaml`` (the lock describes the charts it sits
+    beside; by default ``root`` is bundles.yaml's directory).
     ``versions``: per-entry version overrides (``make update-bundle VERSION=...``). ``pins``: per
     entry, a locked digest to pull instead of resolving its tag; ``revisions``: chart revisions to
     use as they are (both for ``verify``). ``extra_files``: ``(path, text)`` pairs written in the
@@ -168,7 +169,7 @@ def generate(
         config.entry(name)  # raises ConfigError for unknown names
     _check_entries(config, selected)
     versions, pins, revisions = versions or {}, pins or {}, revisions or {}
-    lock_file = lock_file or lock_path(config.path)
+    lock_file = lock_file or root / LOCK_NAME
     lock = read_lock(lock_file)
     charts_root = root / CHARTS_DIR
     try:

@@ -16,7 +16,7 @@ from extractor.acquire import AcquireOptions
 from extractor.config import load_config
 from extractor.errors import ConfigError
 from extractor.pipeline.update import CHARTS_DIR, HELMFILE_NAME, generate
-from extractor.review.lock import LOCK_NAME, lock_path, read_lock
+from extractor.review.lock import LOCK_NAME, read_lock
 
 __all__ = ["verify"]
 
@@ -39,12 +39,12 @@ def verify(config_path: Path, root: Path, acquire_options: AcquireOptions) -> li
     """Compare the project with what its lock regenerates; return the differences, one line each
     (``changed: charts/x/values.yaml``, ``missing: …``, ``unexpected: …``), empty when identical.
 
-    ``root``: where ``charts/`` and the helmfile are (the lock is beside ``config_path``). Raises
+    ``root``: where ``charts/``, the helmfile and ``bundles.lock.yaml`` are. Raises
     :class:`ConfigError` when there is no lock or an entry has no lock entry, and the stage
     errors when a locked bundle cannot be regenerated.
     """
     config = load_config(config_path)
-    locked = lock_path(config_path)
+    locked = root / LOCK_NAME
     lock = read_lock(locked)
     if not lock.entries:
         raise ConfigError(f"{locked}: no lock yet; run 'make update-bundle' and commit {LOCK_NAME}")

@@ -41,7 +41,6 @@ __all__ = [
     "LockEntry",
     "chart_files_digest",
     "inputs_fingerprint",
-    "lock_path",
     "next_revision",
     "read_lock",
     "render_lock",
@@ -103,11 +102,6 @@ class Lock:
     def only(self, names: list[str]) -> Lock:
         """A copy holding only the entries named (in that order)."""
         return Lock({n: self.entries[n] for n in names if n in self.entries})
-
-
-def lock_path(config_path: Path) -> Path:
-    """Where the lock of ``config_path`` (bundles.yaml) lives."""
-    return config_path.parent / LOCK_NAME
 
 
 def _checksum(data: dict[str, Any]) -> str:

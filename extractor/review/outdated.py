@@ -59,21 +59,20 @@ class GeneratedState:
 
 
 def generated_state(entry: BundleEntry, output_dir: Path) -> GeneratedState | None:
-    """The generated state of ``entry``: from its bundles.lock.yaml entry (beside bundles.yaml)
-    when there is one, else from the annotations of ``charts/<name>/Chart.yaml`` under
+    """The generated state of ``entry``: from its entry in ``output_dir``'s bundles.lock.yaml when
+    there is one, else from the annotations of ``charts/<name>/Chart.yaml`` under
     ``output_dir`` (projects generated before the lock); ``None`` when neither exists. Raises
     :class:`ConfigError` naming the file when the lock or Chart.yaml is malformed.
     """
-    if entry.base_dir is not None:
-        locked = read_lock(entry.base_dir / LOCK_NAME).entries.get(entry.name)
-        if locked is not None:
-            return GeneratedState(
-                image=None if entry.is_local else f"{locked.image}:{locked.version}"
-                if not locked.version.startswith("sha256:") else f"{locked.image}@{locked.version}",
-                digest=None if locked.digest.startswith("tree:") else locked.digest,
-                app_version=locked.csv_version,
-                chart_version=locked.chart_version,
-            )
+    locked = read_lock(output_dir / LOCK_NAME).entries.get(entry.name)
+    if locked is not None:
+        return GeneratedState(
+            image=None if entry.is_local else f"{locked.image}:{locked.version}"
+            if not locked.version.startswith("sha256:") else f"{locked.image}@{locked.version}",
+            digest=None if locked.digest.startswith("tree:") else locked.digest,
+            app_version=locked.csv_version,
+            chart_version=locked.chart_version,
+        )
     path = output_dir / CHARTS_DIR / entry.name / "Chart.yaml"
     try:
         data = yamlio.load(path.read_bytes())

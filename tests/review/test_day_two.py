@@ -50,7 +50,9 @@ def two_bundle_config() -> str:
 
 def test_day_two_loop(registry: TestRegistry, tmp_path: Path) -> None:
     require_tool("helm")
-    host = registry.host
+    # a namespace of its own in the session registry: this test re-pushes a tag, which must not
+    # change what other tests pull from the registry.redhat.io paths
+    host = f"{registry.host}/day-two"
     for repository, tag, directory in [
         (SAIL, "3.2.1", "servicemeshoperator3-v3.2.1"), (SAIL, "3.2.3", "servicemeshoperator3-v3.2.3"),
         (CERT_MANAGER, "v1.15.2", "cert-manager-operator-v1.15.2"),
