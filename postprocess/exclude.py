@@ -129,11 +129,19 @@ def check_expression(expression: str, what: str = "exclude") -> None:
             )
 
 
+# `.kind == "X"` (the shape of every default exclusion) is decided without jq: identical result,
+# and it spares jq parsing megabytes of CRD JSON.
+_KIND_EQUALS = re.compile(r'^\s*\.kind\s*==\s*"([A-Za-z0-9]*)"\s*$')
+
+
 def compile_expressions(expressions: Sequence[str], what: str = "exclude") -> list[tuple[str, Any]]:
     """Check (:func:`check_expression`) and compile jq ``expressions``; raise :class:`ConfigError`
     naming the first one that is refused or does not compile."""
-    compiled = []
+    compiled: list[tuple[str, Any]] = []
     for expression in expressions:
+        if _KIND_EQUALS.match(expression):
+            compiled.append((expression, None))  # decided without jq (see _evaluate): nothing to compile
+            continue
         check_expression(expression, what)
         try:
             compiled.append((expression, jq.compile(expression)))
@@ -258,9 +266,6 @@ def filter_objects(
     return [obj for obj, out, keep in zip(objects, excluded, included, strict=True) if keep and not out]
 
 
-# `.kind == "X"` (the shape of every default exclusion) is decided without jq: identical result,
-# and it spares jq parsing megabytes of CRD JSON.
-_KIND_EQUALS = re.compile(r'^\s*\.kind\s*==\s*"([A-Za-z0-9]*)"\s*$')
 
 
 def _evaluate(programs: Sequence[tuple[str, Any]], objects: Sequence[KubeObject]) -> list[bool]:
