@@ -146,7 +146,7 @@ def acquire_options(func: F) -> F:
 def _make_acquire_options(params: dict[str, Any], work_dir: Path) -> Any:
     from extractor.acquire import AcquireOptions
     from extractor.acquire.reference import Mirror
-    from extractor.acquire.transport import RetryPolicy
+    from extractor.acquire.retry import RetryPolicy
 
     mirrors: list[Mirror] = []
     for item in params.pop("mirrors", ()):  # env var values may hold several, space-separated
@@ -203,6 +203,14 @@ def main(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
+def _deployment_config(path: Path | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    from extractor.config import load_deployment_config  # bundles.yaml machinery only when asked
+
+    return load_deployment_config(path)
+
+
 @main.command("run")
 @click.argument("bundle")
 @click.option("-n", "--namespace", required=True, envvar="BUNDLE_EXTRACT_NAMESPACE",
@@ -249,7 +257,6 @@ def run_command(
     import tempfile
 
     from extractor import yamlio
-    from extractor.config import load_deployment_config
     from extractor.model import RenderOptions
     from extractor.pipeline import bundle_warnings, render_plain
 
@@ -267,7 +274,7 @@ def run_command(
         cert_manager_issuer_kind=cert_manager_issuer_kind,
         rbac_names=rbac_names,
         allowed_kinds=allowed_kinds,
-        deployment_config=load_deployment_config(deployment_config) if deployment_config else None,
+        deployment_config=_deployment_config(deployment_config),
     )
     with tempfile.TemporaryDirectory(prefix="bundle-extract-") as tmp:
         manifests = render_plain(bundle, options, _make_acquire_options(params, Path(tmp)),

@@ -35,7 +35,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from extractor.errors import ConfigError, RenderError
-from postprocess.exclude import DEFAULT_EXCLUDES
+from extractor.render.filters import DEFAULT_EXCLUDES
 
 __all__ = [
     "DEFAULT_EXCLUDES",

@@ -28,11 +28,8 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from extractor.acquire.archive import LocalImage, parse_local_image, unpack_local_image
-from extractor.acquire.blobs import BlobCache
-from extractor.acquire.http_puller import HttpPuller
-from extractor.acquire.layers import LayerLimits
 from extractor.acquire.options import (
     AcquireOptions,
     ProgressCallback,
@@ -44,6 +41,11 @@ from extractor.acquire.puller import Puller, PullResult
 from extractor.acquire.reference import Reference, apply_mirrors
 from extractor.errors import AcquireError, ConfigError
 from extractor.model import BundleSource
+
+if TYPE_CHECKING:
+    from extractor.acquire.archive import LocalImage
+    from extractor.acquire.blobs import BlobCache
+    from extractor.acquire.http_puller import HttpPuller
 
 __all__ = [
     "PULLERS",
@@ -61,6 +63,23 @@ __all__ = [
 ]
 
 
+_LOCAL_PREFIXES = ("docker-archive:", "oci-archive:", "oci:")
+
+
+def __getattr__(name: str) -> Any:
+    """``HttpPuller`` and ``BlobCache`` load on first use: a bundle directory needs neither the
+    HTTP client nor the cache (``bundle-extract run DIR`` imports no networking code)."""
+    if name == "HttpPuller":
+        from extractor.acquire.http_puller import HttpPuller
+
+        return HttpPuller
+    if name == "BlobCache":
+        from extractor.acquire.blobs import BlobCache
+
+        return BlobCache
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 PULLERS = ("http", "docker")
 """Names accepted in ``AcquireOptions.puller``."""
 
@@ -71,6 +90,8 @@ def make_puller(options: AcquireOptions) -> Puller:
     Raises :class:`ConfigError` for an unknown name or when the ``docker`` package is missing.
     """
     if options.puller == "http":
+        from extractor.acquire.http_puller import HttpPuller
+
         return HttpPuller(options)
     if options.puller == "docker":
         from extractor.acquire.docker_puller import DockerPuller
@@ -88,6 +109,9 @@ def _work_subdir(options: AcquireOptions, ref: Reference) -> Path:
 
 
 def _acquire_local(reference: str, local: LocalImage, options: AcquireOptions) -> BundleSource:
+    from extractor.acquire.archive import unpack_local_image
+    from extractor.acquire.layers import LayerLimits
+
     parent = options.work_dir
     if parent is not None:
         parent.mkdir(parents=True, exist_ok=True)
@@ -123,6 +147,11 @@ def acquire(reference: str, options: AcquireOptions) -> BundleSource:
     :class:`AcquireError` family (registry, auth, digest, unsafe layer) otherwise; on error the
     subdirectory is removed.
     """
+    plain = Path(reference)
+    if not reference.startswith(_LOCAL_PREFIXES) and plain.is_dir() and not (plain / "oci-layout").is_file():
+        return BundleSource(reference=reference, directory=plain)  # a bundle directory, as is
+    from extractor.acquire.archive import parse_local_image
+
     local = parse_local_image(reference)
     if local is not None:
         return _acquire_local(reference, local, options)

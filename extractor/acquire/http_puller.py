@@ -7,20 +7,26 @@ cached makes none; ``offline`` serves everything from the cache or raises :class
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from extractor import yamlio
 from extractor.acquire.blobs import BlobCache
-from extractor.acquire.layers import Layer, LayerLimits, apply_layers
+from extractor.acquire.layers import BUNDLE_DIRS, Layer, LayerLimits, apply_layers
 from extractor.acquire.manifests import Manifest, select_platform
 from extractor.acquire.options import AcquireOptions, PullProgress, default_cache_dir
 from extractor.acquire.puller import PullResult
 from extractor.acquire.reference import Reference
 from extractor.errors import NotCachedError, RegistryError
 
-__all__ = ["MAX_LAYERS", "HttpPuller"]
+__all__ = ["MAX_LAYERS", "HttpPuller", "KeepDirs"]
 
 MAX_LAYERS = 128
 """Most layers an image may have (bundle images have one or a few; Docker's own limit is 127)."""
+
+KeepDirs = Sequence[str] | Callable[[Mapping[str, str]], Sequence[str]]
+"""The directories :meth:`HttpPuller.pull` unpacks: names, or a function of the image's labels
+returning them (a catalog's ``operators.operatorframework.io.index.configs.v1``)."""
 
 
 class HttpPuller:
@@ -55,14 +61,43 @@ class HttpPuller:
             self.cache.record_tag(ref, manifest.digest)
         return manifest
 
+    def labels(self, ref: Reference, manifest: Manifest) -> dict[str, str]:
+        """The ``config.Labels`` of image ``manifest`` (its config blob, verified and cached).
+
+        Raises :class:`RegistryError` for a config that is not a JSON object or labels that are
+        not strings, :class:`NotCachedError` offline when the config is not cached.
+        """
+        where = f"{ref.with_digest(manifest.digest)}"
+        descriptor = manifest.config(where)
+        cached = self.cache.get(descriptor.digest)
+        if cached is not None:
+            data = cached.read_bytes()
+        elif self.options.offline:
+            raise NotCachedError(f"{where}: image config {descriptor.digest} is not in the cache {self.cache.root}")
+        else:
+            data = self.client.get_blob(ref, descriptor.digest)
+            self.cache.put_bytes(descriptor.digest, data)
+        try:
+            config = yamlio.load_json(data)
+        except ValueError:
+            raise RegistryError(f"{where}: image config {descriptor.digest} is not valid JSON") from None
+        inner = config.get("config") if isinstance(config, dict) else None
+        labels = (inner.get("Labels") if isinstance(inner, dict) else None) or {}
+        if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+            raise RegistryError(f"{where}: image config {descriptor.digest}: labels are not strings")
+        return {str(k): v for k, v in labels.items()}
+
     def _report(self, image: str, event: str, digest: str | None = None, done: int = 0, total: int = 0) -> None:
         if self.options.progress is not None:
             self.options.progress(PullProgress(image, event, digest, done, total))
 
-    def pull(self, ref: Reference, dest: Path, *, image: str) -> PullResult:
-        """Resolve ``ref`` (index -> ``options.platform``), fetch missing layers, unpack into ``dest``.
+    def pull(self, ref: Reference, dest: Path, *, image: str, keep: KeepDirs = BUNDLE_DIRS) -> PullResult:
+        """Resolve ``ref`` (index -> ``options.platform``), fetch missing layers, unpack the ``keep``
+        directories (:data:`KeepDirs`; a bundle's ``manifests/`` and ``metadata/`` by default) into
+        ``dest``. A ``keep`` function is called with the image's labels before any layer is fetched.
 
-        Raises the :class:`RegistryError` family, :class:`UnsafeLayerError`, :class:`AcquireError`.
+        Raises the :class:`RegistryError` family, :class:`UnsafeLayerError`, :class:`AcquireError`
+        and whatever the ``keep`` function raises.
         """
         top = self._manifest(ref)
         manifest = top
@@ -72,6 +107,7 @@ class HttpPuller:
             if manifest.is_index:
                 raise RegistryError(f"{ref}: nested image indexes are not supported")
         where = f"{ref.with_digest(manifest.digest)}"
+        dirs = keep(self.labels(ref, manifest)) if callable(keep) else keep
         layers: list[Layer] = []
         remaining = self.options.max_bytes * 2  # compressed bytes are bounded too, generously
         descriptors = manifest.layers(where)
@@ -100,6 +136,6 @@ class HttpPuller:
             layers.append(Layer(path, descriptor.digest, descriptor.media_type))
         limits = LayerLimits(max_bytes=self.options.max_bytes, max_files=self.options.max_files)
         self._report(image, "unpack")
-        apply_layers(layers, dest, image=image, limits=limits)
+        apply_layers(layers, dest, image=image, limits=limits, keep=dirs)
         self._report(image, "done")
         return PullResult(digest=top.digest, manifest_digest=manifest.digest)

@@ -1,15 +1,16 @@
-"""Apply image layers to a directory, keeping only a bundle's ``manifests/`` and ``metadata/``.
+"""Apply image layers to a directory, keeping only a bundle's ``manifests/`` and ``metadata/``
+(or the directories a caller names: a catalog's FBC directory, see :mod:`extractor.acquire.catalog`).
 
 Layers are applied oldest first with OCI whiteout semantics (``.wh.<name>`` deletes ``<name>``
 from lower layers, ``.wh..wh..opq`` empties its directory of lower-layer content). Only entries
-under ``manifests/`` and ``metadata/`` are written (leading ``./`` and ``/`` stripped); other
-ordinary entries are skipped. Everything is read with :mod:`tarfile` in streaming mode and checked
+under ``manifests/`` and ``metadata/`` (the ``keep`` directories) are written (leading ``./``
+and ``/`` stripped); other ordinary entries are skipped. Everything is read with :mod:`tarfile` in streaming mode and checked
 here, entry by entry; nothing relies on :mod:`tarfile`'s extraction filters.
 
 Layers may be plain tar, gzip or zstd (the ``zstandard`` package), told apart by magic bytes.
 
 Refused with :class:`UnsafeLayerError` (naming image, layer digest and entry): ``..`` components,
-absolute names outside the two bundle directories, symlinks whose target is absolute or leaves
+absolute names outside the kept directories, symlinks whose target is absolute or leaves
 the tree, hardlinks to anything but an already extracted bundle file, device nodes, FIFOs and
 sparse files (anywhere in the layer), writes through a symlinked directory, and layers over the
 size or entry caps. The size cap counts each entry's declared size before any of its bytes are
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, cast
 
+from extractor.acquire.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES
 from extractor.errors import AcquireError, UnsafeLayerError, UnsupportedMediaTypeError
 
 __all__ = [
@@ -43,14 +45,12 @@ __all__ = [
     "LayerLimits",
     "OversizedHeaderError",
     "apply_layers",
+    "keep_parts",
     "open_layer",
 ]
 
 BUNDLE_DIRS = ("manifests", "metadata")
-DEFAULT_MAX_BYTES = 512 * 1024 * 1024
-"""Default cap on the uncompressed bytes of all entries of all layers of one image."""
-DEFAULT_MAX_FILES = 10_000
-"""Default cap on the number of entries in all layers of one image."""
+"""The directories of a bundle image that are unpacked (the default ``keep`` of :func:`apply_layers`)."""
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -109,10 +109,25 @@ def _decompression_errors() -> tuple[type[BaseException], ...]:
     return (*errors, zstandard.ZstdError)
 
 
+def keep_parts(keep: Sequence[str]) -> tuple[tuple[str, ...], ...]:
+    """``keep`` directory names (``"manifests"``, ``"/configs"``, ``"./a/b/"``) as path components.
+
+    Raises :class:`ValueError` for an empty name, the image root, or a ``..`` component.
+    """
+    found = []
+    for name in keep:
+        parts, _ = _split(name)
+        if not parts or ".." in parts:
+            raise ValueError(f"{name!r} does not name a directory inside the image")
+        found.append(tuple(parts))
+    return tuple(found)
+
+
 @dataclass
 class _State:
     image: str
     limits: LayerLimits
+    keep: tuple[tuple[str, ...], ...] = tuple((d,) for d in BUNDLE_DIRS)
     entries: int = 0
     total_bytes: int = 0
     digest: str = ""
@@ -121,18 +136,33 @@ class _State:
     def unsafe(self, entry: str, reason: str) -> UnsafeLayerError:
         return UnsafeLayerError(f"{self.image}: layer {self.digest}: entry {entry!r}: {reason}")
 
+    def kept(self, parts: Sequence[str]) -> bool:
+        """True when ``parts`` lies in (or is) a kept directory."""
+        return any(tuple(parts[: len(k)]) == k for k in self.keep)
+
+    def above_kept(self, parts: Sequence[str]) -> bool:
+        """True when ``parts`` is a directory that holds a kept directory (``a`` for ``a/b``)."""
+        return any(len(parts) < len(k) and k[: len(parts)] == tuple(parts) for k in self.keep)
+
+    @property
+    def kept_names(self) -> str:
+        return " and ".join("/".join(k) + "/" for k in self.keep)
+
 
 def apply_layers(
-    layers: Sequence[Layer], dest: Path, *, image: str, limits: LayerLimits | None = None
+    layers: Sequence[Layer], dest: Path, *, image: str, limits: LayerLimits | None = None,
+    keep: Sequence[str] = BUNDLE_DIRS,
 ) -> None:
     """Apply ``layers`` (oldest first) into directory ``dest`` (created if missing).
 
-    ``image``: the reference named in errors. Raises :class:`UnsafeLayerError` (see the module
+    ``image``: the reference named in errors. ``keep``: the directories of the image that are
+    written (:data:`BUNDLE_DIRS` for bundles; a catalog's configs directory, at any depth, such as
+    ``/configs``); see :func:`keep_parts` (its :class:`ValueError` for an invalid name). Raises :class:`UnsafeLayerError` (see the module
     docstring), :class:`UnsupportedMediaTypeError` and :class:`AcquireError` for corrupt layers.
     On error ``dest`` may hold a partial result: the caller discards it.
     """
     dest.mkdir(parents=True, exist_ok=True)
-    state = _State(image=image, limits=limits or LayerLimits())
+    state = _State(image=image, limits=limits or LayerLimits(), keep=keep_parts(keep))
     for layer in layers:
         state.digest = layer.digest
         state.written = set()
@@ -211,13 +241,13 @@ def _apply_member(archive: tarfile.TarFile, member: tarfile.TarInfo, dest: Path,
         return
     if base.startswith(_WHITEOUT):
         hidden = [*parts[:-1], base[len(_WHITEOUT) :]]
-        if hidden[0] in BUNDLE_DIRS and tuple(hidden) not in state.written:
+        if (state.kept(hidden) or state.above_kept(hidden)) and tuple(hidden) not in state.written:
             _remove(dest, hidden, state, entry)
         return
-    if parts[0] not in BUNDLE_DIRS:
-        if absolute:
-            raise state.unsafe(entry, "absolute path outside manifests/ and metadata/")
-        return  # ordinary content outside the bundle directories is not extracted
+    if not state.kept(parts):
+        if absolute and not state.above_kept(parts):
+            raise state.unsafe(entry, f"absolute path outside {state.kept_names}")
+        return  # ordinary content outside the kept directories is not extracted
     if member.isdir():
         path = _prepare(dest, parts, state, entry, keep_dir=True)
         if not path.is_dir():
@@ -241,8 +271,8 @@ def _apply_member(archive: tarfile.TarFile, member: tarfile.TarInfo, dest: Path,
         os.symlink(target, path)
     elif member.islnk():
         target_parts, _ = _split(member.linkname)
-        if ".." in target_parts or not target_parts or target_parts[0] not in BUNDLE_DIRS:
-            raise state.unsafe(entry, f"hardlink to {member.linkname!r} outside manifests/ and metadata/")
+        if ".." in target_parts or not target_parts or not state.kept(target_parts):
+            raise state.unsafe(entry, f"hardlink to {member.linkname!r} outside {state.kept_names}")
         source_path = dest.joinpath(*target_parts)
         _check_parents(dest, target_parts, state, entry)
         try:
@@ -319,22 +349,22 @@ def _remove(dest: Path, parts: list[str], state: _State, entry: str) -> None:
 
 
 def _opaque(dest: Path, dir_parts: list[str], state: _State, entry: str) -> None:
-    """Hide everything lower layers put under ``dir_parts`` (only bundle directories count)."""
-    if dir_parts and dir_parts[0] not in BUNDLE_DIRS:
+    """Hide everything lower layers put under ``dir_parts`` (only kept directories count)."""
+    if dir_parts and not (state.kept(dir_parts) or state.above_kept(dir_parts)):
         return
     if dir_parts:
         _check_parents(dest, [*dir_parts, "x"], state, entry)
-    _clear_lower(dest, tuple(dir_parts), state, top=not dir_parts)
+    _clear_lower(dest, tuple(dir_parts), state)
 
 
-def _clear_lower(dest: Path, dir_parts: tuple[str, ...], state: _State, *, top: bool = False) -> None:
+def _clear_lower(dest: Path, dir_parts: tuple[str, ...], state: _State) -> None:
     directory = dest.joinpath(*dir_parts)
     if directory.is_symlink() or not directory.is_dir():
         return
     for child in sorted(os.listdir(directory)):
-        if top and child not in BUNDLE_DIRS:
-            continue
         child_parts = (*dir_parts, child)
+        if not (state.kept(child_parts) or state.above_kept(child_parts)):
+            continue
         path = directory / child
         if any(w[: len(child_parts)] == child_parts for w in state.written):
             # This layer wrote the child or something below it: keep that, clear the rest.

@@ -9,14 +9,18 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
-
-from extractor.acquire.client import RegistryClient
 from extractor.acquire.credentials import Credentials, find_credentials
-from extractor.acquire.layers import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES
+from extractor.acquire.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES
 from extractor.acquire.reference import Mirror, Reference
-from extractor.acquire.transport import RetryPolicy
+from extractor.acquire.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    import httpx
+
+    from extractor.acquire.client import RegistryClient
+
 
 __all__ = ["AcquireOptions", "ProgressCallback", "PullProgress", "default_cache_dir", "describe_progress"]
 
@@ -111,6 +115,8 @@ class AcquireOptions:
 
     def client(self) -> RegistryClient:
         """A :class:`RegistryClient` configured from these options (caller closes it)."""
+        from extractor.acquire.client import RegistryClient
+
         return RegistryClient(
             credentials=self.credentials,
             insecure_hosts=self.insecure_hosts,

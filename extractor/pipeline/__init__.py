@@ -3,29 +3,61 @@
 In: bundles.yaml (or one bundle reference for ``run``). Out: ``charts/``, ``helmfile.yaml.gotmpl``
 and ``bundles.lock.yaml`` written all or nothing (:mod:`extractor.pipeline.update`), the plain
 manifests ``run`` prints (:mod:`extractor.pipeline.build`), and the drift check against the lock
-(:mod:`extractor.pipeline.verify`).
+(:mod:`extractor.pipeline.drift`).
 """
 
 from __future__ import annotations
 
-from extractor.pipeline.build import (
-    build_chart,
-    bundle_warnings,
-    drop_excluded_unsupported,
-    new_draft,
-    render_options_for,
-    render_plain,
-)
-from extractor.pipeline.update import (
-    CHARTS_DIR,
-    HELMFILE_NAME,
-    GenerateResult,
-    generate,
-    read_release_spec,
-    regenerate_helmfile,
-    update_bundle,
-)
-from extractor.pipeline.verify import verify
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from extractor.pipeline.build import (
+        build_chart,
+        bundle_warnings,
+        drop_excluded_unsupported,
+        new_draft,
+        render_options_for,
+        render_plain,
+    )
+    from extractor.pipeline.drift import verify
+    from extractor.pipeline.update import (
+        CHARTS_DIR,
+        HELMFILE_NAME,
+        GenerateResult,
+        generate,
+        read_release_spec,
+        regenerate_helmfile,
+        update_bundle,
+    )
+
+_EXPORTS = {
+    "build_chart": "build",
+    "bundle_warnings": "build",
+    "drop_excluded_unsupported": "build",
+    "new_draft": "build",
+    "render_options_for": "build",
+    "render_plain": "build",
+    "CHARTS_DIR": "update",
+    "HELMFILE_NAME": "update",
+    "GenerateResult": "update",
+    "generate": "update",
+    "read_release_spec": "update",
+    "regenerate_helmfile": "update",
+    "update_bundle": "update",
+    "verify": "drift",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Load the submodule that defines ``name`` on first use: ``run`` needs only ``build``, not the
+    helmfile writer, bundles.yaml parsing or the lock."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
 
 __all__ = [
     "CHARTS_DIR",

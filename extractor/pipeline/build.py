@@ -6,19 +6,19 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from extractor.acquire import AcquireOptions, acquire
 from extractor.bundle import kinds, load_bundle, validate_bundle
-from extractor.config import BundleEntry
 from extractor.draft import ChartDraft, ReleaseSpec
-from extractor.emit.chart import write_chart
 from extractor.errors import ConfigError, RenderError
 from extractor.model import Bundle, BundleSource, KubeObject, Manifests, RenderOptions
 from extractor.render import render
 from extractor.render.deployment_config import check_deployment_config
-from postprocess import run_postprocessors
-from postprocess.exclude import filter_objects
+from extractor.render.filters import filter_objects
+
+if TYPE_CHECKING:  # bundles.yaml parsing (ruamel) and chart writing (Jinja) are not run's business
+    from extractor.config import BundleEntry
 
 __all__ = [
     "build_chart",
@@ -159,6 +159,9 @@ def build_chart(
     """Load, validate, render and post-process ``source`` for ``entry`` and write the chart into
     ``chart_dir`` with chart ``revision``. Returns the release spec, the CSV name and the CSV
     version; appends :func:`bundle_warnings` to ``warnings``. Raises the stage errors."""
+    from extractor.emit.chart import write_chart
+    from postprocess import run_postprocessors
+
     bundle, manifests = load_and_render(source, render_options_for(entry), entry.excludes, entry.include)
     draft = new_draft(entry.name, entry.namespace, bundle, manifests, needs=entry.needs)
     draft = run_postprocessors(draft, postprocessor_settings(entry))

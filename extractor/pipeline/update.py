@@ -24,6 +24,7 @@ from extractor.emit.swap import swap_in
 from extractor.errors import ConfigError, EmitError, EntriesError, ExtractorError
 from extractor.model import BundleSource
 from extractor.pipeline.build import build_chart, postprocessor_settings, render_options_for
+from extractor.render.filters import compile_expressions
 from extractor.review.lock import (
     GENERATOR,
     LOCK_NAME,
@@ -36,7 +37,6 @@ from extractor.review.lock import (
     tree_digest,
 )
 from postprocess import normalize_settings
-from postprocess.exclude import compile_expressions
 
 __all__ = ["CHARTS_DIR", "HELMFILE_NAME", "GenerateResult", "generate", "regenerate_helmfile", "update_bundle"]
 

@@ -6,6 +6,7 @@ import pytest
 
 from extractor.config import DEFAULT_EXCLUDES
 from extractor.errors import ConfigError, PostProcessError
+from extractor.render import filters
 from postprocess import exclude
 from tests.support.drafts import rendered_draft
 
@@ -123,10 +124,10 @@ def test_the_child_has_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def probe(objects: list[dict[str, object]], stream: str) -> list[bool]:
         expression = "$ENV | length == 0"
-        return exclude._match_matrix([(expression, jq.compile(expression))], objects, stream)
+        return filters._match_matrix([(expression, jq.compile(expression))], objects, stream)
 
     stream = "\n".join('{"x":1}' for _ in OBJECTS)
-    assert exclude._bounded(probe, (OBJECTS, stream), "probe") == [True] * 3
+    assert filters._bounded(probe, (OBJECTS, stream), "probe") == [True] * 3
     assert jq.compile("$ENV | length > 0").input_value(None).first() is True  # while this process has one
 
 

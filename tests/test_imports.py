@@ -1,0 +1,62 @@
+"""Import budget: a command imports only what it uses (a list check, not a timing).
+
+``bundle-extract run DIR`` on a bundle directory needs no HTTP client, no bundles.yaml parser
+(ruamel), no chart or helmfile writer (Jinja2), no post-processors, no jq (no expression given),
+no review code; ``--help`` needs click and the CLI module. The modules a process imported are read
+from Python's own ``-X importtime`` report of a real run.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+FIXTURE = REPO / "tests/fixtures/bundles/webhook-demo"
+
+#: never imported by `run` on a directory
+RUN_FORBIDDEN = (
+    "httpx", "httpcore", "ssl", "ruamel", "jinja2", "jq", "deepdiff", "docker", "zstandard", "tarfile",
+    "postprocess", "extractor.config", "extractor.emit", "extractor.review", "extractor.pipeline.update",
+    "extractor.pipeline.drift", "extractor.demo", "extractor.acquire.client", "extractor.acquire.transport",
+    "extractor.acquire.archive", "extractor.acquire.http_puller", "extractor.acquire.docker_puller",
+)
+#: never imported by `--help`
+HELP_FORBIDDEN = (*RUN_FORBIDDEN, "yaml", "extractor.acquire", "extractor.bundle", "extractor.render",
+                  "extractor.pipeline", "extractor.yamlio")
+
+
+def imported(*args: str) -> set[str]:
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "extractor", *args], capture_output=True,
+                          text=True, timeout=120, check=False, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    modules = set()
+    for line in proc.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            name = line.rsplit("|", 1)[1].strip()
+            if name != "imported package":
+                modules.add(name)
+    assert "extractor.cli" in modules  # the report is what we think it is
+    return modules
+
+
+def _offending(modules: set[str], forbidden: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in modules if any(m == f or m.startswith(f + ".") for f in forbidden))
+
+
+def test_run_on_a_directory_imports_only_what_it_uses() -> None:
+    modules = imported("run", str(FIXTURE), "-n", "demo")
+    assert {"extractor.render", "extractor.bundle.loader", "yaml"} <= modules
+    assert _offending(modules, RUN_FORBIDDEN) == []
+
+
+def test_help_imports_only_the_cli() -> None:
+    assert _offending(imported("--help"), HELP_FORBIDDEN) == []
+    assert _offending(imported("run", "--help"), HELP_FORBIDDEN) == []
+
+
+def test_the_check_can_fail() -> None:
+    """An exclude expression needs jq, and that shows: the report is read correctly."""
+    modules = imported("run", str(FIXTURE), "-n", "demo", "--exclude", ".metadata.name == \"x\"")
+    assert _offending(modules, RUN_FORBIDDEN) == ["jq"]
