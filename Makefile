@@ -100,3 +100,12 @@ demo: tools ## the main job on an embedded default: local registry + sample bund
 
 bench: tools ## print regeneration times (cold and warm cache) from a loopback registry
 	$(PYTHON) hack/bench.py
+
+# olm-extractor for the side-by-side benchmark: OX=<binary>, or OX_SRC=<a copy of its repository>
+OX ?=
+OX_SRC ?=
+
+.PHONY: bench-vs-ox
+bench-vs-ox: tools ## side by side with olm-extractor (OX=binary or OX_SRC=source): medians, ratios, peak RSS
+	@ox="$(OX)"; if [ -z "$$ox" ]; then ox=$$(OX_SRC="$(OX_SRC)" bash hack/build-olm-extractor.sh); fi; \
+	$(PYTHON) hack/bench_vs_ox.py --ox "$$ox"
