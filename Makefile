@@ -51,7 +51,7 @@ BUNDLE_EXTRACT ?= $(PYTHON) -m extractor
 MIRROR_FLAGS := $(foreach m,$(MIRROR),--mirror $(m))
 BUNDLE_FLAGS := $(if $(BUNDLE),--bundle $(BUNDLE)) $(if $(VERSION),--version $(VERSION))
 
-.PHONY: update-bundle list-versions helmfile template lint deploy demo bench
+.PHONY: update-bundle list-versions helmfile template lint deploy demo demo-tools bench
 
 update-bundle: ## pull bundles from bundles.yaml (BUNDLE=, VERSION=, MIRROR=) and regenerate charts + helmfile
 	$(BUNDLE_EXTRACT) update-bundle --config $(CONFIG) --output $(OUTPUT) $(BUNDLE_FLAGS) $(MIRROR_FLAGS)
@@ -95,7 +95,10 @@ lint: ## helmfile lint
 deploy: ## helmfile apply (needs a cluster and the helm-diff plugin)
 	$(HELMFILE) --helm-binary $(HELM) --file $(HELMFILE_FILE) $(HELMFILE_ARGS) apply $(APPLY_ARGS)
 
-demo: tools ## the main job on an embedded default: local registry + sample bundles -> charts + helmfile -> helmfile template
+demo-tools: ## install only what the demo needs (docker-registry, the package, helm, helmfile)
+	PYTHON=$(PYTHON) bash hack/install-tools.sh --demo
+
+demo: demo-tools ## the main job on an embedded default: local registry + sample bundles -> charts + helmfile -> helmfile template
 	$(BUNDLE_EXTRACT) demo --output .demo
 
 bench: tools ## print regeneration times (cold and warm cache) from a loopback registry

