@@ -240,10 +240,54 @@ Loader.get_single_data = _get_single_data  # type: ignore[method-assign,assignme
 
 
 class Dumper(_BaseDumper):
-    """Safe C dumper: block style, insertion order kept, no line folding, no aliases."""
+    """Safe C dumper: block style, insertion order kept, no line folding, no aliases.
+
+    The node graph is built by :func:`_node` in one tight recursion instead of PyYAML's generic
+    representer dispatch, and implicit-tag resolution (which decides what to quote) is cached per
+    string: the same bytes as PyYAML's own representer and resolver, in about a third of the time.
+    """
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
+
+    def represent(self, data: Any) -> None:
+        self.serialize(_node(self, data))
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is yaml.ScalarNode:
+            key = (value, implicit[0], implicit[1])
+            tag = _RESOLVED.get(key)
+            if tag is None:
+                tag = _RESOLVED[key] = _BaseDumper.resolve(self, kind, value, implicit)  # type: ignore[no-untyped-call]
+            return tag
+        return _BaseDumper.resolve(self, kind, value, implicit)  # type: ignore[no-untyped-call]
+
+
+_RESOLVED: dict[tuple[Any, bool, bool], str] = {}
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_INT_TAG = "tag:yaml.org,2002:int"
+_NULL_TAG = "tag:yaml.org,2002:null"
+
+
+def _node(dumper: Dumper, data: Any) -> yaml.Node:
+    """The representation graph of ``data``, as PyYAML's SafeRepresenter would build it with this
+    module's string representer, ``default_flow_style=False`` and no aliases."""
+    kind = type(data)
+    if kind is str:
+        return yaml.ScalarNode(_STR, data, style="|" if "\n" in data else None)
+    if kind is dict:
+        return yaml.MappingNode(_MAP, [(_node(dumper, k), _node(dumper, v)) for k, v in data.items()],
+                                flow_style=False)
+    if kind is list:
+        return yaml.SequenceNode(_SEQ, [_node(dumper, v) for v in data], flow_style=False)
+    if kind is bool:
+        return yaml.ScalarNode(_BOOL_TAG, "true" if data else "false")
+    if kind is int:
+        return yaml.ScalarNode(_INT_TAG, str(data))
+    if data is None:
+        return yaml.ScalarNode(_NULL_TAG, "null")
+    node: yaml.Node = dumper.represent_data(data)  # floats, subclasses, anything else: PyYAML's way
+    return node
 
 
 def _represent_str(dumper: Dumper, data: str) -> yaml.ScalarNode:
