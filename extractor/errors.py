@@ -93,6 +93,13 @@ class ToolError(ExtractorError):
     exit_code = 8
 
 
+class CatalogError(ExtractorError):
+    """A file-based catalog is missing or malformed (no configs label, invalid FBC, a broken
+    upgrade graph), as operator-registry would refuse it."""
+
+    exit_code = 9
+
+
 class EntriesError(ExtractorError):
     """Several bundles.yaml entries failed; ``errors`` pairs each entry name with its error.
 

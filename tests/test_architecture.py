@@ -21,6 +21,7 @@ ROOTS = ("extractor", "postprocess")
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundation", ("extractor", "extractor.errors", "extractor.model", "extractor.yamlio", "extractor.tools")),
     ("acquire", ("extractor.acquire",)),
+    ("catalog", ("extractor.catalog",)),
     ("bundle", ("extractor.bundle",)),
     ("render", ("extractor.render",)),
     ("draft", ("extractor.draft",)),

@@ -4,8 +4,8 @@
 Layers are applied oldest first with OCI whiteout semantics (``.wh.<name>`` deletes ``<name>``
 from lower layers, ``.wh..wh..opq`` empties its directory of lower-layer content). Only entries
 under ``manifests/`` and ``metadata/`` (the ``keep`` directories) are written (leading ``./``
-and ``/`` stripped); other ordinary entries are skipped. Everything is read with :mod:`tarfile` in streaming mode and checked
-here, entry by entry; nothing relies on :mod:`tarfile`'s extraction filters.
+and ``/`` stripped); other ordinary entries are skipped. Everything is read with :mod:`tarfile`
+in streaming mode and checked here, entry by entry; nothing relies on :mod:`tarfile`'s extraction filters.
 
 Layers may be plain tar, gzip or zstd (the ``zstandard`` package), told apart by magic bytes.
 
@@ -157,8 +157,9 @@ def apply_layers(
 
     ``image``: the reference named in errors. ``keep``: the directories of the image that are
     written (:data:`BUNDLE_DIRS` for bundles; a catalog's configs directory, at any depth, such as
-    ``/configs``); see :func:`keep_parts` (its :class:`ValueError` for an invalid name). Raises :class:`UnsafeLayerError` (see the module
-    docstring), :class:`UnsupportedMediaTypeError` and :class:`AcquireError` for corrupt layers.
+    ``/configs``); see :func:`keep_parts` (its :class:`ValueError` for an invalid name). Raises
+    :class:`UnsafeLayerError` (see the module docstring), :class:`UnsupportedMediaTypeError` and
+    :class:`AcquireError` for corrupt layers.
     On error ``dest`` may hold a partial result: the caller discards it.
     """
     dest.mkdir(parents=True, exist_ok=True)

@@ -37,6 +37,7 @@ __all__ = [
     "build_image",
     "bundle_labels",
     "bundle_layer",
+    "directory_layer",
     "gzip_bytes",
     "push_bundle_image",
     "push_image",
@@ -80,21 +81,30 @@ def bundle_layer(bundle_dir: Path) -> bytes:
 
     Raises :class:`BundleError` when either directory is missing or holds a symlink or special file.
     """
+    return directory_layer([(top, bundle_dir / top) for top in BUNDLE_DIRS])
+
+
+def directory_layer(trees: Sequence[tuple[str, Path]]) -> bytes:
+    """An uncompressed, deterministic tar holding each ``(name, directory)`` of ``trees`` as
+    ``name/`` (``name`` may have several components, e.g. ``configs`` or ``a/b``).
+
+    Raises :class:`BundleError` when a directory is missing or holds a symlink or special file.
+    """
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
-        for top in BUNDLE_DIRS:
-            root = bundle_dir / top
+        for top, root in trees:
             if not root.is_dir() or root.is_symlink():
-                raise BundleError(f"{bundle_dir}: no {top}/ directory")
-            paths = [root, *sorted(root.rglob("*"), key=lambda p: p.relative_to(bundle_dir).as_posix())]
+                raise BundleError(f"{root.parent}: no {root.name}/ directory")
+            paths = [root, *sorted(root.rglob("*"), key=lambda p: p.relative_to(root).as_posix())]
             for path in paths:
-                name = path.relative_to(bundle_dir).as_posix()
+                rel = path.relative_to(root).as_posix()
+                name = top.strip("/") if rel == "." else f"{top.strip('/')}/{rel}"
                 info = tarfile.TarInfo(name)
                 info.mtime = 0
                 info.uid = info.gid = 0
                 info.uname = info.gname = ""
                 if path.is_symlink():
-                    raise BundleError(f"{path}: symlinks are not supported in bundle images")
+                    raise BundleError(f"{path}: symlinks are not supported in images built here")
                 if path.is_dir():
                     info.type = tarfile.DIRTYPE
                     info.mode = 0o755

@@ -1,0 +1,1 @@
+"""Tests of extractor.catalog: FBC parsing, channel graphs, resolution."""
