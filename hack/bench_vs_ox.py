@@ -8,10 +8,9 @@ Cases (each run alternates the two tools, so both see the same machine state):
 - a no-op ``update-bundle`` and ``bundle-extract --help`` (absolute targets);
 - peak RSS of every case.
 
-bundle-extract is measured as users run it: the ``bundle-extract`` console script of a fresh
-virtualenv (``--system-site-packages`` for the dependencies, the project installed into it,
-bytecode compiled). olm-extractor: ``OX=/path/to/binary`` or built from ``OX_SRC`` by
-hack/build-olm-extractor.sh.
+bundle-extract is measured as users run it: the ``bundle-extract`` console script of a clean
+virtualenv (the project and its dependencies installed into it, bytecode compiled).
+olm-extractor: ``OX=/path/to/binary`` or built from ``OX_SRC`` by hack/build-olm-extractor.sh.
 
 Usage: python hack/bench_vs_ox.py [--runs N] [--ox PATH] [--bundles-dir DIR] [--corpus-dir DIR]
 """
@@ -86,13 +85,26 @@ def peak(samples: list[Sample]) -> int:
 
 
 def venv_tool(tmp: Path) -> Path:
-    """A fresh virtualenv with the project installed (not editable) and its bytecode compiled."""
-    venv = tmp / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
-    pip = [str(venv / "bin/python"), "-m", "pip", "install", "-q", "--no-deps"]
-    subprocess.run([*pip, str(ROOT)], check=True, cwd=tmp)
-    subprocess.run([str(venv / "bin/python"), "-m", "compileall", "-q", str(venv)], check=True)
-    return venv / "bin/bundle-extract"
+    """A clean virtualenv with the project installed from this checkout (not editable) and its
+    dependencies from PyPI, bytecode compiled: what a user runs. Kept in the tools cache, keyed by
+    the project's files, so that only a change of the project reinstalls it."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted([ROOT / "pyproject.toml", *ROOT.glob("extractor/**/*.py"), *ROOT.glob("postprocess/*.py")]):
+        digest.update(str(path.relative_to(ROOT)).encode() + path.read_bytes())
+    tools = Path(os.environ.get("BUNDLE_EXTRACT_TOOLS") or Path.home() / ".cache/bundle-extract/tools")
+    venv = tools / f"bench-venv-{digest.hexdigest()[:12]}"
+    tool = venv / "bin/bundle-extract"
+    if not tool.exists():
+        for old in tools.glob("bench-venv-*"):
+            shutil.rmtree(old, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        python = str(venv / "bin/python")
+        subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", str(ROOT)], check=True,
+                       cwd=tmp)
+        subprocess.run([python, "-m", "compileall", "-q", str(venv)], check=True)
+    return tool
 
 
 def main() -> int:
