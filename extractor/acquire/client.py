@@ -195,19 +195,11 @@ class RegistryClient:
         )
         try:
             self._check(response, label, "manifest")
-            chunks: list[bytes] = []
-            total = 0
-            hasher = hashlib.sha256()
-            for chunk in self._iter(response, label):
-                total += len(chunk)
-                if total > MAX_MANIFEST_BYTES:
-                    raise RegistryError(f"{label}: manifest larger than {MAX_MANIFEST_BYTES} bytes")
-                hasher.update(chunk)
-                chunks.append(chunk)
-        finally:
+        except BaseException:
             response.close()
-        data = b"".join(chunks)
-        digest = "sha256:" + hasher.hexdigest()
+            raise
+        data = self._transport.read_body(response, f"{label}: manifest", MAX_MANIFEST_BYTES)
+        digest = sha256_digest(data)
         expected = ref.digest or response.headers.get("Docker-Content-Digest")
         if expected and expected.startswith("sha256:") and expected != digest:
             raise DigestMismatchError(f"{label}: manifest content has digest {digest}, expected {expected}")
@@ -286,16 +278,10 @@ class RegistryClient:
         response = self._request("GET", url, label=str(ref), ref=ref, stream=True, follow=True)
         try:
             self._check(response, str(ref), f"blob {digest}")
-            chunks: list[bytes] = []
-            total = 0
-            for chunk in self._iter(response, label):
-                total += len(chunk)
-                if total > max_bytes:
-                    raise RegistryError(f"{label}: larger than {max_bytes} bytes")
-                chunks.append(chunk)
-        finally:
+        except BaseException:
             response.close()
-        data = b"".join(chunks)
+            raise
+        data = self._transport.read_body(response, label, max_bytes)
         if sha256_digest(data) != digest:
             raise DigestMismatchError(f"{label}: downloaded content has digest {sha256_digest(data)}")
         return data
