@@ -39,7 +39,7 @@ from extractor import yamlio
 from extractor.acquire.manifests import OCI_MANIFEST, sha256_digest
 from extractor.demo.push import BuiltImage, build_image, gzip_bytes, push_image
 from tests.conftest import REPO
-from tests.support.faults import FaultServer, answer
+from tests.support.faults import FaultServer, answer, fault_server
 from tests.support.registry import TestRegistry, make_tar, tar_file, tar_member
 
 MARKER = "Zq7-hostile-secret-4c1d"
@@ -652,11 +652,8 @@ def _(c: Context) -> list[str]:
 # -- the harness -------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def faults() -> Iterator[FaultServer]:
-    server = FaultServer()
-    try:
+    with fault_server() as server:
         yield server
-    finally:
-        server.close()
 
 
 def _tree(root: Path) -> dict[str, bytes]:

@@ -26,7 +26,7 @@ from extractor.acquire.transport import RetryPolicy
 from extractor.demo.localregistry import LocalRegistry
 from extractor.demo.push import build_image, gzip_bytes, push_bundle_image
 from extractor.errors import ConfigError, RegistryError
-from tests.support.faults import FaultServer, answer, truncated
+from tests.support.faults import FaultServer, answer, fault_server, truncated
 from tests.support.registry import make_tar, tar_file
 from tests.support.tools import require_shared, require_tool
 from tests.test_cli import assert_one_line_error, cli
@@ -163,11 +163,8 @@ def test_bad_ca_files(tmp_path: Path) -> None:
 # -- fault injection ------------------------------------------------------------------------------
 @pytest.fixture
 def faults() -> Iterator[FaultServer]:
-    server = FaultServer()
-    try:
+    with fault_server() as server:
         yield server
-    finally:
-        server.close()
 
 
 def _serve(server: FaultServer, repo: str, content: bytes) -> tuple[str, str, bytes]:

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["FaultServer", "Handler", "answer", "truncated"]
+__all__ = ["FaultServer", "Handler", "answer", "fault_server", "truncated"]
 
 Handler = Callable[[BaseHTTPRequestHandler], None]
 
@@ -84,3 +85,13 @@ def truncated(body: bytes) -> Handler:
         request.connection.shutdown(2)
 
     return handle
+
+
+@contextlib.contextmanager
+def fault_server() -> Iterator[FaultServer]:
+    """A :class:`FaultServer` for the duration of the ``with`` block."""
+    server = FaultServer()
+    try:
+        yield server
+    finally:
+        server.close()
