@@ -104,10 +104,11 @@ def acquire_options(func: F) -> F:
         ),
         click.option(
             "--registry-insecure", "insecure_hosts", multiple=True, is_flag=False, flag_value="*",
-            metavar="[HOST]", help="Allow plain HTTP / unverified TLS for HOST (all hosts without a value). "
-            "Loopback registries always use plain HTTP.",
+            metavar="[HOST]", envvar="BUNDLE_EXTRACT_REGISTRY_INSECURE",
+            help="Allow plain HTTP / unverified TLS for HOST (all hosts without a value). "
+            "Loopback registries always use plain HTTP. Env: BUNDLE_EXTRACT_REGISTRY_INSECURE (true: all hosts).",
         ),
-        click.option("--authfile", type=click.Path(dir_okay=False, path_type=Path),
+        click.option("--authfile", type=click.Path(dir_okay=False, path_type=Path), envvar="BUNDLE_EXTRACT_AUTHFILE",
                      help="Registry credentials file (containers-auth.json / docker config.json)."),
         click.option("--registry-username", envvar="BUNDLE_EXTRACT_REGISTRY_USERNAME",
                      help="Registry user name (with --registry-password)."),
@@ -115,22 +116,25 @@ def acquire_options(func: F) -> F:
                      help="Registry password or token (with --registry-username)."),
         click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
                      envvar="BUNDLE_EXTRACT_CACHE_DIR", help="Blob cache (default: XDG cache dir)."),
-        click.option("--platform", default="linux/amd64", show_default=True,
+        click.option("--platform", default="linux/amd64", show_default=True, envvar="BUNDLE_EXTRACT_PLATFORM",
                      help="Platform to select from multi-platform images (os/arch)."),
         click.option("--registry-ca-file", "ca_file", type=click.Path(dir_okay=False, path_type=Path),
                      envvar="BUNDLE_EXTRACT_REGISTRY_CA_FILE",
                      help="PEM file of extra CA certificates trusted for HTTPS registries. "
                      "Env: BUNDLE_EXTRACT_REGISTRY_CA_FILE."),
         click.option("--registry-timeout", "timeout", type=click.FloatRange(min=0.1), default=60.0,
+                     envvar="BUNDLE_EXTRACT_REGISTRY_TIMEOUT",
                      show_default=True, metavar="SECONDS", help="Network read/write timeout."),
         click.option("--registry-retries", "retries", type=click.IntRange(min=0), default=3, show_default=True,
+                     envvar="BUNDLE_EXTRACT_REGISTRY_RETRIES",
                      help="Retries (with exponential backoff) after connection errors, HTTP 429 and 5xx."),
         click.option("--offline", is_flag=True, envvar="BUNDLE_EXTRACT_OFFLINE",
                      help="Use only the cache (tags need one earlier online pull). Env: BUNDLE_EXTRACT_OFFLINE."),
         click.option("--max-unpacked-bytes", "max_bytes", callback=parse_size, default="512Mi", show_default=True,
-                     metavar="SIZE",
+                     metavar="SIZE", envvar="BUNDLE_EXTRACT_MAX_UNPACKED_BYTES",
                      help="Refuse images whose layers unpack to more than this (e.g. 64Mi, 1G)."),
         click.option("--max-unpacked-files", "max_files", type=click.IntRange(min=1), default=10_000,
+                     envvar="BUNDLE_EXTRACT_MAX_UNPACKED_FILES",
                      show_default=True, help="Refuse images whose layers hold more entries than this."),
         click.option("--puller", type=click.Choice(["http", "docker"]), default="http", show_default=True,
                      envvar="BUNDLE_EXTRACT_PULLER",
@@ -158,7 +162,7 @@ def _make_acquire_options(params: dict[str, Any], work_dir: Path) -> Any:
         raise ConfigError("--registry-username and --registry-password must be given together")
     return AcquireOptions(
         mirrors=tuple(mirrors),
-        insecure_hosts=tuple(params.pop("insecure_hosts", ())),
+        insecure_hosts=_insecure_hosts(params.pop("insecure_hosts", ())),
         authfile=params.pop("authfile", None),
         username=username,
         password=password,
@@ -174,6 +178,53 @@ def _make_acquire_options(params: dict[str, Any], work_dir: Path) -> Any:
         progress=TerminalProgress() if sys.stderr.isatty() else None,
         puller=params.pop("puller", "http"),
     )
+
+
+def _insecure_hosts(values: tuple[str, ...]) -> tuple[str, ...]:
+    """``--registry-insecure`` values; ``true``/``false`` (olm-extractor's boolean flag, e.g. from
+    BUNDLE_EXTRACT_REGISTRY_INSECURE) mean all hosts / none."""
+    hosts: list[str] = []
+    for value in values:
+        lowered = value.strip().lower()
+        if lowered in ("true", "1", "yes", "on"):
+            hosts.append("*")
+        elif lowered not in ("false", "0", "no", "off", ""):
+            hosts.append(value)
+    return tuple(hosts)
+
+
+class _JqLines(click.ParamType[str]):
+    """A jq expression; from an environment variable, one expression per line (expressions hold
+    spaces, so the usual whitespace split would cut them)."""
+
+    name = "JQ"
+    envvar_list_splitter = "\n"
+
+    def split_envvar_value(self, rv: str) -> list[str]:
+        return [line for line in rv.split("\n") if line.strip()]
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return str(value)
+
+
+def _temp_dir(path: Path | None) -> Any:
+    """A temporary directory for one command (unpacked images), inside ``path`` when given
+    (``--temp-dir``, created if missing)."""
+    import tempfile
+
+    if path is not None:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"--temp-dir {path}: cannot create it ({exc.strerror})") from None
+    return tempfile.TemporaryDirectory(prefix="bundle-extract-", dir=path)
+
+
+_TEMP_DIR_OPTION = click.option(
+    "--temp-dir", type=click.Path(file_okay=False, path_type=Path), default=None, envvar="BUNDLE_EXTRACT_TEMP_DIR",
+    help="Directory for temporary files (unpacked images and catalogs), created if missing; default: the "
+    "system's. The blob cache stays in --cache-dir.",
+)
 
 
 class _OneLineErrors(click.Group):
@@ -215,24 +266,37 @@ def _deployment_config(path: Path | None) -> dict[str, Any] | None:
 @click.argument("bundle")
 @click.option("-n", "--namespace", required=True, envvar="BUNDLE_EXTRACT_NAMESPACE",
               help="Install namespace of the operator.")
-@click.option("--watch-namespace", default=None,
+@click.option("--watch-namespace", default=None, envvar="BUNDLE_EXTRACT_WATCH_NAMESPACE",
               help="Target namespace(s), comma-separated; default: OLM's default for the install modes.")
-@click.option("--exclude", multiple=True, metavar="JQ", help="Drop objects for which JQ yields true; repeatable.")
-@click.option("--include", multiple=True, metavar="JQ", help="Keep only objects for which a JQ yields true.")
+@click.option("--exclude", multiple=True, type=_JqLines(), envvar="BUNDLE_EXTRACT_EXCLUDE",
+              help="Drop objects for which JQ yields true; repeatable.")
+@click.option("--include", multiple=True, type=_JqLines(), envvar="BUNDLE_EXTRACT_INCLUDE",
+              help="Keep only objects for which a JQ yields true.")
 @click.option("--cert-manager-enabled", "cert_manager", type=click.BOOL, default=True, is_flag=False,
-              flag_value=True, show_default=True, metavar="[true|false]",
+              flag_value=True, show_default=True, metavar="[true|false]", envvar="BUNDLE_EXTRACT_CERT_MANAGER_ENABLED",
               help="Webhook certificates by cert-manager (false: none), as olm-extractor's flag.")
 @click.option("--cert-provider", type=click.Choice(["cert-manager", "openshift-service-ca", "none"]),
-              default=None, help="Webhook certificate provider (overrides --cert-manager-enabled).")
-@click.option("--cert-manager-issuer-name", default=None, help="Use this existing issuer.")
-@click.option("--cert-manager-issuer-kind", default=None,
+              default=None, envvar="BUNDLE_EXTRACT_CERT_PROVIDER",
+              help="Webhook certificate provider (overrides --cert-manager-enabled).")
+@click.option("--cert-manager-issuer-name", default=None, envvar="BUNDLE_EXTRACT_CERT_MANAGER_ISSUER_NAME",
+              help="Use this existing issuer.")
+@click.option("--cert-manager-issuer-kind", default=None, envvar="BUNDLE_EXTRACT_CERT_MANAGER_ISSUER_KIND",
               help="Kind of --cert-manager-issuer-name (Issuer/ClusterIssuer).")
 @click.option("--rbac-names", type=click.Choice(["olm", "readable"]), default="olm", show_default=True,
+              envvar="BUNDLE_EXTRACT_RBAC_NAMES",
               help="RBAC object names: OLMv1's hashed names or short readable ones.")
-@click.option("--allow-kind", "allowed_kinds", multiple=True, help="Allow an extra object kind in manifests/.")
+@click.option("--allow-kind", "allowed_kinds", multiple=True, envvar="BUNDLE_EXTRACT_ALLOW_KIND",
+              help="Allow an extra object kind in manifests/.")
 @click.option("--deployment-config", "deployment_config", type=click.Path(path_type=Path), default=None,
-              metavar="FILE", help="OLM Subscription spec.config (YAML/JSON; or a whole Subscription) applied "
+              metavar="FILE", envvar="BUNDLE_EXTRACT_DEPLOYMENT_CONFIG",
+              help="OLM Subscription spec.config (YAML/JSON; or a whole Subscription) applied "
               "to every Deployment with OLM's merge rules.")
+@click.option("--catalog", default=None, metavar="CATALOG", envvar="BUNDLE_EXTRACT_CATALOG",
+              help="Catalog mode: BUNDLE is PACKAGE[:VERSION] of this file-based catalog (a catalog image or an "
+              "FBC directory): the head of the channel, or that version of it.")
+@click.option("--channel", default=None, envvar="BUNDLE_EXTRACT_CHANNEL",
+              help="With --catalog: the channel (default: the package's defaultChannel).")
+@_TEMP_DIR_OPTION
 @acquire_options
 @_handle_errors
 def run_command(
@@ -248,14 +312,19 @@ def run_command(
     rbac_names: str,
     allowed_kinds: tuple[str, ...],
     deployment_config: Path | None,
+    catalog: str | None,
+    channel: str | None,
+    temp_dir: Path | None,
     **params: Any,
 ) -> None:
-    """Print the plain manifests OLM would apply for BUNDLE (image reference or directory).
+    """Print the plain manifests OLM would apply for BUNDLE (image reference or directory; with
+    --catalog, PACKAGE[:VERSION]).
 
-    A drop-in for olm-extractor's `bundle-extract run IMAGE -n NS --exclude JQ`.
+    A drop-in for olm-extractor's `bundle-extract run IMAGE -n NS --exclude JQ` and
+    `run --catalog CATALOG [--channel CH] PACKAGE[:VERSION] -n NS`. Every option can be set with
+    BUNDLE_EXTRACT_<OPTION> (upper case, dashes to underscores; --include/--exclude: one
+    expression per line).
     """
-    import tempfile
-
     from extractor import yamlio
     from extractor.model import RenderOptions
     from extractor.pipeline import bundle_warnings, render_plain
@@ -276,12 +345,46 @@ def run_command(
         allowed_kinds=allowed_kinds,
         deployment_config=_deployment_config(deployment_config),
     )
-    with tempfile.TemporaryDirectory(prefix="bundle-extract-") as tmp:
-        manifests = render_plain(bundle, options, _make_acquire_options(params, Path(tmp)),
-                                 exclude=exclude, include=include)
+    if channel is not None and catalog is None:
+        raise ConfigError("--channel needs --catalog")
+    with _temp_dir(temp_dir) as tmp:
+        acquire_opts = _make_acquire_options(params, Path(tmp))
+        reference = bundle
+        if catalog is not None:
+            from extractor.catalog import resolve_package_ref
+
+            reference = resolve_package_ref(catalog, bundle, acquire_opts, channel=channel).image
+        manifests = render_plain(reference, options, acquire_opts, exclude=exclude, include=include)
     for warning in bundle_warnings(manifests.objects):
         click.echo(f"warning: {warning}", err=True)
     click.echo(yamlio.dump_all(manifests.objects), nl=False)
+
+
+@main.command("krm")
+@_TEMP_DIR_OPTION
+@acquire_options
+@_handle_errors
+def krm_command(temp_dir: Path | None, **params: Any) -> None:
+    """Run as a Kustomize KRM function (generator): read a ResourceList on stdin, write it back
+    with the rendered objects as items.
+
+    \b
+    The functionConfig is olm-extractor's Extractor (olm.lburgazzoli.github.io/v1alpha1):
+    spec.source (bundle image or directory; with spec.catalog.source, PACKAGE[:VERSION]),
+    spec.catalog.channel, spec.namespace, spec.include/exclude, spec.certManager,
+    spec.registry, and bundle-extract's spec.rbacNames, spec.deploymentConfig and
+    spec.watchNamespaces. Errors: one results entry of severity error, and a non-zero exit.
+    The options below (and their BUNDLE_EXTRACT_* variables) set how images are pulled.
+    """
+    from extractor.pipeline.krm import run_function
+
+    data = sys.stdin.buffer.read()
+    with _temp_dir(temp_dir) as tmp:
+        result = run_function(data, lambda: _make_acquire_options(params, Path(tmp)))
+    sys.stdout.write(result.text)
+    sys.stdout.flush()
+    if result.error is not None:
+        _fail(result.error, result.exit_code)
 
 
 @main.command("update-bundle")

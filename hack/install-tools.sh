@@ -8,6 +8,7 @@
 #   - then hack/build-kube.sh, when it exists, and hack/build-helm-diff.sh (helm-diff plugin)
 #   - actionlint (tests/test_workflows.py), built by hack/build-actionlint.sh when not current;
 #     Debian's shellcheck (above) is what actionlint runs on the workflows' run: scripts
+#   - kustomize v5.7.1 (tests/pipeline/test_krm.py), built by hack/build-kustomize.sh when not current
 #
 # The tools cache is ${BUNDLE_EXTRACT_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/bundle-extract/tools}; it
 # lives outside the clone, so a fresh clone on the same machine reuses it. The script is idempotent
@@ -191,4 +192,8 @@ bash "$ROOT/hack/build-helm-diff.sh" || die "hack/build-helm-diff.sh failed"
 # when it has to build it.
 if ! bash "$ROOT/hack/build-actionlint.sh" --check; then
     bash "$ROOT/hack/build-actionlint.sh" || die "hack/build-actionlint.sh failed"
+fi
+# kustomize (tests/pipeline/test_krm.py runs `bundle-extract krm` under it), the same way.
+if ! bash "$ROOT/hack/build-kustomize.sh" --check; then
+    bash "$ROOT/hack/build-kustomize.sh" || die "hack/build-kustomize.sh failed"
 fi

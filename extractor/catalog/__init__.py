@@ -19,7 +19,14 @@ from __future__ import annotations
 
 from extractor.catalog.fbc import FbcBundle, FbcChannel, FbcEntry, PackageIndex, load_package
 from extractor.catalog.graph import Step, channel_head, check_channel, successors, upgrade_path
-from extractor.catalog.resolve import CatalogResolver, Resolution, find_version, parse_package_ref, resolve_in
+from extractor.catalog.resolve import (
+    CatalogResolver,
+    Resolution,
+    find_version,
+    parse_package_ref,
+    resolve_in,
+    resolve_package_ref,
+)
 
 __all__ = [
     "CatalogResolver",
@@ -35,6 +42,7 @@ __all__ = [
     "load_package",
     "parse_package_ref",
     "resolve_in",
+    "resolve_package_ref",
     "successors",
     "upgrade_path",
 ]

@@ -19,7 +19,7 @@ from extractor.catalog.graph import check_channel
 from extractor.catalog.semver import parse_semver
 from extractor.errors import CatalogError, ConfigError
 
-__all__ = ["CatalogResolver", "Resolution", "find_version", "parse_package_ref", "resolve_in"]
+__all__ = ["CatalogResolver", "Resolution", "find_version", "parse_package_ref", "resolve_in", "resolve_package_ref"]
 
 
 @dataclass(frozen=True)
@@ -128,3 +128,13 @@ class CatalogResolver:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def resolve_package_ref(catalog: str, package_ref: str, options: AcquireOptions, *,
+                        channel: str | None = None) -> Resolution:
+    """Resolve ``PACKAGE[:VERSION]`` (``package_ref``) in ``catalog`` (an image or an FBC
+    directory): what ``run --catalog`` and the KRM function's catalog mode do. The catalog is
+    removed from ``options.work_dir`` afterwards. Raises like :meth:`CatalogResolver.resolve`."""
+    package, version = parse_package_ref(package_ref)
+    with CatalogResolver(options) as resolver:
+        return resolver.resolve(catalog, package, channel=channel, version=version)

@@ -1,0 +1,117 @@
+"""Catalog images from the loopback registry: only the directory the configs label names is
+unpacked, through the same verified cache (offline, mirrors); images without the label, labels
+naming nothing, layers with other content and local catalogs."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from extractor.acquire import AcquireOptions
+from extractor.acquire.catalog import CONFIGS_LABEL, acquire_catalog
+from extractor.acquire.layers import Layer, apply_layers
+from extractor.acquire.reference import Mirror
+from extractor.demo.push import build_image, directory_layer, push_image
+from extractor.errors import CatalogError, ConfigError, NotCachedError
+from tests.support.catalogs import CatalogRegistry, catalog_registry  # noqa: F401  (fixture)
+from tests.support.registry import TestRegistry
+
+
+def options(tmp_path: Path, **kwargs: object) -> AcquireOptions:
+    return AcquireOptions(cache_dir=tmp_path / "cache", work_dir=tmp_path / "work", **kwargs)  # type: ignore[arg-type]
+
+
+def files(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+def test_only_the_labelled_directory_is_unpacked(catalog_registry: CatalogRegistry, tmp_path: Path) -> None:  # noqa: F811
+    source = acquire_catalog(catalog_registry.catalog, options(tmp_path))
+    assert source.digest == catalog_registry.catalog_digest
+    assert source.configs == "/configs"
+    assert source.root == source.unpacked / "configs"  # type: ignore[operator]
+    assert files(source.root) == files(catalog_registry.fbc)
+    assert files(source.unpacked) == ["configs/" + f for f in files(catalog_registry.fbc)]  # type: ignore[arg-type]
+    # offline, from the cache the first pull filled (the image config with the labels included)
+    again = acquire_catalog(catalog_registry.catalog, options(tmp_path, offline=True))
+    assert files(again.root) == files(source.root)
+    with pytest.raises(NotCachedError):
+        acquire_catalog(catalog_registry.catalog, options(tmp_path / "empty", offline=True))
+
+
+def test_through_a_mirror(catalog_registry: CatalogRegistry, tmp_path: Path) -> None:  # noqa: F811
+    upstream = catalog_registry.catalog.replace(catalog_registry.host, "registry.redhat.io")
+    mirror = Mirror.parse(f"registry.redhat.io={catalog_registry.host}")
+    source = acquire_catalog(upstream, options(tmp_path, mirrors=(mirror,)))
+    assert source.image == upstream and source.pulled_from == catalog_registry.catalog
+
+
+def test_images_that_are_not_catalogs(catalog_registry: CatalogRegistry, tmp_path: Path) -> None:  # noqa: F811
+    with pytest.raises(CatalogError, match=f"no-label-index:v1: not a file-based catalog image: it has no label "
+                                           f"{CONFIGS_LABEL}"):
+        acquire_catalog(catalog_registry.no_label, options(tmp_path))
+    with pytest.raises(CatalogError, match=f"{CONFIGS_LABEL}='/catalog', but the image has no /catalog"):
+        acquire_catalog(catalog_registry.missing_dir, options(tmp_path))
+    assert not any((tmp_path / "work").iterdir())  # nothing left behind
+    with pytest.raises(ConfigError, match="native puller"):
+        acquire_catalog(catalog_registry.catalog, options(tmp_path, puller="docker"))
+
+
+def test_label_naming_the_root_or_leaving_the_image(registry: TestRegistry, tmp_path: Path) -> None:
+    (tmp_path / "fbc").mkdir()
+    (tmp_path / "fbc" / "x.json").write_text("{}")
+    for index, value in enumerate(["/", "../etc", ""]):
+        image = build_image([directory_layer([("configs", tmp_path / "fbc")])], labels={CONFIGS_LABEL: value})
+        ref = f"{registry.host}/catalog-test/odd-label-{index}:v1"
+        push_image(ref, image)
+        with pytest.raises(CatalogError, match="names no directory inside the image"):
+            acquire_catalog(ref, options(tmp_path))
+
+
+def test_local_catalogs(tmp_path: Path) -> None:
+    (tmp_path / "fbc").mkdir()
+    assert acquire_catalog(str(tmp_path / "fbc"), options(tmp_path)).root == tmp_path / "fbc"
+    with pytest.raises(ConfigError, match="no such catalog directory"):
+        acquire_catalog(str(tmp_path / "nope"), options(tmp_path))
+    with pytest.raises(ConfigError, match="not from an image archive"):
+        acquire_catalog(f"oci-archive:{tmp_path}/x.tar", options(tmp_path))
+
+
+def _tar(entries: dict[str, bytes | None]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, data in entries.items():
+            info = tarfile.TarInfo(name)
+            if data is None:
+                info.type = tarfile.DIRTYPE
+                archive.addfile(info)
+            else:
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_keep_nested_directories_whiteouts_and_opaque(tmp_path: Path) -> None:
+    lower = tmp_path / "lower.tar"
+    lower.write_bytes(_tar({"bin/opm": b"x", "a/b/configs/p/catalog.json": b"{}", "a/b/configs/q/old.json": b"{}",
+                            "a/other.txt": b"y", "manifests/csv.yaml": b"z"}))
+    upper = tmp_path / "upper.tar"
+    upper.write_bytes(_tar({"a/b/configs/q/.wh.old.json": b"", "a/b/configs/r/new.json": b"{}"}))
+    dest = tmp_path / "out"
+    apply_layers([Layer(lower, "sha256:l"), Layer(upper, "sha256:u")], dest, image="img", keep=["/a/b/configs/"])
+    assert files(dest) == ["a/b/configs/p/catalog.json", "a/b/configs/r/new.json"]
+    opaque = tmp_path / "opaque.tar"
+    opaque.write_bytes(_tar({"a/.wh..wh..opq": b"", "a/b/configs/s.json": b"{}"}))
+    dest2 = tmp_path / "out2"
+    apply_layers([Layer(lower, "sha256:l"), Layer(opaque, "sha256:o")], dest2, image="img", keep=["a/b/configs"])
+    assert files(dest2) == ["a/b/configs/s.json"]
+    whiteout = tmp_path / "wh.tar"  # deleting a directory above the kept one deletes it too
+    whiteout.write_bytes(_tar({".wh.a": b""}))
+    dest3 = tmp_path / "out3"
+    apply_layers([Layer(lower, "sha256:l"), Layer(whiteout, "sha256:w")], dest3, image="img", keep=["a/b/configs"])
+    assert files(dest3) == []
+    with pytest.raises(ValueError, match="does not name a directory"):
+        apply_layers([Layer(lower, "sha256:l")], tmp_path / "x", image="img", keep=["a/../b"])
