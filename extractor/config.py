@@ -1,7 +1,8 @@
 """``bundles.yaml``: the declarative list of bundles this project turns into charts.
 
 Read and written with ruamel.yaml round-trip (people edit this file: comments and key order are
-kept when ``update-bundle`` rewrites a version). Shape::
+kept when ``update-bundle`` rewrites a version). Longer than 400 lines: the schema of the one
+file users edit, its checks and its round-trip rewriting stay in one module. Shape::
 
     bundles:
       - name: sail-operator                 # chart and release name (DNS-1123 label)
@@ -21,6 +22,8 @@ kept when ``update-bundle`` rewrites a version). Shape::
         track: patch                        # optional; versions `outdated` proposes: patch (same
                                             # major.minor, default), minor (same major) or major
         versionPattern: 'v1[.]15[.].*'      # optional; a Python regex tags must fullmatch to be proposed
+        # or, instead of image: a catalog (image or ./fbc-dir) and package, optionally a channel
+        # (else the default one) and a version of it (else its head): catalog: ..., package: ...
 """
 
 from __future__ import annotations
@@ -95,6 +98,19 @@ class BundleEntry:
     base_dir: Path | None = None
     track: str = "patch"
     version_pattern: str | None = None
+    catalog: str | None = None
+    package: str | None = None
+    channel: str | None = None
+
+    @property
+    def is_catalog(self) -> bool:
+        """True for an entry naming a ``catalog`` and ``package`` instead of an ``image``."""
+        return self.catalog is not None
+
+    @property
+    def catalog_reference(self) -> str:
+        """The ``catalog`` to read, a relative path resolved against ``base_dir`` ("" for images)."""
+        return _resolve_local(self.catalog, self.base_dir) if self.catalog else ""
 
     @property
     def reference(self) -> str:
@@ -171,12 +187,15 @@ def _entry(path: Path, index: int, raw: Any) -> BundleEntry:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping")
     known = {"name", "image", "version", "namespace", "watchNamespaces", "needs", "exclude", "include",
-             "defaultExcludes", "postprocessors", "render", "track", "versionPattern"}
+             "defaultExcludes", "postprocessors", "render", "track", "versionPattern", "catalog", "package", "channel"}
     unknown = sorted(set(map(str, raw)) - known)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}")
+    catalog = _catalog_keys(where, raw)
     local = isinstance(raw.get("image"), str) and is_local_source(str(raw["image"]))
     for key in ("name", "image", "version", "namespace"):
+        if key in ("image", "version") and catalog and raw.get(key) is None:
+            continue  # a catalog entry names a package; `version` pins one of its channel
         if key == "version" and local and raw.get(key) is None:
             continue  # a local bundle has no tag; `version` is optional there
         if not isinstance(raw.get(key), str) or not raw.get(key):
@@ -209,7 +228,7 @@ def _entry(path: Path, index: int, raw: Any) -> BundleEntry:
             raise ConfigError(f"{where}: versionPattern {str(pattern)!r} is not a valid regex: {exc}") from None
     return BundleEntry(
         name=name,
-        image=str(raw["image"]),
+        image=str(raw.get("image") or ""),
         version=str(raw.get("version") or ""),
         namespace=str(raw["namespace"]),
         watch_namespaces=_str_list(f"{where}: watchNamespaces", raw.get("watchNamespaces")),
@@ -222,7 +241,25 @@ def _entry(path: Path, index: int, raw: Any) -> BundleEntry:
         base_dir=path.resolve().parent,
         track=str(track),
         version_pattern=None if pattern is None else str(pattern),
+        catalog=str(raw["catalog"]) if catalog else None,
+        package=str(raw["package"]) if catalog else None,
+        channel=str(raw["channel"]) if raw.get("channel") is not None else None,
     )
+
+
+def _catalog_keys(where: str, raw: dict[str, Any]) -> bool:
+    """True for a catalog entry (``catalog`` + ``package``, no ``image``); raises :class:`ConfigError`."""
+    if "catalog" not in raw or "image" in raw:
+        for key in ("package", "channel", "catalog"):
+            if key in raw:
+                raise ConfigError(f"{where}: {key!r} goes with 'catalog' and 'package' instead of 'image'")
+        return False
+    for key in ("catalog", "package", *(k for k in ("channel", "version") if k in raw)):
+        if not isinstance(raw.get(key), str) or not raw.get(key):
+            raise ConfigError(f"{where}: {key!r} must be a non-empty string")
+    if not _DNS_LABEL.match(str(raw["package"])):
+        raise ConfigError(f"{where}: package {raw['package']!r} is not a package name (a DNS-1123 label)")
+    return True
 
 
 def _read_yaml(path: Path) -> Any:

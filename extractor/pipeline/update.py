@@ -24,6 +24,7 @@ from extractor.emit.swap import swap_in
 from extractor.errors import ConfigError, EmitError, EntriesError, ExtractorError
 from extractor.model import BundleSource
 from extractor.pipeline.build import build_chart, postprocessor_settings, render_options_for
+from extractor.pipeline.catalogs import resolve_catalog_entries, with_catalog_locks
 from extractor.render.filters import compile_expressions
 from extractor.review.lock import (
     GENERATOR,
@@ -184,11 +185,12 @@ def generate(
         rebuilt: list[str] = []
         failed: list[tuple[str, ExtractorError]] = []
         warnings: list[str] = []
-        for entry in config.bundles:
-            if entry.name not in selected:
-                continue
-            if entry.name in versions:
-                entry = dataclasses.replace(entry, version=versions[entry.name])
+        todo = [dataclasses.replace(e, version=versions[e.name]) if e.name in versions else e
+                for e in config.bundles if e.name in selected]
+        resolved = resolve_catalog_entries(todo, acquire_options, lock, pins)  # catalog entries -> their bundle
+        failed.extend(resolved.failed)
+        read = lock
+        for entry in resolved.entries:
             locked = lock.entries.get(entry.name)
             chart_dir = charts_root / entry.name
             try:
@@ -209,6 +211,7 @@ def generate(
                 failed.append((entry.name, exc))
             except OSError as exc:
                 failed.append((entry.name, EmitError(f"{exc.filename or root}: {exc.strerror}")))
+        lock = with_catalog_locks(lock, read, resolved.locks)
         if failed and not keep_going:
             raise EntriesError(failed)
         failed_names = {name for name, _ in failed}

@@ -12,6 +12,15 @@ One entry per bundles.yaml entry::
       inputs: sha256:…                     # generator version + entry options + bundle digest
       checksum: sha256:…                   # over the fields above: a hand edit is refused
 
+A catalog entry (``catalog:``/``package:`` in bundles.yaml) locks the bundle the catalog resolved
+to as ``image``/``version``/``digest`` (the bundle image and its digest), and the resolution itself::
+
+      catalog: {image: registry.redhat.io/redhat/redhat-operator-index:v4.18, digest: sha256:…,
+                package: openshift-cert-manager-operator, channel: stable-v1,
+                bundle: cert-manager-operator.v1.16.2, version: 1.16.2}
+
+(entries without it are read and written exactly as before: their checksums do not change).
+
 Used three ways: ``update-bundle`` skips an entry whose ``inputs`` and chart ``files`` are
 unchanged (nothing is rewritten, not even the lock); a chart whose content changed gets the next
 ``revision`` (:func:`next_revision`); and ``verify`` regenerates from the locked digests.
@@ -37,6 +46,7 @@ from extractor.errors import ConfigError
 __all__ = [
     "GENERATOR",
     "LOCK_NAME",
+    "CatalogLock",
     "Lock",
     "LockEntry",
     "chart_files_digest",
@@ -58,6 +68,25 @@ _HEADER = (
 
 
 @dataclass(frozen=True)
+class CatalogLock:
+    """How a catalog entry resolved: the catalog ``image`` as bundles.yaml names it and the
+    ``digest`` it was pulled at (a local catalog: ``tree:sha256:…`` of its files), the
+    ``package``, ``channel``, ``bundle`` name and bundle ``version`` chosen."""
+
+    image: str
+    digest: str
+    package: str
+    channel: str
+    bundle: str
+    version: str
+
+    def to_dict(self) -> dict[str, str]:
+        """The ``catalog:`` mapping of a lock entry."""
+        return {"image": self.image, "digest": self.digest, "package": self.package, "channel": self.channel,
+                "bundle": self.bundle, "version": self.version}
+
+
+@dataclass(frozen=True)
 class LockEntry:
     """One locked bundle (see the module docstring for the fields)."""
 
@@ -72,6 +101,7 @@ class LockEntry:
     files: str
     generator: str
     inputs: str
+    catalog: CatalogLock | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The entry as written in the lock file, with its checksum."""
@@ -80,6 +110,7 @@ class LockEntry:
             "image": self.image,
             "version": self.version,
             "digest": self.digest,
+            **({"catalog": self.catalog.to_dict()} if self.catalog is not None else {}),
             "csv": {"name": self.csv_name, "version": self.csv_version},
             "chart": {"version": self.chart_version, "revision": self.revision, "files": self.files},
             "generator": self.generator,
@@ -135,8 +166,12 @@ def _entry(raw: Any, where: str) -> LockEntry:
         files=_field(chart, "files", f"{where}: chart"),
         generator=_field(raw, "generator", where),
         inputs=_field(raw, "inputs", where),
+        catalog=_catalog(raw, where),
     )
-    for key, value in (("digest", entry.digest), ("chart.files", entry.files), ("inputs", entry.inputs)):
+    checked = [("digest", entry.digest), ("chart.files", entry.files), ("inputs", entry.inputs)]
+    if entry.catalog is not None:
+        checked.append(("catalog.digest", entry.catalog.digest))
+    for key, value in checked:
         if not _DIGEST.match(value):
             raise ConfigError(f"{where}: {key} {value[:80]!r} is not a sha256 digest")
     if entry.revision < 1:
@@ -145,6 +180,18 @@ def _entry(raw: Any, where: str) -> LockEntry:
         raise ConfigError(f"{where}: the entry was edited by hand (checksum mismatch); "
                           "run 'make update-bundle' to regenerate it")
     return entry
+
+
+def _catalog(raw: dict[str, Any], where: str) -> CatalogLock | None:
+    if "catalog" not in raw:
+        return None
+    data = _field(raw, "catalog", where, dict)
+    keys = ("image", "digest", "package", "channel", "bundle", "version")
+    unknown = sorted(set(map(str, data)) - set(keys))
+    if unknown:
+        raise ConfigError(f"{where}: catalog: unknown key(s) {', '.join(unknown)}")
+    image, digest, package, channel, bundle, version = (_field(data, k, f"{where}: catalog") for k in keys)
+    return CatalogLock(image, digest, package, channel, bundle, version)
 
 
 def read_lock(path: Path) -> Lock:

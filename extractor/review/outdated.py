@@ -7,6 +7,11 @@ what the charts were generated from (:func:`generated_state`). Policy per entry:
 ``versionPattern`` (a regex a tag must fullmatch). Floating tags (``latest``, ``v1.15``) are never
 proposed, nor pre-releases (a suffix with letters) unless ``versionPattern`` is set. Local entries
 (directories, archives) are skipped with a note. Reads only: nothing is written, not even the cache.
+
+Catalog entries (``catalog:``/``package:``) follow their channel instead of tags
+(:func:`check_catalog_entry`): the proposal is the channel head, the notes give the upgrade path
+from the locked version (which versions each step skips) and say when the locked version left the
+channel. Their catalog image is pulled through the blob cache like any pull (the one write).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from extractor import yamlio
 from extractor.acquire import AcquireOptions, BlobCache, default_cache_dir
@@ -29,11 +34,15 @@ from extractor.review.changes import mapping
 from extractor.review.lock import LOCK_NAME, read_lock
 from extractor.review.versions import Version, parse_version, registry_tags, sort_tags, tag_sort_key
 
+if TYPE_CHECKING:
+    from extractor.catalog import CatalogResolver
+
 __all__ = [
     "UPDATES_EXIT_CODE",
     "GeneratedState",
     "OutdatedResult",
     "allowed_by_track",
+    "check_catalog_entry",
     "check_entry",
     "format_table",
     "generated_state",
@@ -113,6 +122,7 @@ class OutdatedResult:
     proposed: str | None
     track: str
     notes: tuple[str, ...] = field(default=())
+    catalog: dict[str, Any] | None = None
 
     @property
     def updates(self) -> bool:
@@ -120,12 +130,17 @@ class OutdatedResult:
         return self.rebuild or self.proposed is not None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: ``{name, image, version, digest, tagDigest, rebuild, newer, proposed, track, notes}``."""
-        return {
+        """JSON-ready: ``{name, image, version, digest, tagDigest, rebuild, newer, proposed, track, notes}``
+        (and ``catalog``: ``{image, digest, package, channel, head, inChannel, upgradePath}`` for a
+        catalog entry, whose ``image`` is the catalog and ``version`` the locked bundle version)."""
+        data: dict[str, Any] = {
             "name": self.name, "image": self.image, "version": self.version, "digest": self.digest,
             "tagDigest": self.tag_digest, "rebuild": self.rebuild, "newer": list(self.newer),
             "proposed": self.proposed, "track": self.track, "notes": list(self.notes),
         }  # fmt: skip
+        if self.catalog is not None:
+            data["catalog"] = self.catalog
+        return data
 
 
 def allowed_by_track(current: Version, candidate: Version, track: str) -> bool:
@@ -216,6 +231,74 @@ def check_entry(
     )  # fmt: skip
 
 
+def _bundle_digest(client: RegistryClient, image: str, options: AcquireOptions) -> str | None:
+    """The digest a catalog's bundle image reference stands for now (by digest: that one)."""
+    ref = Reference.parse(image)
+    if ref.digest:
+        return ref.digest
+    return _tag_digest(client, apply_mirrors(ref, options.mirrors), options)
+
+
+def check_catalog_entry(
+    entry: BundleEntry, output_dir: Path, options: AcquireOptions, client: RegistryClient, resolver: CatalogResolver
+) -> OutdatedResult:
+    """The :class:`OutdatedResult` of a catalog entry: ``version`` the locked bundle version (else
+    bundles.yaml's), ``newer`` the channel's newer versions, ``proposed`` the channel head when it
+    is not the locked version, ``rebuild`` when the catalog now gives the locked version another
+    image digest; the notes hold the upgrade path (:func:`extractor.catalog.upgrade_path`) and
+    whether the locked version is still in the channel.
+
+    Raises the stage errors with a message starting with the entry name.
+    """
+    from extractor.catalog import check_channel, upgrade_path
+    from extractor.catalog.semver import parse_semver
+
+    locked = read_lock(output_dir / LOCK_NAME).entries.get(entry.name)
+    resolved = locked.catalog if locked is not None else None
+    try:
+        index = resolver.index(entry.catalog_reference, str(entry.package))
+        channel = index.channel(entry.channel)
+        head_entry = check_channel(channel, index.bundles)
+        head = index.bundles[head_entry.name]
+        source = resolver.source(entry.catalog_reference)
+    except ExtractorError as exc:
+        raise type(exc)(f"bundle {entry.name!r}: {exc}") from None
+    notes: list[str] = [] if resolved is not None else ["chart not generated yet"]
+    version = resolved.version if resolved is not None else (entry.version or None)
+    members = [index.bundles[e.name] for e in channel.entries]
+    current = next((b for b in members if version is not None and b.version == version), None)
+    semver = parse_semver(version) if version is not None else None
+    if version is not None and current is None:
+        notes.append(f"locked version {version} is no longer in channel {channel.name!r}")
+    newer = sorted((b for b in members if semver is not None and b.semver > semver), key=lambda b: b.semver)
+    proposed = head.version if version is None or (semver is not None and head.semver > semver) else None
+    path: list[str] = []
+    if semver is not None and version != head.version:
+        name = current.name if current is not None else resolved.bundle if resolved is not None else ""
+        steps = upgrade_path(channel, index.bundles, name, semver, head_entry)
+        if steps is None:
+            notes.append(f"no upgrade path from {version} to the head {head.version} in channel {channel.name!r}")
+        else:
+            path = [str(step) for step in steps]
+            notes.append("upgrade path: " + "; ".join(path))
+    tag_digest = None
+    if current is not None:
+        try:
+            tag_digest = _bundle_digest(client, current.image, options)
+        except ExtractorError as exc:
+            raise type(exc)(f"bundle {entry.name!r}: {exc}") from None
+    digest = locked.digest if locked is not None else None
+    return OutdatedResult(
+        name=entry.name, image=entry.catalog_reference, version=version, digest=digest, tag_digest=tag_digest,
+        rebuild=digest is not None and tag_digest is not None and digest != tag_digest,
+        newer=tuple(b.version for b in newer), proposed=proposed, track=f"channel {channel.name}",
+        notes=tuple(notes),
+        catalog={"image": source.image or source.reference, "digest": source.digest, "package": index.name,
+                 "channel": channel.name, "head": head.version, "inChannel": current is not None,
+                 "upgradePath": path},
+    )
+
+
 def outdated(
     config: ProjectConfig, output_dir: Path, options: AcquireOptions, *, only: Sequence[str] | None = None
 ) -> list[OutdatedResult]:
@@ -225,10 +308,15 @@ def outdated(
     ``output_dir``: the directory holding ``charts/``. Raises :class:`ConfigError` for an unknown
     name, the :class:`RegistryError` family (naming the entry) when a registry cannot be asked.
     """
+    from extractor.catalog import CatalogResolver
+
     entries = list(config.bundles) if only is None else [config.entry(name) for name in only]
     results: list[OutdatedResult] = []
-    with options.client() as client:
+    with options.client() as client, CatalogResolver(options) as resolver:
         for entry in entries:
+            if entry.is_catalog:
+                results.append(check_catalog_entry(entry, output_dir, options, client, resolver))
+                continue
             if entry.is_local:
                 results.append(OutdatedResult(
                     name=entry.name, image=entry.image, version=entry.version or None, digest=None,
