@@ -446,7 +446,11 @@ def list_versions_command(repository: str | None, config_path: Path, bundle: str
     if bundle is not None:
         from extractor.config import load_config
 
-        repository = load_config(config_path).entry(bundle).image
+        entry = load_config(config_path).entry(bundle)
+        if entry.is_catalog:
+            raise ConfigError(f"bundle {bundle!r} comes from catalog {entry.catalog}: its versions are its channel's "
+                              "('bundle-extract outdated' lists the newer ones)")
+        repository = entry.image
     assert repository is not None
     with tempfile.TemporaryDirectory(prefix="bundle-extract-") as tmp:
         tags = list_versions(repository, _make_acquire_options(params, Path(tmp)))

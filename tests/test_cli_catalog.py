@@ -117,3 +117,11 @@ def test_temp_dir_receives_the_unpacked_images(catalog_registry: CatalogRegistry
     (tmp_path / "file").write_text("")
     bad = cli("run", "x", "-n", "cm", "--temp-dir", str(tmp_path / "file" / "sub"))
     assert_one_line_error(bad, "--temp-dir")
+
+
+def test_list_versions_of_a_catalog_entry_points_to_outdated(tmp_path: Path) -> None:
+    (tmp_path / "bundles.yaml").write_text("bundles:\n  - name: cm\n    catalog: ./fbc\n    package: p\n"
+                                           "    namespace: ns\n")
+    proc = cli("list-versions", "--config", str(tmp_path / "bundles.yaml"), "--bundle", "cm")
+    assert_one_line_error(proc, "bundle 'cm' comes from catalog ./fbc", "'bundle-extract outdated'")
+    assert proc.returncode == 2
