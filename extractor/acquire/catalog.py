@@ -5,7 +5,10 @@ A catalog image is pulled like a bundle image (the same verified, cached
 directory its ``operators.operatorframework.io.index.configs.v1`` label names is unpacked (what
 ``opm generate dockerfile`` writes is ``/configs``). Like OLM v1's catalogd (operator-controller
 ``internal/shared/util/image/cache.go``: "catalog image is missing the required label"), an image
-without the label is refused: it is not a file-based catalog. A directory (``opm render`` output,
+without the label is refused: it is not a file-based catalog. ``--max-unpacked-bytes`` and
+``--max-unpacked-files`` apply to the configs directory; the rest of the image (a base image,
+opm's cache), streamed through and never written, has caps of its own
+(:data:`OUTSIDE_CONFIGS_BYTES`, :data:`OUTSIDE_CONFIGS_FILES`). A directory (``opm render`` output,
 or a checkout of a catalog repository) or a single FBC file is used as it is.
 
 Parsing and resolution are :mod:`extractor.catalog`'s business; this module only brings the files.
@@ -26,10 +29,19 @@ from extractor.acquire.options import AcquireOptions
 from extractor.acquire.reference import Reference, apply_mirrors
 from extractor.errors import AcquireError, CatalogError, ConfigError
 
-__all__ = ["CONFIGS_LABEL", "CatalogSource", "acquire_catalog", "configs_dir"]
+__all__ = ["CONFIGS_LABEL", "OUTSIDE_CONFIGS_BYTES", "OUTSIDE_CONFIGS_FILES", "CatalogSource", "acquire_catalog",
+           "configs_dir"]
 
 CONFIGS_LABEL = "operators.operatorframework.io.index.configs.v1"
 """The image label naming the FBC directory inside a catalog image (operator-registry)."""
+
+OUTSIDE_CONFIGS_BYTES = 8 * 1024**3
+"""Cap on the uncompressed bytes of a catalog image outside its configs directory (its base image,
+opm's cache), streamed through and never written; the configs directory itself counts against
+``--max-unpacked-bytes``."""
+OUTSIDE_CONFIGS_FILES = 500_000
+"""Cap on a catalog image's entries outside its configs directory (``--max-unpacked-files`` counts
+the configs directory's)."""
 
 _LOCAL_PREFIXES = ("docker-archive:", "oci-archive:", "oci:")
 
@@ -116,7 +128,8 @@ def acquire_catalog(reference: str, options: AcquireOptions) -> CatalogSource:
 
     puller = HttpPuller(options)
     try:
-        result = puller.pull(pulled, dest, image=str(requested), keep=keep)
+        result = puller.pull(pulled, dest, image=str(requested), keep=keep,
+                             skipped=(OUTSIDE_CONFIGS_BYTES, OUTSIDE_CONFIGS_FILES))
         root = dest.joinpath(*keep_parts(chosen)[0])
         if not (root.is_dir() or root.is_file()):
             raise CatalogError(f"{requested}: label {CONFIGS_LABEL}={chosen[0]!r}, but the image has no {chosen[0]}")

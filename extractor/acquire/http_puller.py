@@ -91,10 +91,13 @@ class HttpPuller:
         if self.options.progress is not None:
             self.options.progress(PullProgress(image, event, digest, done, total))
 
-    def pull(self, ref: Reference, dest: Path, *, image: str, keep: KeepDirs = BUNDLE_DIRS) -> PullResult:
+    def pull(self, ref: Reference, dest: Path, *, image: str, keep: KeepDirs = BUNDLE_DIRS,
+             skipped: tuple[int, int] | None = None) -> PullResult:
         """Resolve ``ref`` (index -> ``options.platform``), fetch missing layers, unpack the ``keep``
         directories (:data:`KeepDirs`; a bundle's ``manifests/`` and ``metadata/`` by default) into
         ``dest``. A ``keep`` function is called with the image's labels before any layer is fetched.
+        ``skipped``: ``(bytes, entries)`` caps for content outside the ``keep`` directories
+        (:class:`LayerLimits`); the compressed download is then capped at twice the larger byte cap.
 
         Raises the :class:`RegistryError` family, :class:`UnsafeLayerError`, :class:`AcquireError`
         and whatever the ``keep`` function raises.
@@ -109,7 +112,7 @@ class HttpPuller:
         where = f"{ref.with_digest(manifest.digest)}"
         dirs = keep(self.labels(ref, manifest)) if callable(keep) else keep
         layers: list[Layer] = []
-        remaining = self.options.max_bytes * 2  # compressed bytes are bounded too, generously
+        remaining = max(self.options.max_bytes, skipped[0] if skipped else 0) * 2  # compressed: bounded too
         descriptors = manifest.layers(where)
         if len(descriptors) > MAX_LAYERS:
             raise RegistryError(f"{where}: manifest lists {len(descriptors)} layers (at most {MAX_LAYERS} accepted)")
@@ -134,7 +137,9 @@ class HttpPuller:
                 cached[descriptor.digest] = path  # a layer listed twice is downloaded once
                 remaining -= descriptor.size
             layers.append(Layer(path, descriptor.digest, descriptor.media_type))
-        limits = LayerLimits(max_bytes=self.options.max_bytes, max_files=self.options.max_files)
+        limits = LayerLimits(max_bytes=self.options.max_bytes, max_files=self.options.max_files,
+                             skipped_bytes=skipped[0] if skipped else None,
+                             skipped_files=skipped[1] if skipped else None)
         self._report(image, "unpack")
         apply_layers(layers, dest, image=image, limits=limits, keep=dirs)
         self._report(image, "done")

@@ -61,10 +61,18 @@ _CHUNK = 256 * 1024
 
 @dataclass(frozen=True)
 class LayerLimits:
-    """Caps for one image: ``max_bytes`` uncompressed entry bytes, ``max_files`` entries."""
+    """Caps for one image: ``max_bytes`` uncompressed entry bytes, ``max_files`` entries.
+
+    ``skipped_bytes``/``skipped_files``: when set, entries outside the kept directories (streamed
+    through, never written) count against these caps instead (a catalog image carries a whole
+    base image and opm's cache beside its configs directory); unset, every entry counts against
+    ``max_bytes``/``max_files``.
+    """
 
     max_bytes: int = DEFAULT_MAX_BYTES
     max_files: int = DEFAULT_MAX_FILES
+    skipped_bytes: int | None = None
+    skipped_files: int | None = None
 
 
 @dataclass(frozen=True)
@@ -130,8 +138,28 @@ class _State:
     keep: tuple[tuple[str, ...], ...] = tuple((d,) for d in BUNDLE_DIRS)
     entries: int = 0
     total_bytes: int = 0
+    skipped_entries: int = 0
+    skipped_bytes: int = 0
     digest: str = ""
     written: set[tuple[str, ...]] = field(default_factory=set)
+
+    def count(self, entry: str, parts: Sequence[str], size: int) -> None:
+        """Count one entry against the caps (:class:`LayerLimits`); raise when one is exceeded."""
+        limits = self.limits
+        if limits.skipped_bytes is not None and parts and not (self.kept(parts) or self.above_kept(parts)):
+            self.skipped_entries += 1
+            self.skipped_bytes += size
+            if self.skipped_entries > (limits.skipped_files or 0):
+                raise self.unsafe(entry, f"more than {limits.skipped_files} entries outside {self.kept_names}")
+            if self.skipped_bytes > limits.skipped_bytes:
+                raise self.unsafe(entry, f"content outside {self.kept_names} exceeds {limits.skipped_bytes} bytes")
+            return
+        self.entries += 1
+        if self.entries > limits.max_files:
+            raise self.unsafe(entry, f"more than {limits.max_files} entries in the image")
+        self.total_bytes += size if parts else 0
+        if self.total_bytes > limits.max_bytes:
+            raise self.unsafe(entry, f"image content exceeds {limits.max_bytes} bytes uncompressed")
 
     def unsafe(self, entry: str, reason: str) -> UnsafeLayerError:
         return UnsafeLayerError(f"{self.image}: layer {self.digest}: entry {entry!r}: {reason}")
@@ -219,10 +247,8 @@ def _apply_stream(stream: IO[bytes], dest: Path, state: _State) -> None:
 
 def _apply_member(archive: tarfile.TarFile, member: tarfile.TarInfo, dest: Path, state: _State) -> None:
     entry = member.name
-    state.entries += 1
-    if state.entries > state.limits.max_files:
-        raise state.unsafe(entry, f"more than {state.limits.max_files} entries in the image")
     parts, absolute = _split(entry)
+    state.count(entry, parts, max(member.size, 0))
     if ".." in parts:
         raise state.unsafe(entry, "path contains '..'")
     if member.ischr() or member.isblk():
@@ -233,9 +259,6 @@ def _apply_member(archive: tarfile.TarFile, member: tarfile.TarInfo, dest: Path,
         raise state.unsafe(entry, "sparse files are not allowed")
     if not parts:
         return
-    state.total_bytes += max(member.size, 0)
-    if state.total_bytes > state.limits.max_bytes:
-        raise state.unsafe(entry, f"image content exceeds {state.limits.max_bytes} bytes uncompressed")
     base = parts[-1]
     if base == _OPAQUE:
         _opaque(dest, parts[:-1], state, entry)

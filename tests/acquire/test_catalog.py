@@ -12,10 +12,10 @@ import pytest
 
 from extractor.acquire import AcquireOptions
 from extractor.acquire.catalog import CONFIGS_LABEL, acquire_catalog
-from extractor.acquire.layers import Layer, apply_layers
+from extractor.acquire.layers import Layer, LayerLimits, apply_layers
 from extractor.acquire.reference import Mirror
 from extractor.demo.push import build_image, directory_layer, push_image
-from extractor.errors import CatalogError, ConfigError, NotCachedError
+from extractor.errors import CatalogError, ConfigError, NotCachedError, UnsafeLayerError
 from tests.support.catalogs import CatalogRegistry, catalog_registry  # noqa: F401  (fixture)
 from tests.support.registry import TestRegistry
 
@@ -115,3 +115,27 @@ def test_keep_nested_directories_whiteouts_and_opaque(tmp_path: Path) -> None:
     assert files(dest3) == []
     with pytest.raises(ValueError, match="does not name a directory"):
         apply_layers([Layer(lower, "sha256:l")], tmp_path / "x", image="img", keep=["a/../b"])
+
+
+def test_content_outside_the_configs_directory_has_caps_of_its_own(registry: TestRegistry, tmp_path: Path) -> None:
+    # a catalog image carries a base image (thousands of files) beside /configs: --max-unpacked-files
+    # counts the configs directory only, the rest has its own, larger caps
+    base = _tar({f"usr/lib/file{i}": b"x" * 100 for i in range(300)})
+    (tmp_path / "fbc").mkdir()
+    (tmp_path / "fbc" / "catalog.json").write_text('{"schema": "olm.package", "name": "p"}')
+    image = build_image([base, directory_layer([("configs", tmp_path / "fbc")])],
+                        labels={CONFIGS_LABEL: "/configs"})
+    ref = f"{registry.host}/catalog-test/big-base:v1"
+    push_image(ref, image)
+    source = acquire_catalog(ref, options(tmp_path, max_files=50))
+    assert files(source.root) == ["catalog.json"]
+    layer = tmp_path / "base.tar"
+    layer.write_bytes(base)
+    with pytest.raises(UnsafeLayerError, match="more than 50 entries in the image"):  # a bundle counts everything
+        apply_layers([Layer(layer, "sha256:b")], tmp_path / "bundle", image="img", limits=LayerLimits(max_files=50))
+    with pytest.raises(UnsafeLayerError, match=r"more than 20 entries outside configs/"):
+        apply_layers([Layer(layer, "sha256:b")], tmp_path / "c1", image="img", keep=["configs"],
+                     limits=LayerLimits(skipped_bytes=10**9, skipped_files=20))
+    with pytest.raises(UnsafeLayerError, match=r"content outside configs/ exceeds 5000 bytes"):
+        apply_layers([Layer(layer, "sha256:b")], tmp_path / "c2", image="img", keep=["configs"],
+                     limits=LayerLimits(skipped_bytes=5000, skipped_files=1000))
