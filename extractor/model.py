@@ -61,7 +61,10 @@ class Bundle:
 
     ``csv``: the ClusterServiceVersion object (with ``metadata/properties.yaml`` merged into the
     ``olm.properties`` annotation); ``crds``: CustomResourceDefinition documents in file order
-    (files sorted by name); ``others``: every other document.
+    (files sorted by name); ``others``: every other document; ``dependencies``: the entries of
+    ``metadata/dependencies.yaml`` (``{"type": ..., "value": ...}``, in file order); ``notes``:
+    one-line notes for a person about what loading changed (a dropped ImageStream, an annotation
+    added to a converted CRD).
     """
 
     source: BundleSource
@@ -71,6 +74,8 @@ class Bundle:
     csv_path: str
     crds: list[ManifestDoc] = field(default_factory=list)
     others: list[ManifestDoc] = field(default_factory=list)
+    dependencies: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def csv_name(self) -> str:
@@ -114,8 +119,11 @@ class Manifests:
     ``raw_crds``: CRD name -> exact bundle file bytes, for CRDs whose rendered object is
     unchanged from the bundle (so emitters can copy them byte-for-byte).
     ``target_namespaces``: the resolved target namespaces (``("",)`` = all namespaces).
+    ``notes``: one-line notes for a person where the render departs from OLMv1 or drops something
+    (the bundle's notes first), e.g. a defaulted OwnNamespace install mode.
     """
 
     objects: list[KubeObject]
     raw_crds: dict[str, bytes] = field(default_factory=dict)
     target_namespaces: tuple[str, ...] = ("",)
+    notes: list[str] = field(default_factory=list)

@@ -16,6 +16,18 @@ Follows OLMv1 ``rukpak/bundle/source/source.go`` (``fsBundleSource.GetBundle`` a
   converted to v1 when the conversion is mechanical), everything else goes to ``others``;
 - ``metadata/properties.yaml`` properties are appended to the CSV ``olm.properties`` annotation
   (compact JSON, as Go's ``json.Marshal`` writes it).
+
+Beyond OLMv1 (each reported in ``Bundle.notes``):
+
+- ``metadata/dependencies.yaml`` (``olm.package``, ``olm.gvk``, ``olm.constraint`` entries, as
+  OLMv0's resolver reads them; OLMv1 ignores the file) and the requirement properties of
+  ``olm.properties`` (``olm.constraint``, ``olm.package.required``, ``olm.gvk.required``) are
+  kept in ``Bundle.dependencies`` so that generation can report them;
+- an ``ImageStream`` in ``manifests/image-references`` (OpenShift ART build metadata listing the
+  images of a release, without a name; no OLM creates it) is dropped;
+- a converted v1beta1 CRD of a protected API group (``*.k8s.io``, ``*.kubernetes.io``) without
+  an ``api-approved.kubernetes.io`` annotation gets one (v1 CRDs there are refused without it;
+  v1beta1 did not check).
 """
 
 from __future__ import annotations
@@ -32,12 +44,27 @@ from extractor import yamlio
 from extractor.errors import BundleError
 from extractor.model import Bundle, BundleSource, KubeObject, ManifestDoc
 
-__all__ = ["PACKAGE_ANNOTATION", "convert_v1beta1_crd", "load_bundle"]
+__all__ = [
+    "API_APPROVED_ANNOTATION",
+    "CONVERTED_APPROVAL",
+    "DEPENDENCY_PROPERTY_TYPES",
+    "PACKAGE_ANNOTATION",
+    "convert_v1beta1_crd",
+    "is_protected_group",
+    "load_bundle",
+]
 
 PACKAGE_ANNOTATION = "operators.operatorframework.io.bundle.package.v1"
 MANIFESTS_DIR = "manifests"
 CRD_V1 = "apiextensions.k8s.io/v1"
 CRD_V1BETA1 = "apiextensions.k8s.io/v1beta1"
+API_APPROVED_ANNOTATION = "api-approved.kubernetes.io"
+#: the ``api-approved.kubernetes.io`` value given to converted CRDs of protected groups; the API
+#: server accepts any value starting with ``unapproved`` (and then reports the CRD as not conformant)
+CONVERTED_APPROVAL = "unapproved, converted from a v1beta1 bundle CRD"
+#: ``olm.properties`` types that state a requirement (OLMv0 resolver), kept in ``Bundle.dependencies``
+DEPENDENCY_PROPERTY_TYPES = ("olm.constraint", "olm.package.required", "olm.gvk.required")
+IMAGE_REFERENCES = f"{MANIFESTS_DIR}/image-references"
 
 
 def _one_line(text: str) -> str:
@@ -181,12 +208,16 @@ def load_bundle(source: BundleSource) -> Bundle:
     csv_docs: list[ManifestDoc] = []
     crds: list[ManifestDoc] = []
     others: list[ManifestDoc] = []
+    notes: list[str] = []
     for rel in _list_manifest_files(root):
         for doc in _read_manifest_file(root, rel):
             if doc.kind == "ClusterServiceVersion":
                 csv_docs.append(doc)
             elif doc.kind == "CustomResourceDefinition":
-                crds.append(_crd_doc(doc))
+                crds.append(_crd_doc(doc, notes))
+            elif _is_image_references(doc):
+                notes.append(f"{rel}: ImageStream dropped: OpenShift build metadata (the images of a release "
+                             "for the build tooling), not an object OLM creates")
             else:
                 others.append(doc)
     if not csv_docs:
@@ -203,6 +234,7 @@ def load_bundle(source: BundleSource) -> Bundle:
             raise BundleError(f"{csv_doc.path}: ClusterServiceVersion {field} is a {type(csv[field]).__name__}, "
                               "not a mapping")
     _merge_properties(root, csv, csv_doc.path)
+    dependencies = _read_dependencies(root) + _requirement_properties(csv, csv_doc.path)
     return Bundle(
         source=source,
         annotations=annotations,
@@ -211,15 +243,77 @@ def load_bundle(source: BundleSource) -> Bundle:
         csv_path=csv_doc.path,
         crds=crds,
         others=others,
+        dependencies=dependencies,
+        notes=notes,
     )
 
 
-def _crd_doc(doc: ManifestDoc) -> ManifestDoc:
+def _is_image_references(doc: ManifestDoc) -> bool:
+    """The ``ImageStream`` of ``manifests/image-references`` (OpenShift ART packaging)."""
+    return (doc.path == IMAGE_REFERENCES and doc.kind == "ImageStream"
+            and str(doc.obj.get("apiVersion", "")).startswith("image.openshift.io/"))
+
+
+def _read_dependencies(root: Path) -> list[dict[str, Any]]:
+    """The entries of ``metadata/dependencies.yaml`` (``[]`` without the file), each checked to be
+    a mapping with a string ``type`` and a mapping ``value`` (OLMv0 ``registry.Dependency``)."""
+    path = root / "metadata" / "dependencies.yaml"
+    if not path.is_file():
+        return []
+    where = "metadata/dependencies.yaml"
+    try:
+        data = yamlio.load(path.read_bytes())
+    except yaml.YAMLError as exc:
+        raise BundleError(f"{where}: invalid YAML: {_one_line(str(exc))}") from exc
+    if data is None:
+        return []
+    if not isinstance(data, dict) or not isinstance(data.get("dependencies", []), list | None):
+        raise BundleError(f"{where}: expected a mapping with a 'dependencies' list")
+    entries: list[dict[str, Any]] = []
+    for number, entry in enumerate(data.get("dependencies") or [], start=1):
+        if not isinstance(entry, dict) or not isinstance(entry.get("type"), str) or not isinstance(
+                entry.get("value"), dict):
+            raise BundleError(f"{where}: dependency {number}: expected a mapping with a string 'type' and a "
+                              "mapping 'value'")
+        entries.append({"type": entry["type"], "value": entry["value"]})
+    return entries
+
+
+def _requirement_properties(csv: KubeObject, csv_path: str) -> list[dict[str, Any]]:
+    """The ``olm.properties`` entries that state requirements (:data:`DEPENDENCY_PROPERTY_TYPES`)."""
+    raw = ((csv.get("metadata") or {}).get("annotations") or {}).get("olm.properties")
+    if raw is None:
+        return []
+    try:
+        properties = yamlio.load_json(str(raw))
+    except ValueError as exc:
+        raise BundleError(f"{csv_path}: csv.metadata.annotations['olm.properties'] is not JSON: "
+                          f"{_one_line(str(exc))}") from None
+    if not isinstance(properties, list):
+        return []
+    return [{"type": p["type"], "value": p.get("value")} for p in properties
+            if isinstance(p, dict) and p.get("type") in DEPENDENCY_PROPERTY_TYPES and isinstance(p.get("value"), dict)]
+
+
+def is_protected_group(group: str) -> bool:
+    """True for the API groups whose CRDs need ``api-approved.kubernetes.io`` (apiextensions
+    validation ``IsProtectedCommunityGroup``: ``k8s.io``, ``kubernetes.io`` and their subdomains)."""
+    return group in ("k8s.io", "kubernetes.io") or group.endswith((".k8s.io", ".kubernetes.io"))
+
+
+def _crd_doc(doc: ManifestDoc, notes: list[str]) -> ManifestDoc:
     api_version = str(doc.obj.get("apiVersion", ""))
     if api_version == CRD_V1:
         return doc
     if api_version == CRD_V1BETA1:
-        return ManifestDoc(obj=convert_v1beta1_crd(doc.obj, doc.path), path=doc.path, index=doc.index)
+        converted = convert_v1beta1_crd(doc.obj, doc.path)
+        before = (doc.obj.get("metadata") or {}).get("annotations") or {}
+        if API_APPROVED_ANNOTATION in converted["metadata"].get("annotations", {}) and \
+                API_APPROVED_ANNOTATION not in before:
+            notes.append(f"{doc.path}: CustomResourceDefinition {doc.name!r} converted from v1beta1 got "
+                         f"{API_APPROVED_ANNOTATION}: {CONVERTED_APPROVAL!r} (its API group is protected; the "
+                         "API server refuses v1 CRDs there without it)")
+        return ManifestDoc(obj=converted, path=doc.path, index=doc.index)
     raise BundleError(
         f"{doc.path}: CustomResourceDefinition {doc.name!r} has unsupported apiVersion {api_version!r}"
     )
@@ -234,7 +328,10 @@ def convert_v1beta1_crd(crd: KubeObject, path: str = "") -> KubeObject:
     ``conversion.webhook`` (default review versions ``["v1beta1"]``, as the v1beta1 API defaults
     them), and turns the v1beta1 default ``preserveUnknownFields: true`` into
     ``x-kubernetes-preserve-unknown-fields: true`` on each root schema (v1 rejects the former).
-    Follows the apiextensions v1beta1 -> v1 conversion of kube-apiserver.
+    Follows the apiextensions v1beta1 -> v1 conversion of kube-apiserver. A CRD of a protected group
+    (:func:`is_protected_group`) without an ``api-approved.kubernetes.io`` annotation gets
+    :data:`CONVERTED_APPROVAL` (v1 validation requires it; an existing value is kept). Nothing
+    else changes.
 
     Raises :class:`BundleError` naming the CRD when a version has no schema (v1 requires one) or
     when top-level and per-version fields conflict.
@@ -292,4 +389,12 @@ def convert_v1beta1_crd(crd: KubeObject, path: str = "") -> KubeObject:
     spec["versions"] = versions
     src["apiVersion"] = CRD_V1
     src["spec"] = spec
+    if is_protected_group(str(spec.get("group", ""))):
+        metadata = src.get("metadata")
+        if not isinstance(metadata, dict):
+            metadata = src["metadata"] = {}
+        annotations = metadata.get("annotations")
+        if not isinstance(annotations, dict):
+            annotations = metadata["annotations"] = {}
+        annotations.setdefault(API_APPROVED_ANNOTATION, CONVERTED_APPROVAL)
     return src

@@ -4,9 +4,11 @@ Follows OLMv0 ``pkg/controller/install/apiservice.go`` and ``certresources.go``:
 ``<version>.<group>`` per owned definition (groupPriorityMinimum 2000, versionPriority 15) pointing
 at the deployment's ``<dep>-service``, a ClusterRoleBinding ``<svc>-system:auth-delegator`` and a
 RoleBinding ``<svc>-auth-reader`` in ``kube-system`` (extension-apiserver-authentication-reader)
-for the deployment's service account. The Service itself and the serving certificate are shared
-with the webhook code path (one per deployment). OLMv0's extra Role/RoleBinding granting ``get``
-on the certificate secret is not rendered: the secret is mounted, never read through the API.
+for the deployment's service account, and a Role and RoleBinding ``<svc>-cert`` in the install
+namespace granting that account ``get`` on its certificate Secret (``<svc>-cert``; OLMv0
+``installCertRequirementsForDeployment``; operators that read their serving certificate through the
+API rely on it; not rendered without a certificate provider, where there is no such Secret). The
+Service itself and the serving certificate are shared with the webhook code path (one per deployment).
 """
 
 from __future__ import annotations
@@ -38,8 +40,29 @@ def _service_account(csv: KubeObject, deployment_name: str) -> str:
     return "default"
 
 
+def _cert_secret_rbac(secret: str, namespace: str, subject: dict[str, str]) -> list[KubeObject]:
+    """OLMv0's Role and RoleBinding named after the certificate Secret: ``get`` on that Secret."""
+    return [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": secret, "namespace": namespace},
+            "rules": [{"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"], "resourceNames": [secret]}],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": secret, "namespace": namespace},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": secret},
+            "subjects": [dict(subject)],
+        },
+    ]
+
+
 def apiservice_objects(csv: KubeObject, options: RenderOptions) -> list[KubeObject]:
-    """APIServices, then the auth-delegator ClusterRoleBindings and auth-reader RoleBindings."""
+    """APIServices, then per serving deployment the auth-delegator ClusterRoleBinding, the
+    ``<svc>-cert`` Role and RoleBinding (with a certificate provider) and the auth-reader
+    RoleBinding."""
     apiservices: list[KubeObject] = []
     rbac: list[KubeObject] = []
     seen_deployments: list[str] = []
@@ -85,6 +108,9 @@ def apiservice_objects(csv: KubeObject, options: RenderOptions) -> list[KubeObje
                 "subjects": [dict(subject)],
             }
         )
+        secret = prov.secret_info()
+        if secret is not None:
+            rbac += _cert_secret_rbac(secret.secret_name, options.install_namespace, subject)
         rbac.append(
             {
                 "apiVersion": "rbac.authorization.k8s.io/v1",

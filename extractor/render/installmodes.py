@@ -1,5 +1,10 @@
 """Target-namespace resolution, following OLMv1 ``rukpak/render/render.go``
 (``defaultTargetNamespacesForBundle``, ``validateTargetNamespaces``) and its error wording.
+
+One departure from OLMv1: a bundle that supports OwnNamespace but not AllNamespaces defaults to
+its install namespace even when it also supports SingleNamespace or MultiNamespace (OLMv1 then
+requires a ``watchNamespace`` and fails with "exactly one target namespace must be specified");
+:func:`own_namespace_note` words the note shown for it.
 """
 
 from __future__ import annotations
@@ -25,15 +30,31 @@ def _go_list(values: list[str] | tuple[str, ...]) -> str:
 
 
 def default_target_namespaces(csv: KubeObject, install_namespace: str) -> tuple[str, ...]:
-    """OLM's default targets: ``("",)`` with AllNamespaces; the install namespace for a bundle that
-    supports OwnNamespace but neither SingleNamespace nor MultiNamespace (OLMv1 offers no
-    ``watchNamespace`` for those, so they run in their own namespace); else ``()`` (none)."""
+    """The default targets: ``("",)`` with AllNamespaces (OLMv1); else the install namespace when
+    OwnNamespace is supported (OLMv1 does so only when neither SingleNamespace nor MultiNamespace
+    is; with them it has no default: see :func:`own_namespace_note`); else ``()`` (none)."""
     modes = supported_install_modes(csv)
     if ALL_NAMESPACES in modes:
         return ("",)
-    if OWN_NAMESPACE in modes and not modes & {SINGLE_NAMESPACE, MULTI_NAMESPACE}:
+    if OWN_NAMESPACE in modes:
         return (install_namespace,)
     return ()
+
+
+def own_namespace_note(csv: KubeObject, install_namespace: str,
+                       watch_namespaces: tuple[str, ...] | None) -> str | None:
+    """The one-line note for a render that defaulted to OwnNamespace where OLMv1 has no default
+    (OwnNamespace with SingleNamespace or MultiNamespace, no AllNamespaces, no watch namespaces
+    given), else ``None``."""
+    if watch_namespaces:
+        return None
+    modes = supported_install_modes(csv)
+    if ALL_NAMESPACES in modes or OWN_NAMESPACE not in modes or not modes & {SINGLE_NAMESPACE, MULTI_NAMESPACE}:
+        return None
+    csv_name = (csv.get("metadata") or {}).get("name", "")
+    return (f"{csv_name}: no AllNamespaces install mode: watching the install namespace {install_namespace!r} "
+            "(OwnNamespace; OLMv1 would require a watch namespace; set watchNamespaces / --watch-namespace "
+            "for another)")
 
 
 def _problem(modes: set[str], install_namespace: str, targets: tuple[str, ...]) -> str | None:

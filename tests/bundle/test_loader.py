@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from extractor import yamlio
 from extractor.bundle.loader import convert_v1beta1_crd, load_bundle
+from extractor.bundle.validate import validate_bundle
 from extractor.errors import BundleError
-from extractor.model import BundleSource
+from extractor.model import BundleSource, RenderOptions
+from extractor.render import render
 from tests.render import FIXTURES, crd, load, make_csv, write_bundle
 from tests.support.tools import require_shared
 
@@ -209,3 +213,137 @@ def test_target_bundles_load(name: str, tmp_path: Path) -> None:
     # copying the directory gives the same result (no dependence on the path)
     shutil.copytree(src, tmp_path / "copy")
     assert load(tmp_path / "copy").csv == bundle.csv
+
+
+def _v1beta1_crd(group: str, annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": f"olds.{group}"}
+    if annotations is not None:
+        metadata["annotations"] = annotations
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1beta1",
+        "kind": "CustomResourceDefinition",
+        "metadata": metadata,
+        "spec": {"group": group, "version": "v1", "scope": "Namespaced",
+                 "names": {"kind": "Old", "plural": "olds"},
+                 "validation": {"openAPIV3Schema": {"type": "object"}}},
+    }
+
+
+@pytest.mark.parametrize("group", ["k8s.io", "gateway.networking.k8s.io", "kubernetes.io", "storage.kubernetes.io"])
+def test_converted_crd_of_a_protected_group_is_marked_unapproved(group: str, tmp_path: Path) -> None:
+    """Class 3 of issue 13: v1 CRDs in ``*.k8s.io``/``*.kubernetes.io`` need api-approved.kubernetes.io."""
+    converted = convert_v1beta1_crd(_v1beta1_crd(group))
+    assert converted["metadata"]["annotations"] == {
+        "api-approved.kubernetes.io": "unapproved, converted from a v1beta1 bundle CRD"}
+    # loading reports it; the rest of the conversion is what it was
+    bundle = load(write_bundle(tmp_path, make_csv(), {"old.crd.yaml": _v1beta1_crd(group)}))
+    assert bundle.notes == [
+        f"manifests/old.crd.yaml: CustomResourceDefinition 'olds.{group}' converted from v1beta1 got "
+        "api-approved.kubernetes.io: 'unapproved, converted from a v1beta1 bundle CRD' (its API group is "
+        "protected; the API server refuses v1 CRDs there without it)"]
+    unmarked = copy.deepcopy(bundle.crds[0].obj)
+    del unmarked["metadata"]["annotations"]
+    assert unmarked == convert_v1beta1_crd(_v1beta1_crd("example.com")) | {
+        "metadata": {"name": f"olds.{group}"},
+        "spec": {**convert_v1beta1_crd(_v1beta1_crd("example.com"))["spec"], "group": group}}
+
+
+@pytest.mark.parametrize("group", ["example.com", "k8s.io.example.com", "notk8s.io", "x-k8s.io", "sigs.x-k8s.io",
+                                   "kubernetes.io.evil.com"])
+def test_converted_crd_of_another_group_gets_no_annotation(group: str) -> None:
+    assert "annotations" not in convert_v1beta1_crd(_v1beta1_crd(group))["metadata"]
+
+
+def test_an_existing_approval_is_kept(tmp_path: Path) -> None:
+    approved = {"api-approved.kubernetes.io": "https://github.com/kubernetes/enhancements/pull/1111", "a": "b"}
+    bundle = load(write_bundle(tmp_path, make_csv(), {"old.crd.yaml": _v1beta1_crd("x-k8s.io", approved)}))
+    assert bundle.crds[0].obj["metadata"]["annotations"] == approved
+    assert bundle.notes == []
+
+
+def test_v1_crds_of_protected_groups_stay_byte_for_byte(tmp_path: Path) -> None:
+    """Only converted CRDs get the annotation; a v1 CRD keeps its bytes (and its problem)."""
+    text = yamlio.dump(crd("x-k8s.io", "things", "Thing"))
+    bundle = load(write_bundle(tmp_path, make_csv(), {"thing.crd.yaml": text}))
+    assert bundle.crds[0].raw == text.encode()
+    assert "annotations" not in bundle.crds[0].obj["metadata"]
+
+
+IMAGE_REFERENCES = """\
+kind: ImageStream
+apiVersion: image.openshift.io/v1
+spec:
+  tags:
+  - name: demo-operator
+    from:
+      kind: DockerImage
+      name: quay.io/openshift/origin-demo-operator:latest
+"""
+
+
+def test_image_references_imagestream_is_dropped_with_a_note(tmp_path: Path) -> None:
+    """Class 7 of issue 13: OpenShift ART packaging metadata, not an object OLM creates."""
+    bundle = load(write_bundle(tmp_path, make_csv(), {"image-references": IMAGE_REFERENCES}))
+    assert [d.kind for d in bundle.others] == []
+    assert bundle.notes == ["manifests/image-references: ImageStream dropped: OpenShift build metadata (the "
+                            "images of a release for the build tooling), not an object OLM creates"]
+    # the bundle now validates and renders
+    validate_bundle(bundle, RenderOptions(install_namespace="ns"))
+    assert render(bundle, RenderOptions(install_namespace="ns")).notes == bundle.notes
+
+
+def test_an_imagestream_elsewhere_is_still_refused(tmp_path: Path) -> None:
+    bundle = load(write_bundle(tmp_path, make_csv(), {"stream.yaml": IMAGE_REFERENCES}))
+    assert [d.kind for d in bundle.others] == ["ImageStream"]
+    with pytest.raises(BundleError, match="unsupported resource: Name: , Kind: ImageStream"):
+        validate_bundle(bundle, RenderOptions(install_namespace="ns"))
+
+
+DEPENDENCIES = """\
+dependencies:
+  - type: olm.package
+    value: {packageName: other-operator, version: ">=1.0.0"}
+  - type: olm.gvk
+    value: {group: cert-manager.io, kind: Certificate, version: v1}
+  - type: olm.constraint
+    value:
+      failureMessage: needs a widget API
+      gvk: {group: widgets.example.com, kind: Widget, version: v1}
+"""
+
+
+def test_dependencies_and_requirement_properties_are_kept(tmp_path: Path) -> None:
+    """Class 6 of issue 13 (loading): metadata/dependencies.yaml entries, then olm.properties requirements."""
+    constraint = ('properties:\n  - type: olm.constraint\n    value: {failureMessage: x, cel: {rule: "true"}}\n'
+                  '  - type: olm.maxOpenShiftVersion\n    value: "4.18"\n')
+    root = write_bundle(tmp_path, make_csv(), properties=constraint)
+    (root / "metadata" / "dependencies.yaml").write_text(DEPENDENCIES)
+    bundle = load(root)
+    assert bundle.dependencies == [
+        {"type": "olm.package", "value": {"packageName": "other-operator", "version": ">=1.0.0"}},
+        {"type": "olm.gvk", "value": {"group": "cert-manager.io", "kind": "Certificate", "version": "v1"}},
+        {"type": "olm.constraint", "value": {"failureMessage": "needs a widget API",
+                                             "gvk": {"group": "widgets.example.com", "kind": "Widget",
+                                                     "version": "v1"}}},
+        {"type": "olm.constraint", "value": {"cel": {"rule": "true"}, "failureMessage": "x"}},
+    ]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("dependencies: {}\n", "expected a mapping with a 'dependencies' list"),
+    ("dependencies:\n  - olm.package\n", "dependency 1: expected a mapping with a string 'type'"),
+    ("dependencies:\n  - {type: olm.gvk, value: [a]}\n", "dependency 1: expected a mapping"),
+    ("dependencies: [\n", "invalid YAML"),
+])
+def test_malformed_dependencies_are_one_line_errors(tmp_path: Path, text: str, message: str) -> None:
+    root = write_bundle(tmp_path, make_csv())
+    (root / "metadata" / "dependencies.yaml").write_text(text)
+    with pytest.raises(BundleError, match=r"^metadata/dependencies.yaml: ") as info:
+        load(root)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_corpus_dependencies() -> None:
+    bundle = load(require_shared("corpus", "kuadrant-operator-0.11.1"))
+    assert [d["value"]["packageName"] for d in bundle.dependencies] == [
+        "authorino-operator", "limitador-operator", "dns-operator"]

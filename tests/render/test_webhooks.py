@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from extractor import yamlio
 from extractor.errors import RenderError
 from extractor.model import RenderOptions
 from extractor.render import render
@@ -186,7 +189,7 @@ def test_apiservices_rendered_like_olmv0() -> None:
     crb = find(objs, "ClusterRoleBinding", f"{svc}-system:auth-delegator")[0]
     assert crb["roleRef"]["name"] == "system:auth-delegator"
     assert crb["subjects"] == [{"kind": "ServiceAccount", "name": "metrics-sa", "namespace": "m"}]
-    (rb,) = find(objs, "RoleBinding")
+    rb = find(objs, "RoleBinding", f"{svc}-auth-reader")[0]
     assert rb["metadata"] == {"name": f"{svc}-auth-reader", "namespace": "kube-system"}
     assert rb["roleRef"]["name"] == "extension-apiserver-authentication-reader"
     pod = find(objs, "Deployment")[0]["spec"]["template"]["spec"]
@@ -194,7 +197,57 @@ def test_apiservices_rendered_like_olmv0() -> None:
     assert [o["kind"] for o in find(objs, "Certificate")] == ["Certificate"]
 
 
+@pytest.mark.parametrize("provider", ["cert-manager", "openshift-service-ca"])
+def test_apiservice_cert_secret_role_and_binding_like_olmv0(provider: str) -> None:
+    """Class 8 of issue 13: OLMv0's ``<svc>-cert`` Role and RoleBinding (``get`` on the serving
+    certificate Secret, for the deployment's service account), which OLMv1 leaves out."""
+    bundle = load(FIXTURES / "apiservice-demo")
+    objs = render(bundle, RenderOptions(install_namespace="m", cert_provider=provider)).objects
+    secret = "metrics-apiserver-service-cert"
+    (role,) = find(objs, "Role", secret)
+    assert role["metadata"] == {"name": secret, "namespace": "m"}
+    assert role["rules"] == [{"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"], "resourceNames": [secret]}]
+    (binding,) = find(objs, "RoleBinding", secret)
+    assert binding["metadata"] == {"name": secret, "namespace": "m"}
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": secret}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "metrics-sa", "namespace": "m"}]
+    # the Secret the Role names is the one the deployment mounts
+    pod = find(objs, "Deployment")[0]["spec"]["template"]["spec"]
+    assert {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v} == {secret}
+
+
+def test_apiservice_cert_secret_role_not_rendered_without_a_provider() -> None:
+    bundle = load(FIXTURES / "apiservice-demo")
+    objs = render(bundle, RenderOptions(install_namespace="m", cert_provider="none")).objects
+    assert not find(objs, "Role", "metrics-apiserver-service-cert")
+    assert find(objs, "RoleBinding", "metrics-apiserver-service-auth-reader")
+
+
 def test_apiservices_refused_when_disabled() -> None:
     bundle = load(FIXTURES / "apiservice-demo")
     with pytest.raises(RenderError, match="unsupported bundle: apiServiceDefintions are not supported"):
         render(bundle, RenderOptions(install_namespace="m", render_apiservices=False))
+
+
+def test_bundle_service_with_the_webhook_service_name_is_replaced(tmp_path: Path) -> None:
+    """Class 2 of issue 13: a bundle Service named like the webhook Service OLM generates. OLM
+    applies its own over it (OLMv0 deletes and recreates it; OLMv1 applies it after the bundle's
+    with the same field manager), so only the generated Service remains, with a note."""
+    root = tmp_path / "bundle"
+    shutil.copytree(FIXTURES / "webhook-demo", root)
+    theirs = {"apiVersion": "v1", "kind": "Service",
+              "metadata": {"name": SVC, "labels": {"from": "bundle"}},
+              "spec": {"selector": {"app": "other"}, "ports": [{"name": "metrics", "port": 8443}]}}
+    other = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "metrics"},
+             "spec": {"ports": [{"port": 8080}]}}
+    (root / "manifests" / "service.yaml").write_text(yamlio.dump_all([theirs, other]))
+    manifests = render(load(root), RenderOptions(install_namespace="wh"))
+    services = find(manifests.objects, "Service")
+    assert [s["metadata"]["name"] for s in services] == ["metrics", SVC]
+    generated = find(_render(), "Service")[0]
+    assert services[1] == generated
+    assert manifests.notes == [
+        f"manifests/service.yaml: Service {SVC!r} replaced by the Service OLM generates for the "
+        "webhooks/APIServices of its deployment (same name: OLM applies its own over the bundle's)"]
+    # nothing left for the chart writer to collide on
+    assert len({(s["metadata"]["namespace"], s["metadata"]["name"]) for s in services}) == len(services)
