@@ -376,9 +376,9 @@ def krm_command(temp_dir: Path | None, **params: Any) -> None:
     spec.watchNamespaces. Errors: one results entry of severity error, and a non-zero exit.
     The options below (and their BUNDLE_EXTRACT_* variables) set how images are pulled.
     """
-    from extractor.pipeline.krm import run_function
+    from extractor.pipeline.krm import MAX_INPUT_BYTES, run_function
 
-    data = sys.stdin.buffer.read()
+    data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)  # more is refused, without reading it all
     with _temp_dir(temp_dir) as tmp:
         result = run_function(data, lambda: _make_acquire_options(params, Path(tmp)))
     sys.stdout.write(result.text)

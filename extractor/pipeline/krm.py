@@ -40,13 +40,14 @@ from extractor.acquire import AcquireOptions
 from extractor.errors import ConfigError, ExtractorError
 from extractor.model import RenderOptions
 
-__all__ = ["EXTRACTOR_API_VERSION", "EXTRACTOR_KIND", "ExtractorConfig", "KrmResult", "parse_function_config",
-           "run_function"]
+__all__ = ["EXTRACTOR_API_VERSION", "EXTRACTOR_KIND", "MAX_INPUT_BYTES", "ExtractorConfig", "KrmResult",
+           "parse_function_config", "run_function"]
 
 RESOURCE_LIST_API_VERSION = "config.kubernetes.io/v1"
 EXTRACTOR_API_VERSION = "olm.lburgazzoli.github.io/v1alpha1"
 EXTRACTOR_KIND = "Extractor"
 MAX_INPUT_BYTES = 64 * 1024 * 1024
+"""Largest ResourceList read from stdin (a generator's input is its functionConfig and few items)."""
 _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 

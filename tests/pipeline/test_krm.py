@@ -199,3 +199,13 @@ def test_kustomize_fails_with_the_result_message(catalog_registry: CatalogRegist
     built = kustomize_build(tmp_path / "nolabel", {"source": CM, "namespace": "cm",
                                                    "catalog": {"source": catalog_registry.no_label}})
     assert built.returncode != 0 and "not a file-based catalog image" in built.stderr
+
+
+def test_oversized_input_is_refused_without_reading_it_all() -> None:
+    from extractor.pipeline.krm import MAX_INPUT_BYTES
+
+    proc = subprocess.run([sys.executable, "-m", "extractor", "krm"], input=b" " * (MAX_INPUT_BYTES + 10),
+                          capture_output=True, timeout=300, check=False)
+    assert proc.returncode == 2
+    assert yamlio.load(proc.stdout)["results"] == [
+        {"message": f"ResourceList: larger than {MAX_INPUT_BYTES} bytes", "severity": "error"}]
