@@ -14,6 +14,11 @@ Structural, on ``draft.objects`` and every ``Template.obj`` (never text replacem
   and the namespace label of ``<svc>.<ns>.svc`` DNS names;
 * cert-manager Certificates' ``dnsNames``/``commonName``: ``<svc>.<ns>`` and ``<svc>.<ns>.svc``
   DNS names;
+* DNS names of the chart's own Services anywhere else in an object (outside ``metadata`` but for
+  annotations): a string that *is* ``<svc>.<ns>``, ``<svc>.<ns>.svc`` or
+  ``<svc>.<ns>.svc.cluster.local`` (optionally ``:port``, or the host of a ``scheme://`` URL),
+  where ``<svc>`` names a Service of the chart in the install namespace, e.g. a ServiceMonitor's
+  ``tlsConfig.serverName``; the string is parsed, never searched: other text is left alone;
 * cluster-scoped kinds (:func:`extractor.render.kinds.namespaced` is ``False``) lose a
   ``metadata.namespace`` equal to the install namespace: OLMv1 sets one on
   Validating/MutatingWebhookConfigurations, which the API server ignores; in a chart it would
@@ -33,7 +38,7 @@ from extractor.draft import ChartDraft, Template
 from extractor.draft.gotemplate import Block, Go, Tpl
 from postprocess._common import Options, copy_draft, kind_of, pod_specs
 
-__all__ = ["DOC", "RELEASE_NAMESPACE", "run", "templatize_object"]
+__all__ = ["DOC", "RELEASE_NAMESPACE", "chart_services", "run", "templatize_object"]
 
 DOC = "replace the install namespace with {{ .Release.Namespace }} (structurally)"
 
@@ -157,8 +162,64 @@ def _certificate(obj: dict[str, Any], namespace: str) -> None:
         spec["commonName"] = _service_host(spec["commonName"], namespace)
 
 
-def templatize_object(obj: dict[str, Any], namespace: str) -> None:
-    """Templatize ``obj`` in place (see module docstring)."""
+_OWN_HOST = re.compile(
+    r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)?(?P<service>[a-z0-9]([-a-z0-9]*[a-z0-9])?)\.(?P<namespace>[a-z0-9-]+)"
+    r"(?P<suffix>\.svc(\.cluster\.local)?)?(?P<tail>(:[0-9]{1,5})?(/[^\s]*)?)$"
+)
+
+
+def _own_service_host(value: str, namespace: str, services: frozenset[str]) -> Any:
+    """``value`` with its namespace label templated when it is a DNS name (or ``host:port``, or a
+    URL) of one of ``services`` in ``namespace``; else ``value`` unchanged."""
+    match = _OWN_HOST.match(value)
+    if match is None or match["namespace"] != namespace or match["service"] not in services:
+        return value
+    if not match["suffix"] and match["tail"]:
+        return value  # "<svc>.<ns>:port" / "<svc>.<ns>/path": too loose to be sure it is a host
+    head = (match["scheme"] or "") + match["service"] + "."
+    rest = (match["suffix"] or "") + match["tail"]
+    return Tpl(head, RELEASE_NAMESPACE, rest) if rest else Tpl(head, RELEASE_NAMESPACE)
+
+
+def _hosts(node: Any, namespace: str, services: frozenset[str]) -> Any:
+    if isinstance(node, str):
+        return _own_service_host(node, namespace, services)
+    if isinstance(node, dict):
+        for key, value in list(node.items()):
+            if not isinstance(key, Block) and not isinstance(value, Tpl):
+                node[key] = _hosts(value, namespace, services)
+    elif isinstance(node, list):
+        node[:] = [_hosts(item, namespace, services) for item in node]
+    return node
+
+
+def _own_service_hosts(obj: dict[str, Any], namespace: str, services: frozenset[str]) -> None:
+    if not services or kind_of(obj) == "CustomResourceDefinition":
+        return
+    for key, value in list(obj.items()):
+        if key == "metadata" and isinstance(value, dict):
+            if isinstance(value.get("annotations"), dict):
+                _hosts(value["annotations"], namespace, services)
+        elif key not in ("apiVersion", "kind") and not isinstance(key, Block) and not isinstance(value, Tpl):
+            obj[key] = _hosts(value, namespace, services)
+
+
+def chart_services(objects: list[Any], namespace: str) -> frozenset[str]:
+    """Names of the ``v1`` Services among ``objects`` that live in ``namespace`` (or name none)."""
+    names: set[str] = set()
+    for obj in objects:
+        if not isinstance(obj, dict) or kind_of(obj) != "Service" or obj.get("apiVersion") != "v1":
+            continue
+        metadata = obj.get("metadata")
+        if isinstance(metadata, dict) and isinstance(metadata.get("name"), str) and \
+                metadata.get("namespace", namespace) == namespace:
+            names.add(metadata["name"])
+    return frozenset(names)
+
+
+def templatize_object(obj: dict[str, Any], namespace: str, services: frozenset[str] = frozenset()) -> None:
+    """Templatize ``obj`` in place (see module docstring); ``services``: the chart's Services in
+    ``namespace`` (see :func:`chart_services`), whose DNS names follow the release namespace."""
     metadata = obj.get("metadata")
     cluster_scoped = kinds.namespaced(kind_of(obj)) is False
     if cluster_scoped and isinstance(metadata, dict) and metadata.get("namespace") == namespace:
@@ -166,18 +227,20 @@ def templatize_object(obj: dict[str, Any], namespace: str) -> None:
     _walk(obj, namespace)
     _containers(obj, namespace)
     _certificate(obj, namespace)
+    _own_service_hosts(obj, namespace, services)
 
 
 def run(draft: ChartDraft, options: Mapping[str, Any]) -> ChartDraft:
     """Post-processor entry point (see module docstring). No options."""
     Options("templatize-namespaces", options).done()
     out = copy_draft(draft)
+    services = chart_services(out.objects + [t.obj for t in out.templates], out.install_namespace)
     for obj in out.objects:
-        templatize_object(obj, out.install_namespace)
+        templatize_object(obj, out.install_namespace, services)
     templates: list[Template] = []
     for template in out.templates:
         if isinstance(template.obj, dict):
-            templatize_object(template.obj, out.install_namespace)
+            templatize_object(template.obj, out.install_namespace, services)
         templates.append(template)
     out.templates = templates
     return out

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from extractor.bundle.loader import load_bundle
 from extractor.draft import ChartDraft, Template
 from extractor.draft.gotemplate import Go, Tpl, dump_template
+from extractor.model import BundleSource, RenderOptions
+from extractor.pipeline import new_draft
+from extractor.render import render
 from postprocess import templatize_namespaces
 from tests.support.drafts import rendered_draft
+from tests.support.tools import require_shared
 
 NS = Tpl(Go(".Release.Namespace"))
 
@@ -150,3 +155,68 @@ def test_lws_render_has_no_literal_install_namespace_left() -> None:
     assert all("namespace" not in line.lower() for line in lines), lines
     deployment = next(o for o in out.objects if o["kind"] == "Deployment")
     assert deployment["spec"]["template"]["metadata"]["annotations"]["olm.targetNamespaces"] == NS
+
+
+def _service(name: str, namespace: str = "demo") -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"ports": [{"port": 8443}]}}
+
+
+def test_dns_names_of_the_charts_own_services_follow_the_release_namespace() -> None:
+    """Class 5 of issue 13: ``<svc>.<ns>.svc`` outside the fields handled by name (a ServiceMonitor's
+    tlsConfig.serverName, a URL in a custom resource, an annotation), found structurally: the value
+    is a DNS name (or URL) of a Service of this chart in the install namespace."""
+    monitor = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": {"name": "m", "namespace": "demo",
+                     "annotations": {"probe": "https://metrics.demo.svc:8443/healthz"}},
+        "spec": {"endpoints": [{"tlsConfig": {"serverName": "metrics.demo.svc"}, "port": "https"}],
+                 "selector": {"matchLabels": {"app": "metrics.demo.svc"}}},
+    }
+    widget = {"apiVersion": "demo.example.com/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "demo"},
+              "spec": {"url": "https://metrics.demo.svc.cluster.local:8443/x", "short": "metrics.demo",
+                       "list": ["metrics.demo.svc:8443", "other.demo.svc", "metrics.demo.svc.example.com",
+                                "see metrics.demo.svc", "metrics.kube-system.svc", "metrics.demo:8443"]}}
+    out = templatize_namespaces.run(_draft([_service("metrics"), monitor], [Template(obj=widget)]), {})
+    endpoint = out.objects[1]["spec"]["endpoints"][0]
+    assert endpoint["tlsConfig"]["serverName"] == Tpl("metrics.", Go(".Release.Namespace"), ".svc")
+    assert out.objects[1]["metadata"]["annotations"]["probe"] == Tpl(
+        "https://metrics.", Go(".Release.Namespace"), ".svc:8443/healthz")
+    # any string leaf that is exactly such a DNS name follows, whatever its field
+    assert out.objects[1]["spec"]["selector"]["matchLabels"]["app"] == Tpl("metrics.", Go(".Release.Namespace"),
+                                                                           ".svc")
+    spec = out.templates[0].obj["spec"]
+    assert spec["url"] == Tpl("https://metrics.", Go(".Release.Namespace"), ".svc.cluster.local:8443/x")
+    assert spec["short"] == Tpl("metrics.", Go(".Release.Namespace"))
+    assert spec["list"] == [
+        Tpl("metrics.", Go(".Release.Namespace"), ".svc:8443"),
+        "other.demo.svc",  # not a Service of this chart
+        "metrics.demo.svc.example.com",  # another domain
+        "see metrics.demo.svc",  # text, not a DNS name: never searched
+        "metrics.kube-system.svc",  # another namespace
+        "metrics.demo:8443",  # too loose without .svc
+    ]
+    rendered = dump_template(out.objects[1])
+    assert "serverName: \"metrics.{{ .Release.Namespace }}.svc\"" in rendered
+
+
+def test_a_service_in_another_namespace_is_not_the_charts() -> None:
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "demo"},
+              "data": {"host": "metrics.demo.svc"}}
+    out = templatize_namespaces.run(_draft([_service("metrics", "kube-system"), config]), {})
+    assert out.objects[1]["data"]["host"] == "metrics.demo.svc"
+    assert templatize_namespaces.chart_services([_service("a"), _service("b", "x"), config], "demo") == {"a"}
+
+
+def test_vault_config_service_monitor_server_name() -> None:
+    """The corpus bundle whose ServiceMonitor kept the install namespace after --namespace other."""
+    directory = require_shared("corpus", "vault-config-operator-0.8.52")
+    bundle = load_bundle(BundleSource(reference=str(directory), directory=directory))
+    manifests = render(bundle, RenderOptions(install_namespace="vault-config-operator"))
+    draft = new_draft("vault", "vault-config-operator", bundle, manifests)
+    out = templatize_namespaces.run(draft, {})
+    (monitor,) = [o for o in out.objects if o["kind"] == "ServiceMonitor"]
+    server_names = [e["tlsConfig"]["serverName"] for e in monitor["spec"]["endpoints"]]
+    assert server_names == [Tpl("vault-config-operator-controller-manager-metrics-service.", Go(".Release.Namespace"),
+                                ".svc")]
