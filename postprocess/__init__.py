@@ -22,6 +22,7 @@ from typing import Any
 from extractor.draft import ChartDraft
 from extractor.errors import ConfigError, PostProcessError
 from postprocess import (
+    api_requirements,
     crd_stubs,
     deployment_config,
     exclude,
@@ -68,6 +69,7 @@ REGISTRY: dict[str, PostProcessor] = dict(
         ),
         _entry("kube-system-auth-reader", kube_system_auth_reader.run, False, kube_system_auth_reader.DOC),
         _entry("crd-stubs", crd_stubs.run, False, crd_stubs.DOC),
+        _entry("api-requirements", api_requirements.run, True, api_requirements.DOC),
         _entry("split-crds", split_crds.run, True, split_crds.DOC),
         _entry("image-pull-secrets", image_pull_secrets.run, True, image_pull_secrets.DOC),
         _entry("templatize-namespaces", templatize_namespaces.run, True, templatize_namespaces.DOC),

@@ -63,6 +63,12 @@ def binds_namespace(crd: Mapping[str, Any], namespace: str) -> bool:
     return isinstance(inject, str) and inject.startswith(namespace + "/")
 
 
+def _version_names(crd: Mapping[str, Any]) -> tuple[str, ...]:
+    spec = crd.get("spec")
+    versions = spec.get("versions") if isinstance(spec, dict) else None
+    return tuple(str(v["name"]) for v in versions or () if isinstance(v, dict) and isinstance(v.get("name"), str))
+
+
 def run(draft: ChartDraft, options: Mapping[str, Any]) -> ChartDraft:
     """Post-processor entry point (see module docstring). No options.
 
@@ -87,7 +93,8 @@ def run(draft: ChartDraft, options: Mapping[str, Any]) -> ChartDraft:
             data = yamlio.dump(obj).encode("utf-8")
             if binds_namespace(obj, out.install_namespace):
                 out.namespace_bound_crds.append(name)
-        out.crds.append(CRDFile(name=name, filename=f"{name}.yaml", data=data, group=BUNDLE_GROUP))
+        out.crds.append(CRDFile(name=name, filename=f"{name}.yaml", data=data, group=BUNDLE_GROUP,
+                                versions=_version_names(obj)))
     out.objects = kept
     if out.crds:
         checksums = {

@@ -7,6 +7,17 @@ vendors): the allow-list is by Kind only, and the namespaced flag is operator-re
 
 from __future__ import annotations
 
+#: API groups Kubernetes serves itself (no CRD needed); any other group is a custom resource
+BUILTIN_API_GROUPS = frozenset(
+    {
+        "", "apps", "batch", "autoscaling", "policy", "rbac.authorization.k8s.io", "networking.k8s.io",
+        "admissionregistration.k8s.io", "apiextensions.k8s.io", "apiregistration.k8s.io",
+        "coordination.k8s.io", "scheduling.k8s.io", "storage.k8s.io", "certificates.k8s.io",
+        "discovery.k8s.io", "node.k8s.io", "flowcontrol.apiserver.k8s.io", "events.k8s.io",
+        "resource.k8s.io",
+    }
+)  # fmt: skip
+
 # kind -> namespaced (operator-registry supportedResources, CSV and CRD handled elsewhere)
 SUPPORTED_KINDS: dict[str, bool] = {
     "ClusterServiceVersion": True,

@@ -24,7 +24,9 @@ class CRDFile:
     directory; ``data``: the exact bytes to write (bundle bytes, byte-for-byte, for bundle CRDs);
     ``group``: presync group; each group is one directory applied by its own hook
     (``"bundle"`` for the bundle's CRDs); ``condition``: helmfile environment value path that
-    gates the group's hook (``None`` = always applied), e.g. ``"openshiftInfrastructureStub.enabled"``.
+    gates the group's hook (``None`` = always applied), e.g. ``"openshiftInfrastructureStub.enabled"``;
+    ``versions``: the names of the CRD's ``spec.versions`` (for the presync check that no version
+    still stored in the cluster is removed; ``()`` = not checked).
     """
 
     name: str
@@ -32,6 +34,7 @@ class CRDFile:
     data: bytes
     group: str = "bundle"
     condition: str | None = None
+    versions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,10 @@ class ChartDraft:
     ``value_bindings``: chart value path -> helmfile condition (see :class:`ReleaseSpec`) the
     helmfile passes as that chart value, e.g. ``{"infrastructure.create": "!openshift.enabled"}``;
     ``namespace_bound_crds``: presync CRDs that name the install namespace (conversion webhook
-    service, CA injection), so the release must be installed in ``install_namespace``.
+    service, CA injection), so the release must be installed in ``install_namespace``;
+    ``provides``: ``group/version/Kind`` of every API the chart's CRDs serve; ``requires``: those
+    the chart creates objects of without providing them (checked before install, or provided by a
+    release it needs); ``dependencies``: the bundle's dependencies (:attr:`extractor.model.Bundle.dependencies`).
     """
 
     name: str
@@ -110,6 +116,9 @@ class ChartDraft:
     value_docs: dict[str, str] = field(default_factory=dict)
     value_bindings: dict[str, str] = field(default_factory=dict)
     namespace_bound_crds: list[str] = field(default_factory=list)
+    provides: list[str] = field(default_factory=list)
+    requires: list[str] = field(default_factory=list)
+    dependencies: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -127,6 +136,9 @@ class ReleaseSpec:
     ``value_bindings``: ``(chart value path, condition)`` pairs passed as boolean chart values.
     ``namespace_bound_crds``: names of presync CRDs bound to ``namespace`` (their conversion webhook
     points at the Service there): the helmfile refuses to install the release anywhere else.
+    ``package``/``version``: the bundle's package and CSV version (for other bundles' ``olm.package``
+    dependencies); ``provides``/``requires``/``dependencies``: see :class:`ChartDraft`;
+    ``crd_versions``: ``(CRD name, version names)`` of the presync CRDs the stored-versions check covers.
     """
 
     name: str
@@ -142,6 +154,12 @@ class ReleaseSpec:
     pull_secret_values: str | None = None
     value_bindings: tuple[tuple[str, str], ...] = ()
     namespace_bound_crds: tuple[str, ...] = ()
+    package: str = ""
+    version: str = ""
+    provides: tuple[str, ...] = ()
+    requires: tuple[str, ...] = ()
+    dependencies: tuple[dict[str, Any], ...] = ()
+    crd_versions: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for ``release.yaml`` (inverse of :meth:`from_dict`)."""
@@ -169,6 +187,12 @@ class ReleaseSpec:
             "pullSecretValues": self.pull_secret_values,
             "valueBindings": [{"value": v, "condition": c} for v, c in self.value_bindings],
             "namespaceBoundCRDs": list(self.namespace_bound_crds),
+            "package": self.package,
+            "version": self.version,
+            "provides": list(self.provides),
+            "requires": list(self.requires),
+            "dependencies": [dict(d) for d in self.dependencies],
+            "crdVersions": [{"name": n, "versions": list(v)} for n, v in self.crd_versions],
         }
 
     @classmethod
@@ -206,6 +230,15 @@ class ReleaseSpec:
                     (str(b["value"]), str(b["condition"])) for b in data.get("valueBindings") or ()
                 ),
                 namespace_bound_crds=tuple(str(n) for n in data.get("namespaceBoundCRDs") or ()),
+                package=str(data.get("package") or ""),
+                version=str(data.get("version") or ""),
+                provides=tuple(str(p) for p in data.get("provides") or ()),
+                requires=tuple(str(r) for r in data.get("requires") or ()),
+                dependencies=tuple(dict(d) for d in data.get("dependencies") or ()),
+                crd_versions=tuple(
+                    (str(c["name"]), tuple(str(v) for v in c.get("versions") or ()))
+                    for c in data.get("crdVersions") or ()
+                ),
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(f"{where}: malformed release spec ({type(exc).__name__}: {exc})") from None

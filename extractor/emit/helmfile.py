@@ -11,6 +11,9 @@ Per release, in this order:
 * presync hook ``namespace-guard`` when the chart has CRDs bound to its install namespace
   (conversion webhooks, see :mod:`postprocess.split_crds`): fails unless the release namespace is
   the install namespace;
+* the presync checks of :mod:`extractor.emit.checks`: ``require-apis`` (custom resource APIs the
+  chart needs that no release it needs provides) and ``crd-stored-versions`` (no CRD update may
+  drop a version still stored in the cluster);
 * presync hook ``create-namespaces`` (``kubectl create --dry-run=client | kubectl apply``) for
   ``extra_namespaces``;
 * per presync CRD group: ``crds-<group>`` (``kubectl apply --server-side --force-conflicts``) and
@@ -42,6 +45,7 @@ from extractor import yamlio
 from extractor.draft import Hook, ReleaseSpec
 from extractor.draft.gotemplate import escape_template_text
 from extractor.draft.hookscripts import wait_established_script
+from extractor.emit.checks import check_hooks
 from extractor.errors import EmitError
 
 __all__ = [
@@ -257,6 +261,8 @@ def _release(spec: ReleaseSpec, by_name: Mapping[str, ReleaseSpec]) -> dict[str,
                       *spec.namespace_bound_crds),
             )
         )
+    # the checks, before anything is applied: cluster APIs, CRD stored versions
+    hooks += check_hooks(spec, by_name)
     if spec.extra_namespaces:
         for namespace in spec.extra_namespaces:
             if not _NAME.match(namespace):

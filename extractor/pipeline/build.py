@@ -136,6 +136,7 @@ def new_draft(
         raw_crds=dict(manifests.raw_crds),
         csv=bundle.csv,
         needs=list(needs),
+        dependencies=[dict(d) for d in bundle.dependencies],
     )
 
 
@@ -154,11 +155,13 @@ def postprocessor_settings(entry: BundleEntry) -> dict[str, Any]:
 
 def build_chart(
     entry: BundleEntry, source: BundleSource, chart_dir: Path, *, revision: int | None = None,
-    warnings: list[str] | None = None,
+    warnings: list[str] | None = None, notes: list[str] | None = None,
 ) -> tuple[ReleaseSpec, str, str]:
     """Load, validate, render and post-process ``source`` for ``entry`` and write the chart into
     ``chart_dir`` with chart ``revision``. Returns the release spec, the CSV name and the CSV
-    version; appends :func:`bundle_warnings` to ``warnings``. Raises the stage errors."""
+    version; appends :func:`bundle_warnings` to ``warnings`` and the load and render notes
+    (:attr:`extractor.model.Manifests.notes`, naming the entry) to ``notes``. Raises the stage
+    errors."""
     from extractor.emit.chart import write_chart
     from postprocess import run_postprocessors
 
@@ -167,4 +170,6 @@ def build_chart(
     draft = run_postprocessors(draft, postprocessor_settings(entry))
     if warnings is not None:
         warnings.extend(bundle_warnings(draft.objects, entry.name))
+    if notes is not None:
+        notes.extend(f"bundle {entry.name!r}: {note}" for note in manifests.notes)
     return write_chart(draft, chart_dir, revision=revision), bundle.csv_name, bundle.version

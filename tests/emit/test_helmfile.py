@@ -114,6 +114,7 @@ def test_build_state(project: tuple[Path, list[ReleaseSpec]], tmp_path: Path) ->
     assert "needs" not in cert_manager
     hooks = {h["name"]: h for h in cert_manager["hooks"]}
     assert list(hooks) == [
+        "crd-stored-versions",
         "create-namespaces",
         "crds-bundle",
         "crds-bundle-established",
@@ -138,6 +139,10 @@ def test_build_state(project: tuple[Path, list[ReleaseSpec]], tmp_path: Path) ->
     assert "charts/" not in wait["args"][1]
     assert all(h["events"] == ["presync"] and h["showlogs"] for h in hooks.values())
     assert {"infrastructure": {"create": True}} in cert_manager["values"]
+    # the stored-versions check names the bundle's CRDs and their versions as arguments
+    stored = hooks["crd-stored-versions"]["args"]
+    assert stored[2:5] == ["crd-stored-versions", "cert-manager-operator", "certificaterequests.cert-manager.io"]
+    assert "certificaterequests" not in stored[1]
 
     sail = _release(build, "sail-operator")
     assert sail["needs"] == ["cert-manager-operator/cert-manager-operator"]
@@ -156,7 +161,8 @@ def test_helmfile_values_gate_hooks(project: tuple[Path, list[ReleaseSpec]], tmp
         root, "build", "--state-values-set", "openshift.enabled=true,sailWebhookIgnore.enabled=false", home=tmp_path
     )
     cert_manager = _release(build, "cert-manager-operator")
-    assert [h["name"] for h in cert_manager["hooks"]] == ["create-namespaces", "crds-bundle", "crds-bundle-established"]
+    assert [h["name"] for h in cert_manager["hooks"]] == ["crd-stored-versions", "create-namespaces", "crds-bundle",
+                                                          "crds-bundle-established"]
     assert {"infrastructure": {"create": False}} in cert_manager["values"]
     assert not [h for h in _release(build, "sail-operator")["hooks"] if h["name"] == "sail-webhook-ignore"]
     # a user-owned helmfile.values.yaml next to the helmfile is read when present

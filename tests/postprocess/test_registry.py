@@ -31,6 +31,7 @@ def test_registry_order_and_defaults() -> None:
         "openshift-infrastructure-stub",
         "kube-system-auth-reader",
         "crd-stubs",
+        "api-requirements",
         "split-crds",
         "image-pull-secrets",
         "templatize-namespaces",
@@ -38,7 +39,8 @@ def test_registry_order_and_defaults() -> None:
         "sail-webhook-ignore",
     ]
     defaults = [name for name, p in REGISTRY.items() if p.default_enabled]
-    assert defaults == ["exclude", "split-crds", "image-pull-secrets", "templatize-namespaces", "deployment-config"]
+    assert defaults == ["exclude", "api-requirements", "split-crds", "image-pull-secrets", "templatize-namespaces",
+                        "deployment-config"]
     assert all(p.doc and p.name == name for name, p in REGISTRY.items())
 
 
@@ -49,6 +51,7 @@ def test_normalize_settings_follows_registry_order_not_user_order() -> None:
     assert list(enabled) == [
         "exclude",
         "kube-system-auth-reader",
+        "api-requirements",
         "image-pull-secrets",
         "templatize-namespaces",
         "deployment-config",
