@@ -61,13 +61,9 @@ _CHUNK = 256 * 1024
 
 @dataclass(frozen=True)
 class LayerLimits:
-    """Caps for one image: ``max_bytes`` uncompressed entry bytes, ``max_files`` entries.
-
-    ``skipped_bytes``/``skipped_files``: when set, entries outside the kept directories (streamed
-    through, never written) count against these caps instead (a catalog image carries a whole
-    base image and opm's cache beside its configs directory); unset, every entry counts against
-    ``max_bytes``/``max_files``.
-    """
+    """Caps for one image: ``max_bytes`` uncompressed entry bytes, ``max_files`` entries. When
+    ``skipped_bytes``/``skipped_files`` are set, entries outside the kept directories (streamed
+    through, never written: a catalog image's base image, opm's cache) count against those instead."""
 
     max_bytes: int = DEFAULT_MAX_BYTES
     max_files: int = DEFAULT_MAX_FILES
