@@ -1,7 +1,8 @@
 """Acquire a file-based catalog (FBC): a catalog image's configs directory, or a local directory.
 
 A catalog image is pulled like a bundle image (the same verified, cached
-:class:`~extractor.acquire.http_puller.HttpPuller`, mirrors and credentials), but only the
+:class:`~extractor.acquire.http_puller.HttpPuller`, or the Docker daemon with ``--puller docker``;
+mirrors and credentials), but only the
 directory its ``operators.operatorframework.io.index.configs.v1`` label names is unpacked (what
 ``opm generate dockerfile`` writes is ``/configs``). Like OLM v1's catalogd (operator-controller
 ``internal/shared/util/image/cache.go``: "catalog image is missing the required label"), an image
@@ -99,10 +100,10 @@ def acquire_catalog(reference: str, options: AcquireOptions) -> CatalogSource:
     """Obtain the catalog ``reference`` names: a local directory or FBC file as is, else the
     configs directory of the catalog image, pulled (mirrors, credentials, cache, ``--offline`` as
     for bundles) and unpacked into a fresh subdirectory of ``options.work_dir`` (the caller
-    removes it). Only the native puller reads catalogs.
+    removes it). ``options.puller`` chooses the backend as for bundles (:func:`extractor.acquire.make_puller`).
 
-    Raises :class:`ConfigError` (a malformed reference, a missing path, an archive, ``--puller
-    docker``), :class:`CatalogError` (no configs label, a label naming nothing in the image) and
+    Raises :class:`ConfigError` (a malformed reference, a missing path, an archive, an unknown
+    puller), :class:`CatalogError` (no configs label, a label naming nothing in the image) and
     the :class:`AcquireError` family; nothing is left behind on error.
     """
     local = _local(reference)
@@ -110,10 +111,7 @@ def acquire_catalog(reference: str, options: AcquireOptions) -> CatalogSource:
         return local
     requested = Reference.parse(reference)
     pulled = apply_mirrors(requested, options.mirrors)
-    if options.puller != "http":
-        raise ConfigError(f"{requested}: catalogs are pulled with the native puller (--puller http), "
-                          f"not --puller {options.puller}")
-    from extractor.acquire.http_puller import HttpPuller
+    from extractor.acquire import make_puller
 
     parent = options.work_dir
     if parent is not None:
@@ -126,7 +124,7 @@ def acquire_catalog(reference: str, options: AcquireOptions) -> CatalogSource:
         chosen.append(configs_dir(str(requested), labels))
         return chosen[-1:]
 
-    puller = HttpPuller(options)
+    puller = make_puller(options)
     try:
         result = puller.pull(pulled, dest, image=str(requested), keep=keep,
                              skipped=(OUTSIDE_CONFIGS_BYTES, OUTSIDE_CONFIGS_FILES))

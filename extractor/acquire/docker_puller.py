@@ -35,12 +35,13 @@ import logging
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from extractor.acquire.layers import BUNDLE_DIRS, Layer, LayerLimits, apply_layers
+from extractor.acquire.layers import BUNDLE_DIRS, Layer, LayerLimits, apply_layers, keep_parts
 from extractor.acquire.options import AcquireOptions, PullProgress
-from extractor.acquire.puller import PullResult
+from extractor.acquire.puller import KeepDirs, PullResult
 from extractor.acquire.reference import Reference
 from extractor.errors import (
     AcquireError,
@@ -151,8 +152,15 @@ class DockerPuller:
             self._client = None
 
     # -- the Puller protocol ---------------------------------------------------------------------
-    def pull(self, ref: Reference, dest: Path, *, image: str) -> PullResult:
+    def pull(self, ref: Reference, dest: Path, *, image: str,
+             keep: KeepDirs = BUNDLE_DIRS,
+             skipped: tuple[int, int] | None = None) -> PullResult:
         """Pull ``ref`` through the daemon and unpack its bundle directories into ``dest``.
+
+        ``keep``: the directories to unpack (a bundle's by default), or a function of the image's
+        labels returning them (a catalog's configs directory); only those are read out of the
+        container, so ``skipped`` (caps on the rest, see
+        :meth:`extractor.acquire.http_puller.HttpPuller.pull`) has nothing to count.
 
         ``image``: the reference named in errors. Returns the digest the daemon resolved ``ref``
         to (``digest`` and ``manifest_digest`` alike). Raises :class:`AcquireError` (daemon
@@ -165,10 +173,11 @@ class DockerPuller:
         try:
             digest = self._pull(api, ref, image)
             image_id = self._image_id(api, ref, image)
+            dirs = keep(self._labels(api, image_id)) if callable(keep) else keep
             container = self._create(api, image_id, image)
             try:
                 self._report(image, "unpack")
-                self._extract(api, container, dest, image)
+                self._extract(api, container, dest, image, dirs)
             except BaseException:
                 try:
                     self._remove(api, container, image)
@@ -305,22 +314,29 @@ class DockerPuller:
         except (errors.DockerException, *self._transport_errors) as exc:
             raise AcquireError(f"{image}: cannot remove container {container[:12]}: {_explanation(exc)}") from None
 
-    def _extract(self, api: Any, container: str, dest: Path, image: str) -> None:
-        """Save ``/manifests`` and ``/metadata`` archives (capped) and apply them to ``dest``."""
+    def _labels(self, api: Any, image_id: str) -> dict[str, str]:
+        """The image config's labels (``Config.Labels``), as strings."""
+        labels = (api.inspect_image(image_id).get("Config") or {}).get("Labels") or {}
+        return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
+
+    def _extract(self, api: Any, container: str, dest: Path, image: str, dirs: Sequence[str] = BUNDLE_DIRS) -> None:
+        """Save the archives of ``dirs`` (``/manifests`` and ``/metadata``; capped) and apply them to
+        ``dest``. The daemon names an archive's entries from the directory's own name, so a nested
+        directory (``a/b/configs``) is applied below ``dest/a/b``."""
         errors = self._docker.errors
         limits = LayerLimits(max_bytes=self.options.max_bytes, max_files=self.options.max_files)
         budget = limits.max_bytes + limits.max_files * _HEADER_ALLOWANCE + 10 * 1024
         dest.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".docker-archive-", dir=dest.parent) as tmp:
-            layers: list[Layer] = []
-            for top in BUNDLE_DIRS:
-                path = f"/{top}"
+            groups: dict[tuple[str, ...], tuple[list[Layer], list[str]]] = {}
+            for index, parts in enumerate(keep_parts(dirs)):
+                path = "/" + "/".join(parts)
                 try:
                     chunks, _stat = api.get_archive(container, path)
                 except errors.NotFound:
                     log.debug("%s: no %s in the image", image, path)
                     continue
-                archive = Path(tmp) / f"{top}.tar"
+                archive = Path(tmp) / f"{index}-{parts[-1]}.tar"
                 with archive.open("wb") as out:
                     for chunk in chunks:
                         budget -= len(chunk)
@@ -330,5 +346,10 @@ class DockerPuller:
                                 "bytes uncompressed"
                             )
                         out.write(chunk)
+                layers, names = groups.setdefault(parts[:-1], ([], []))
                 layers.append(Layer(archive, f"docker archive {path}", "application/x-tar"))
-            apply_layers(layers, dest, image=image, limits=limits)
+                names.append(parts[-1])
+            if not groups:
+                dest.mkdir(parents=True, exist_ok=True)
+            for parent, (layers, names) in groups.items():
+                apply_layers(layers, dest.joinpath(*parent), image=image, limits=limits, keep=names)

@@ -7,7 +7,6 @@ cached makes none; ``offline`` serves everything from the cache or raises :class
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from extractor import yamlio
@@ -15,7 +14,7 @@ from extractor.acquire.blobs import BlobCache
 from extractor.acquire.layers import BUNDLE_DIRS, Layer, LayerLimits, apply_layers
 from extractor.acquire.manifests import Manifest, select_platform
 from extractor.acquire.options import AcquireOptions, PullProgress, default_cache_dir
-from extractor.acquire.puller import PullResult
+from extractor.acquire.puller import KeepDirs, PullResult
 from extractor.acquire.reference import Reference
 from extractor.errors import NotCachedError, RegistryError
 
@@ -24,9 +23,6 @@ __all__ = ["MAX_LAYERS", "HttpPuller", "KeepDirs"]
 MAX_LAYERS = 128
 """Most layers an image may have (bundle images have one or a few; Docker's own limit is 127)."""
 
-KeepDirs = Sequence[str] | Callable[[Mapping[str, str]], Sequence[str]]
-"""The directories :meth:`HttpPuller.pull` unpacks: names, or a function of the image's labels
-returning them (a catalog's ``operators.operatorframework.io.index.configs.v1``)."""
 
 
 class HttpPuller:

@@ -6,13 +6,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from extractor.acquire.reference import Reference
 
-__all__ = ["PullResult", "Puller"]
+__all__ = ["KeepDirs", "PullResult", "Puller"]
+
+KeepDirs = Sequence[str] | Callable[[Mapping[str, str]], Sequence[str]]
+"""The directories a puller unpacks: names, or a function of the image's labels returning them (a
+catalog's ``operators.operatorframework.io.index.configs.v1``)."""
 
 
 @dataclass(frozen=True)
@@ -27,8 +32,11 @@ class PullResult:
 class Puller(Protocol):
     """A backend that fetches an image and unpacks its bundle directories into ``dest``."""
 
-    def pull(self, ref: Reference, dest: Path, *, image: str) -> PullResult:
-        """Unpack ``ref`` into the empty directory ``dest``; ``image`` is the name for errors."""
+    def pull(self, ref: Reference, dest: Path, *, image: str, keep: KeepDirs = ...,
+             skipped: tuple[int, int] | None = None) -> PullResult:
+        """Unpack the ``keep`` directories of ``ref`` (a bundle's ``manifests/`` and ``metadata/`` by
+        default) into the empty directory ``dest``; ``image`` is the name for errors; ``skipped``:
+        ``(bytes, entries)`` caps on the content outside them."""
         ...
 
     def close(self) -> None:

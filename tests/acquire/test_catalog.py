@@ -17,6 +17,7 @@ from extractor.acquire.reference import Mirror
 from extractor.demo.push import build_image, directory_layer, push_image
 from extractor.errors import CatalogError, ConfigError, NotCachedError, UnsafeLayerError
 from tests.support.catalogs import CatalogRegistry, catalog_registry  # noqa: F401  (fixture)
+from tests.support.dockerd import TestDockerd
 from tests.support.registry import TestRegistry
 
 
@@ -56,8 +57,31 @@ def test_images_that_are_not_catalogs(catalog_registry: CatalogRegistry, tmp_pat
     with pytest.raises(CatalogError, match=f"{CONFIGS_LABEL}='/catalog', but the image has no /catalog"):
         acquire_catalog(catalog_registry.missing_dir, options(tmp_path))
     assert not any((tmp_path / "work").iterdir())  # nothing left behind
-    with pytest.raises(ConfigError, match="native puller"):
-        acquire_catalog(catalog_registry.catalog, options(tmp_path, puller="docker"))
+    with pytest.raises(ConfigError, match="unknown puller 'podman'"):
+        acquire_catalog(catalog_registry.catalog, options(tmp_path, puller="podman"))
+
+
+def test_through_the_docker_daemon(
+    catalog_registry: CatalogRegistry, dockerd: TestDockerd, tmp_path: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (tmp_path / "docker-config").mkdir()
+    monkeypatch.setenv("DOCKER_HOST", dockerd.host)
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
+    native = acquire_catalog(catalog_registry.catalog, options(tmp_path / "native"))
+    source = acquire_catalog(catalog_registry.catalog, options(tmp_path / "docker", puller="docker"))
+    assert source.digest == native.digest == catalog_registry.catalog_digest
+    assert files(source.root) == files(native.root)
+    assert all((source.root / f).read_bytes() == (native.root / f).read_bytes() for f in files(native.root))
+    with pytest.raises(CatalogError, match="not a file-based catalog image"):
+        acquire_catalog(catalog_registry.no_label, options(tmp_path / "docker", puller="docker"))
+    # a configs directory below the image root: the daemon's archive is applied where it belongs
+    nested = f"{catalog_registry.host}/catalog-test/nested-index:v1"
+    push_image(nested, build_image([directory_layer([("srv/catalog/configs", catalog_registry.fbc)])],
+                                   labels={CONFIGS_LABEL: "/srv/catalog/configs"}))
+    deep = acquire_catalog(nested, options(tmp_path / "docker", puller="docker"))
+    assert deep.root == deep.unpacked / "srv" / "catalog" / "configs"  # type: ignore[operator]
+    assert files(deep.root) == files(native.root)
 
 
 def test_label_naming_the_root_or_leaving_the_image(registry: TestRegistry, tmp_path: Path) -> None:
