@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from extractor import yamlio
 from extractor.catalog.semver import SemVer, parse_range, parse_semver
 from extractor.catalog.walk import Document, iter_documents
 from extractor.errors import CatalogError, ConfigError
@@ -137,6 +138,15 @@ def _get(doc: Mapping[str, Any], name: str, where: str, kind: type, *, required:
     return value
 
 
+def _check_limits(doc: Any, where: str) -> None:
+    """The limits of :func:`extractor.yamlio.load_json` on a kept document (JSON documents are
+    decoded with ``raw_decode`` to stream them; YAML ones were checked when loaded)."""
+    try:
+        yamlio.check_limits(doc)
+    except yamlio.LimitError as exc:
+        raise CatalogError(f"{where}: {exc}") from None
+
+
 def _entry(raw: Any, where: str) -> FbcEntry:
     if not isinstance(raw, dict):
         raise CatalogError(f"{where}: expected an object")
@@ -207,6 +217,7 @@ class _Scan:
                 raise CatalogError(f"{where}: duplicate package {name!r} (also in {self.packages[name]})")
             self.packages[name] = document.where
             if name == self.package:
+                _check_limits(doc, where)
                 self.default_channel = _get(doc, "defaultChannel", where, str) or ""
             return
         package = doc.get(keys.get("package", ""))
@@ -215,6 +226,7 @@ class _Scan:
         self.referenced.setdefault(package, f"{where}: {schema} {name!r}")
         if package != self.package:
             return
+        _check_limits(doc, where)
         if schema == SCHEMA_CHANNEL:
             if not name:
                 raise CatalogError(f"{where}: package {package!r} has a channel without a name")

@@ -210,3 +210,15 @@ def test_symlinks_leaving_the_catalog_are_refused(tmp_path: Path) -> None:
     (root / "link.json").symlink_to(outside)
     with pytest.raises(CatalogError, match=r"link.json: symbolic link to .* leaves the catalog"):
         load_package(root, PKG)
+
+
+def test_kept_documents_get_the_limits_of_load_json(tmp_path: Path) -> None:
+    docs = cm_docs()
+    deep: Any = "x"
+    for _ in range(250):  # deeper than yamlio.MAX_DEPTH, far below the json module's own limit
+        deep = [deep]
+    docs[3]["properties"].append({"type": "x.deep", "value": deep})
+    with pytest.raises(CatalogError, match=r"document 4 \(line \d+\): nesting deeper than 200 levels"):
+        load_package(catalog(tmp_path, docs), PKG, catalog="cat")
+    # another package's documents are only looked at (schema, package, name), never kept
+    assert load_package(catalog(tmp_path / "b", docs), "other", catalog="cat").name == "other"
