@@ -33,7 +33,7 @@ TARGET="$BIN/actionlint"
 
 # current: true when the installed binary reports the wanted version (first line of -version).
 current() {
-  [ "${FORCE:-0}" != 1 ] || return 1
+  [ "${FORCE:-0}" != 1 ] || [ "${1:-}" = --built ] || return 1
   [ -x "$TARGET" ] || return 1
   [ "$("$TARGET" -version 2>/dev/null | head -n 1 || true)" = "${ACTIONLINT_VERSION#v}" ]
 }
@@ -57,22 +57,9 @@ lock build-actionlint
 current && exit 0
 
 start=$SECONDS
-dir="$TOOLS/src/actionlint-$ACTIONLINT_VERSION"
-log "building actionlint $ACTIONLINT_VERSION from Go modules into $TARGET"
-rm -rf "$dir"
-mkdir -p "$dir"
-# `go install module@version` builds with the module's own go.mod (its requirements, no replace
-# directives in actionlint's), with module verification left on.
-if ! GOBIN="$dir" "$GO" install -trimpath \
-  -ldflags "-s -w -X $MODULE.version=${ACTIONLINT_VERSION#v}" \
-  "$MODULE/cmd/actionlint@$ACTIONLINT_VERSION" >"$dir/build.log" 2>&1; then
-  tail -n 30 "$dir/build.log" >&2
-  log "go install $MODULE/cmd/actionlint@$ACTIONLINT_VERSION failed (log: $dir/build.log)"
-  exit 1
-fi
-mv -f "$dir/actionlint" "$TARGET.tmp"
-mv -f "$TARGET.tmp" "$TARGET"
-current || {
+go_install actionlint "$MODULE/cmd/actionlint@$ACTIONLINT_VERSION" "$TARGET" \
+  "-X $MODULE.version=${ACTIONLINT_VERSION#v}"
+current --built || {
   log "$TARGET does not report version ${ACTIONLINT_VERSION#v} (after $((SECONDS - start))s)"
   exit 1
 }

@@ -32,7 +32,7 @@ TARGET="$BIN/kustomize"
 
 # current: true when the installed binary reports the wanted version.
 current() {
-  [ "${FORCE:-0}" != 1 ] || return 1
+  [ "${FORCE:-0}" != 1 ] || [ "${1:-}" = --built ] || return 1
   [ -x "$TARGET" ] || return 1
   [ "$("$TARGET" version 2>/dev/null | head -n 1 || true)" = "$KUSTOMIZE_VERSION" ]
 }
@@ -56,21 +56,8 @@ lock build-kustomize
 current && exit 0
 
 start=$SECONDS
-dir="$TOOLS/src/kustomize-$KUSTOMIZE_VERSION"
-log "building kustomize $KUSTOMIZE_VERSION from Go modules into $TARGET"
-rm -rf "$dir"
-mkdir -p "$dir"
-# `go install module@version` builds with the module's own go.mod (its requirements), with module
-# verification left on.
-if ! GOBIN="$dir" "$GO" install -trimpath -ldflags "-s -w" "$MODULE@$KUSTOMIZE_VERSION" \
-  >"$dir/build.log" 2>&1; then
-  tail -n 30 "$dir/build.log" >&2
-  log "go install $MODULE@$KUSTOMIZE_VERSION failed (log: $dir/build.log)"
-  exit 1
-fi
-mv -f "$dir/kustomize" "$TARGET.tmp"
-mv -f "$TARGET.tmp" "$TARGET"
-current || {
+go_install kustomize "$MODULE@$KUSTOMIZE_VERSION" "$TARGET"
+current --built || {
   log "$TARGET does not report version $KUSTOMIZE_VERSION (after $((SECONDS - start))s)"
   exit 1
 }

@@ -30,3 +30,21 @@ lock() {
   exec 8>"$TOOLS/.$1.lock"
   flock 8
 }
+
+# go_install PROGRAM PACKAGE@VERSION TARGET [LDFLAGS]: `go install` PACKAGE@VERSION (with the
+# module's own go.mod and module verification on) into a scratch dir under the tools cache, then
+# move the PROGRAM binary to TARGET atomically. The Go output goes to a log, shown on failure.
+go_install() {
+  local program=$1 package=$2 target=$3 ldflags="-s -w ${4:-}" dir
+  dir="$TOOLS/src/$program-${package##*@}"
+  log "building $program ${package##*@} from Go modules into $target"
+  rm -rf "$dir"
+  mkdir -p "$dir" "$(dirname "$target")"
+  if ! GOBIN="$dir" "$GO" install -trimpath -ldflags "$ldflags" "$package" >"$dir/build.log" 2>&1; then
+    tail -n 30 "$dir/build.log" >&2
+    log "go install $package failed (log: $dir/build.log)"
+    exit 1
+  fi
+  mv -f "$dir/$program" "$target.tmp"
+  mv -f "$target.tmp" "$target"
+}
