@@ -234,7 +234,7 @@ def load_bundle(source: BundleSource) -> Bundle:
             raise BundleError(f"{csv_doc.path}: ClusterServiceVersion {field} is a {type(csv[field]).__name__}, "
                               "not a mapping")
     _merge_properties(root, csv, csv_doc.path)
-    dependencies = _read_dependencies(root) + _requirement_properties(csv, csv_doc.path)
+    dependencies = _read_dependencies(root) + _requirement_properties(csv)
     return Bundle(
         source=source,
         annotations=annotations,
@@ -279,16 +279,15 @@ def _read_dependencies(root: Path) -> list[dict[str, Any]]:
     return entries
 
 
-def _requirement_properties(csv: KubeObject, csv_path: str) -> list[dict[str, Any]]:
+def _requirement_properties(csv: KubeObject) -> list[dict[str, Any]]:
     """The ``olm.properties`` entries that state requirements (:data:`DEPENDENCY_PROPERTY_TYPES`)."""
     raw = ((csv.get("metadata") or {}).get("annotations") or {}).get("olm.properties")
     if raw is None:
         return []
     try:
         properties = yamlio.load_json(str(raw))
-    except ValueError as exc:
-        raise BundleError(f"{csv_path}: csv.metadata.annotations['olm.properties'] is not JSON: "
-                          f"{_one_line(str(exc))}") from None
+    except ValueError:
+        return []  # OLM reads the annotation only to merge properties.yaml into it (refused there)
     if not isinstance(properties, list):
         return []
     return [{"type": p["type"], "value": p.get("value")} for p in properties

@@ -347,3 +347,10 @@ def test_corpus_dependencies() -> None:
     bundle = load(require_shared("corpus", "kuadrant-operator-0.11.1"))
     assert [d["value"]["packageName"] for d in bundle.dependencies] == [
         "authorino-operator", "limitador-operator", "dns-operator"]
+
+
+def test_a_malformed_olm_properties_annotation_is_no_dependency(tmp_path: Path) -> None:
+    """OLM parses the annotation only to merge properties.yaml into it; alone it is left as it is."""
+    bundle = load(write_bundle(tmp_path, make_csv(annotations={"olm.properties": "[not json"})))
+    assert bundle.dependencies == []
+    assert bundle.csv["metadata"]["annotations"]["olm.properties"] == "[not json"
