@@ -357,6 +357,8 @@ def run_command(
         manifests = render_plain(reference, options, acquire_opts, exclude=exclude, include=include)
     for warning in bundle_warnings(manifests.objects):
         click.echo(f"warning: {warning}", err=True)
+    for note in manifests.notes:
+        click.echo(f"note: {note}", err=True)
     click.echo(yamlio.dump_all(manifests.objects), nl=False)
 
 
@@ -418,6 +420,8 @@ def update_bundle_command(
         )
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
     for name, path in result.charts.items():
         digest = result.digests.get(name) or "directory"
         click.echo(f"{name}: {path} ({digest})", err=True)

@@ -16,6 +16,7 @@ from extractor import yamlio
 from extractor.tools import tools_dir
 from tests.conftest import REPO, SeededRegistry
 from tests.support.project import docs, tree, update_bundle
+from tests.support.tools import require_shared
 
 
 def cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -273,3 +274,28 @@ def test_bundles_yaml_entry_may_be_a_local_bundle_directory(tmp_path: Path) -> N
     refused = cli("update-bundle", "--config", str(project / "bundles.yaml"), "--bundle", "webhook-demo",
                   "--version", "2")
     assert_one_line_error(refused, "local source")
+
+
+def test_notes_and_warnings_reach_stderr(tmp_path: Path) -> None:
+    """What departs from OLMv1 is a `note:` line, what needs the user a `warning:` line (issue 13):
+    `run` on an Own+Single bundle, `update-bundle` on a webhook chart without cert-manager."""
+    kubernaut = require_shared("corpus", "kubernaut-operator-1.5.12")
+    proc = cli("run", str(kubernaut), "-n", "kubernaut")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "note: kubernaut-operator.v1.5.12: no AllNamespaces install mode: watching the install namespace "
+        "'kubernaut' (OwnNamespace; OLMv1 would require a watch namespace; set watchNamespaces / "
+        "--watch-namespace for another)"]
+    assert docs(proc.stdout)
+    project = tmp_path / "project"
+    (project / "bundles").mkdir(parents=True)
+    shutil.copytree(REPO / "tests/fixtures/bundles/webhook-demo", project / "bundles" / "webhook-demo")
+    (project / "bundles.yaml").write_text(
+        "bundles:\n  - name: webhook-demo\n    image: ./bundles/webhook-demo\n    namespace: webhook-system\n")
+    proc = cli("update-bundle", "--config", str(project / "bundles.yaml"))
+    assert proc.returncode == 0, proc.stderr
+    assert [line for line in proc.stderr.splitlines() if line.startswith(("note:", "warning:"))] == [
+        "warning: bundle 'webhook-demo' creates Certificate, Issuer (cert-manager.io/v1), which no entry of "
+        "bundles.yaml provides: install cert-manager (the cert-manager Operator or upstream cert-manager; an entry "
+        "of bundles.yaml that ships its CRDs is installed first automatically) first (the release's presync hook "
+        "checks)"]

@@ -9,9 +9,13 @@ A failure leaves every one of them as it was.
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
+import os
+import pickle
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from extractor.acquire import AcquireOptions, acquire
@@ -25,10 +29,12 @@ from extractor.errors import ConfigError, EmitError, EntriesError, ExtractorErro
 from extractor.model import BundleSource
 from extractor.pipeline.build import build_chart, postprocessor_settings, render_options_for
 from extractor.pipeline.catalogs import resolve_catalog_entries, with_catalog_locks
+from extractor.pipeline.dependencies import resolve_needs
 from extractor.render.filters import compile_expressions
 from extractor.review.lock import (
     GENERATOR,
     LOCK_NAME,
+    Lock,
     LockEntry,
     chart_files_digest,
     inputs_fingerprint,
@@ -50,13 +56,15 @@ _RELEASE_FILE = "release.yaml"
 class GenerateResult:
     """What :func:`generate` wrote: chart directories (by release name), the helmfile and lock
     paths, the bundle digest each chart was generated from (``None`` for directory sources), and
-    one-line warnings for a person (e.g. Secrets shipped in a bundle)."""
+    one-line warnings (e.g. Secrets shipped in a bundle, a dependency no entry provides) and notes
+    (where a chart departs from OLMv1, needs added for a dependency) for a person."""
 
     charts: dict[str, Path]
     helmfile: Path
     digests: dict[str, str | None]
     warnings: tuple[str, ...] = ()
     lock: Path | None = None
+    notes: tuple[str, ...] = ()
 
 
 def read_release_spec(root: Path, entry: BundleEntry) -> ReleaseSpec:
@@ -114,10 +122,10 @@ def _entry_data(entry: BundleEntry) -> dict[str, object]:
 
 def _build(
     entry: BundleEntry, source: BundleSource, digest: str, staged: Path, locked: LockEntry | None,
-    revision: int | None, warnings: list[str],
+    revision: int | None, warnings: list[str], notes: list[str] | None = None,
 ) -> tuple[ReleaseSpec, LockEntry]:
     """Build the chart into ``staged`` with the revision the lock calls for (``revision`` forces one)."""
-    spec, csv_name, csv_version = build_chart(entry, source, staged, revision=1, warnings=warnings)
+    spec, csv_name, csv_version = build_chart(entry, source, staged, revision=1, warnings=warnings, notes=notes)
     files = chart_files_digest(staged)
     if revision is None:
         revision = next_revision(locked, csv_version, files)
@@ -128,6 +136,96 @@ def _build(
         csv_version=csv_version, chart_version=chart_version(csv_version, revision), revision=revision,
         files=files, generator=GENERATOR, inputs=inputs_fingerprint(_entry_data(entry), digest, source.image),
     )
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What every entry's work shares (inherited by forked workers, never pickled)."""
+
+    root: Path
+    staging: Path
+    acquire_options: AcquireOptions
+    lock: Lock
+    pins: dict[str, str]
+    revisions: dict[str, int]
+
+
+@dataclass
+class _Outcome:
+    """One entry's result: its release spec and lock entry (``None`` when unchanged), or its error."""
+
+    name: str
+    spec: ReleaseSpec | None = None
+    lock_entry: LockEntry | None = None
+    digest: str | None = None
+    rebuilt: bool = False
+    error: ExtractorError | None = None
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _process_entry(job: _Job, entry: BundleEntry) -> _Outcome:
+    """Acquire ``entry``'s bundle and, unless the lock says nothing changed, build its chart into the
+    staging directory. Errors of the stages come back in the outcome, never raised."""
+    outcome = _Outcome(entry.name)
+    locked = job.lock.entries.get(entry.name)
+    chart_dir = job.root / CHARTS_DIR / entry.name
+    try:
+        source, digest = _acquire(entry, job.acquire_options, job.pins.get(entry.name))
+        outcome.digest = source.digest
+        inputs = inputs_fingerprint(_entry_data(entry), digest, source.image)
+        if (not job.pins and locked is not None and locked.inputs == inputs and chart_dir.is_dir()
+                and chart_files_digest(chart_dir) == locked.files):
+            outcome.spec = read_release_spec(job.root, entry)  # nothing changed since the lock
+            return outcome
+        staged = job.staging / CHARTS_DIR / entry.name
+        outcome.spec, outcome.lock_entry = _build(entry, source, digest, staged, locked,
+                                                  job.revisions.get(entry.name), outcome.warnings, outcome.notes)
+        outcome.rebuilt = not (chart_dir.is_dir() and tree_digest(chart_dir) == tree_digest(staged))
+    except ExtractorError as exc:
+        outcome.error = exc
+    except OSError as exc:
+        outcome.error = EmitError(f"{exc.filename or job.root}: {exc.strerror}")
+    return outcome
+
+
+_WORKER_JOB: _Job | None = None
+
+
+def _worker(entry: BundleEntry) -> _Outcome:
+    assert _WORKER_JOB is not None
+    outcome = _process_entry(_WORKER_JOB, entry)
+    if outcome.error is not None:
+        try:
+            pickle.dumps(outcome.error)
+        except Exception:  # an error that cannot travel back keeps its message and exit code
+            outcome.error = ExtractorError(str(outcome.error))
+    return outcome
+
+
+def _jobs(count: int) -> int:
+    try:
+        wanted = int(os.environ.get("BUNDLE_EXTRACT_JOBS") or 0)
+    except ValueError:
+        raise ConfigError("BUNDLE_EXTRACT_JOBS must be a whole number") from None
+    return min(count, wanted if wanted > 0 else (os.cpu_count() or 1))
+
+
+def _run_entries(job: _Job, entries: list[BundleEntry]) -> list[_Outcome]:
+    """Every entry's outcome, in ``entries`` order. Independent entries run in a pool of forked
+    processes (one per core, ``BUNDLE_EXTRACT_JOBS`` to change it); one entry, one core or no
+    ``fork`` on this platform: in this process. The output is the same either way."""
+    global _WORKER_JOB
+    jobs = _jobs(len(entries))
+    if jobs < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return [_process_entry(job, entry) for entry in entries]
+    _WORKER_JOB = job
+    try:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            return list(pool.map(_worker, entries))
+    finally:
+        _WORKER_JOB = None
 
 
 def generate(
@@ -185,33 +283,30 @@ def generate(
         rebuilt: list[str] = []
         failed: list[tuple[str, ExtractorError]] = []
         warnings: list[str] = []
-        todo = [dataclasses.replace(e, version=versions[e.name]) if e.name in versions else e
-                for e in config.bundles if e.name in selected]
+        notes: list[str] = []
+        job = _Job(root=root, staging=staging, acquire_options=acquire_options, lock=lock, pins=dict(pins),
+                   revisions=dict(revisions))
+        todo = []
+        for entry in config.bundles:
+            if entry.name in selected:
+                todo.append(dataclasses.replace(entry, version=versions[entry.name]) if entry.name in versions
+                            else entry)
         resolved = resolve_catalog_entries(todo, acquire_options, lock, pins)  # catalog entries -> their bundle
         failed.extend(resolved.failed)
-        read = lock
-        for entry in resolved.entries:
-            locked = lock.entries.get(entry.name)
-            chart_dir = charts_root / entry.name
-            try:
-                source, digest = _acquire(entry, acquire_options, pins.get(entry.name))
-                digests[entry.name] = source.digest
-                inputs = inputs_fingerprint(_entry_data(entry), digest, source.image)
-                if (not pins and locked is not None and locked.inputs == inputs and chart_dir.is_dir()
-                        and chart_files_digest(chart_dir) == locked.files):
-                    specs[entry.name] = read_release_spec(root, entry)  # nothing changed since the lock
-                    continue
-                staged = staging / CHARTS_DIR / entry.name
-                specs[entry.name], new = _build(entry, source, digest, staged, locked,
-                                                revisions.get(entry.name), warnings)
-                lock = lock.replace(new)
-                if not (chart_dir.is_dir() and tree_digest(chart_dir) == tree_digest(staged)):
-                    rebuilt.append(entry.name)
-            except ExtractorError as exc:
-                failed.append((entry.name, exc))
-            except OSError as exc:
-                failed.append((entry.name, EmitError(f"{exc.filename or root}: {exc.strerror}")))
-        lock = with_catalog_locks(lock, read, resolved.locks)
+        for outcome in _run_entries(job, resolved.entries):
+            warnings.extend(outcome.warnings)
+            notes.extend(outcome.notes)
+            if outcome.error is not None:
+                failed.append((outcome.name, outcome.error))
+                continue
+            digests[outcome.name] = outcome.digest
+            assert outcome.spec is not None
+            specs[outcome.name] = outcome.spec
+            if outcome.lock_entry is not None:
+                lock = lock.replace(outcome.lock_entry)
+            if outcome.rebuilt:
+                rebuilt.append(outcome.name)
+        lock = with_catalog_locks(lock, job.lock, resolved.locks)
         if failed and not keep_going:
             raise EntriesError(failed)
         failed_names = {name for name, _ in failed}
@@ -222,7 +317,10 @@ def generate(
             elif entry.name not in failed_names or (charts_root / entry.name / _RELEASE_FILE).is_file():
                 ordered.append(read_release_spec(root, entry))
         staged_helmfile = staging / HELMFILE_NAME
-        write_helmfile(ordered, staged_helmfile)
+        resolution = resolve_needs(ordered)  # needs for what a chart requires or depends on
+        notes += resolution.notes
+        warnings += resolution.warnings
+        write_helmfile(resolution.specs, staged_helmfile)
         moves: list[tuple[Path | None, Path]] = [(staging / CHARTS_DIR / n, charts_root / n) for n in rebuilt]
         names = [e.name for e in config.bundles]
         if only is None:
@@ -251,12 +349,13 @@ def generate(
         digests=digests,
         warnings=tuple(warnings),
         lock=lock_file,
+        notes=tuple(notes),
     )
 
 
 def regenerate_helmfile(config: ProjectConfig, root: Path) -> Path:
     """Rewrite ``helmfile.yaml.gotmpl`` from the charts' ``release.yaml`` files (no pulling)."""
-    specs = [read_release_spec(root, entry) for entry in config.bundles]
+    specs = resolve_needs([read_release_spec(root, entry) for entry in config.bundles]).specs
     with tempfile.TemporaryDirectory(prefix=".bundle-extract-", dir=root) as tmp:
         staged = Path(tmp) / HELMFILE_NAME
         write_helmfile(specs, staged)
