@@ -68,6 +68,9 @@ class BundleValidationError(BundleError):
         self.messages = list(messages)
         super().__init__(f"{subject}: " + "; ".join(self.messages))
 
+    def __reduce__(self) -> tuple[type[BundleValidationError], tuple[str, list[str]]]:
+        return (type(self), (self.subject, self.messages))  # picklable: errors travel from workers
+
 
 class RenderError(ExtractorError):
     """The bundle cannot be rendered with the requested options (install modes, target namespaces...)."""
