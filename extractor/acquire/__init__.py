@@ -23,7 +23,6 @@ Docker daemon). Modules, from the wire up:
 
 from __future__ import annotations
 
-import contextlib
 import re
 import shutil
 import tempfile
@@ -37,9 +36,9 @@ from extractor.acquire.options import (
     default_cache_dir,
     describe_progress,
 )
-from extractor.acquire.puller import Puller, PullResult
+from extractor.acquire.puller import Puller, PullResult, pulling
 from extractor.acquire.reference import Reference, apply_mirrors
-from extractor.errors import AcquireError, ConfigError
+from extractor.errors import ConfigError
 from extractor.model import BundleSource
 
 if TYPE_CHECKING:
@@ -163,22 +162,8 @@ def acquire(reference: str, options: AcquireOptions) -> BundleSource:
     pulled = apply_mirrors(requested, options.mirrors)
     puller = make_puller(options)
     dest = _work_subdir(options, requested)
-    try:
+    with pulling(puller, requested, pulled, dest):
         result = puller.pull(pulled, dest, image=str(requested))
-    except AcquireError as exc:
-        shutil.rmtree(dest, ignore_errors=True)
-        if pulled != requested:
-            message = str(exc)
-            if not message.startswith(str(requested)):
-                message = f"{requested} (mirror {pulled.registry}): {message}"
-            raise type(exc)(message) from None
-        raise
-    except BaseException:
-        shutil.rmtree(dest, ignore_errors=True)
-        raise
-    finally:
-        with contextlib.suppress(Exception):
-            puller.close()
     return BundleSource(
         reference=reference, directory=dest, image=str(requested), pulled_from=str(pulled),
         digest=result.digest,

@@ -17,9 +17,7 @@ Parsing and resolution are :mod:`extractor.catalog`'s business; this module only
 
 from __future__ import annotations
 
-import contextlib
 import re
-import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,8 +25,9 @@ from pathlib import Path
 
 from extractor.acquire.layers import keep_parts
 from extractor.acquire.options import AcquireOptions
+from extractor.acquire.puller import pulling
 from extractor.acquire.reference import Reference, apply_mirrors
-from extractor.errors import AcquireError, CatalogError, ConfigError
+from extractor.errors import CatalogError, ConfigError
 
 __all__ = ["CONFIGS_LABEL", "OUTSIDE_CONFIGS_BYTES", "OUTSIDE_CONFIGS_FILES", "CatalogSource", "acquire_catalog",
            "configs_dir"]
@@ -125,23 +124,11 @@ def acquire_catalog(reference: str, options: AcquireOptions) -> CatalogSource:
         return chosen[-1:]
 
     puller = make_puller(options)
-    try:
+    with pulling(puller, requested, pulled, dest):
         result = puller.pull(pulled, dest, image=str(requested), keep=keep,
                              skipped=(OUTSIDE_CONFIGS_BYTES, OUTSIDE_CONFIGS_FILES))
         root = dest.joinpath(*keep_parts(chosen)[0])
         if not (root.is_dir() or root.is_file()):
             raise CatalogError(f"{requested}: label {CONFIGS_LABEL}={chosen[0]!r}, but the image has no {chosen[0]}")
-    except AcquireError as exc:
-        shutil.rmtree(dest, ignore_errors=True)
-        message = str(exc)
-        if pulled != requested and not message.startswith(str(requested)):
-            raise type(exc)(f"{requested} (mirror {pulled.registry}): {message}") from None
-        raise
-    except BaseException:
-        shutil.rmtree(dest, ignore_errors=True)
-        raise
-    finally:
-        with contextlib.suppress(Exception):
-            puller.close()
     return CatalogSource(reference=reference, root=root, image=str(requested), pulled_from=str(pulled),
                          digest=result.digest, configs=chosen[0], unpacked=dest)

@@ -6,12 +6,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+import shutil
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from extractor.acquire.reference import Reference
+from extractor.errors import AcquireError
 
 __all__ = ["KeepDirs", "PullResult", "Puller"]
 
@@ -42,3 +45,24 @@ class Puller(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+@contextlib.contextmanager
+def pulling(puller: Puller, requested: Reference, pulled: Reference, dest: Path) -> Iterator[None]:
+    """Around a pull of ``pulled`` (``requested`` after mirroring) into ``dest``: on any error
+    ``dest`` is removed and an :class:`AcquireError` names the requested reference and the mirror
+    it came from; the puller is closed either way."""
+    try:
+        yield
+    except AcquireError as exc:
+        shutil.rmtree(dest, ignore_errors=True)
+        message = str(exc)
+        if pulled != requested and not message.startswith(str(requested)):
+            raise type(exc)(f"{requested} (mirror {pulled.registry}): {message}") from None
+        raise
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
+    finally:
+        with contextlib.suppress(Exception):
+            puller.close()
