@@ -181,22 +181,23 @@ def _mark(node: yaml.Node | yaml.Event) -> str:
     return f" (line {mark.line + 1})" if mark is not None else ""
 
 
-def _nesting_bound(text: str | bytes) -> int:
-    """A cheap upper bound of the nesting depth of ``text``: flow brackets plus the longest run of
-    indentation, ``-`` and ``?`` that starts a line (block nesting)."""
+def _may_nest_deeper_than(text: str | bytes, bound: int) -> bool:
+    """False when ``text`` certainly nests no deeper than ``bound``: its flow brackets plus the
+    longest run of indentation, ``-`` and ``?`` that starts a line (block nesting) stay within it.
+    C-speed checks only (no list of lines is built): this runs on every document loaded."""
+    if len(text) <= bound:
+        return False
     if isinstance(text, bytes):
-        brackets = text.count(b"[") + text.count(b"{")
-        prefixes = re.findall(rb"(?m)^[ \t?-]+", text)
-    else:
-        brackets = text.count("[") + text.count("{")
-        prefixes = re.findall(r"(?m)^[ \t?-]+", text)
-    return brackets + max(map(len, prefixes), default=0) + 1
+        budget = bound - text.count(b"[") - text.count(b"{") - 1
+        return budget < 1 or re.search(rb"(?m)^[ \t?-]{%d}" % budget, text) is not None
+    budget = bound - text.count("[") - text.count("{") - 1
+    return budget < 1 or re.search(rf"(?m)^[ \t?-]{{{budget}}}", text) is not None
 
 
 def _check_nesting(text: str | bytes) -> None:
     """Refuse, before libyaml composes it, text nesting deeper than :data:`MAX_DEPTH` when the cheap
     bound says the composer might not survive it (the event scan is exact but slower)."""
-    if _nesting_bound(text) <= _C_SAFE_BOUND:
+    if not _may_nest_deeper_than(text, _C_SAFE_BOUND):
         return
     depth = 0
     for event in yaml.parse(text, Loader=_BaseLoader):
@@ -361,8 +362,8 @@ def check_limits(data: Any, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NOD
 
 
 def load_json(data: str | bytes) -> Any:
-    """``json.loads`` with the depth limit of :func:`check_limits`. Raises ``ValueError`` (bad JSON,
-    too deep: a :class:`LimitError` is a ``ValueError`` too here via ``JSONLimitError``)."""
+    """``json.loads`` with the limits of :func:`check_limits`. Raises ``ValueError``: json's own for
+    bad JSON, :class:`JSONLimitError` past the limits."""
     try:
         value = json.loads(data)
     except RecursionError:
