@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
 from typing import Any
 
 MAX_NAME_LENGTH = 63
@@ -140,8 +139,3 @@ class ReadableNamer:
             candidate = _fit(f"{stem}-{suffix}-{counter}")
         used.add(candidate)
         return candidate
-
-
-def sorted_unique(values: Iterable[str]) -> list[str]:
-    """Sorted distinct strings (Go code iterates sets; we sort to stay deterministic)."""
-    return sorted(set(values))
