@@ -164,10 +164,7 @@ def cluster_permissions(ctx: RenderContext) -> list[KubeObject]:
 
 def crds(ctx: RenderContext) -> list[KubeObject]:
     """OLMv1 ``BundleCRDGenerator``: the bundle's CRDs, conversion webhooks patched in."""
-    webhooks = (ctx.csv.get("spec") or {}).get("webhookdefinitions") or []
-    patched = {
-        str(name) for wh in webhooks if isinstance(wh, dict) for name in (wh.get("conversionCRDs") or [])
-    }
+    patched = {str(name) for wh in webhook_definitions(ctx.csv) for name in (wh.get("conversionCRDs") or [])}
     # CRDs are large (sail: 0.7 MB each) and nothing downstream mutates them, so they are shared
     # with the Bundle; only those a conversion webhook patches are copied first.
     objs = [copy.deepcopy(doc.obj) if doc.name in patched else doc.obj for doc in ctx.bundle.crds]
