@@ -17,7 +17,7 @@ Values reach the scripts (:mod:`extractor.draft.hookscripts`) as positional argu
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from extractor.draft import Hook, ReleaseSpec
 from extractor.draft.hookscripts import REQUIRE_APIS, STORED_VERSIONS
@@ -47,16 +47,17 @@ def install_hint(group_version: str) -> str:
     return _HINTS.get(group, f"the CRDs of {group} (or exclude those objects in bundles.yaml)")
 
 
-def needs_closure(name: str, by_name: Mapping[str, ReleaseSpec]) -> list[str]:
-    """The releases ``name`` needs, directly or through others (sorted; unknown names skipped)."""
+def needs_closure(name: str, needs: Mapping[str, Sequence[str]]) -> list[str]:
+    """The releases ``name`` needs, directly or through others (sorted; unknown names skipped);
+    ``needs``: release name -> the names it needs directly."""
     seen: set[str] = set()
-    stack = list(by_name[name].needs) if name in by_name else []
+    stack = list(needs.get(name, ()))
     while stack:
         need = stack.pop()
-        if need in seen or need not in by_name:
+        if need in seen or need not in needs:
             continue
         seen.add(need)
-        stack.extend(by_name[need].needs)
+        stack.extend(needs[need])
     seen.discard(name)
     return sorted(seen)
 
@@ -64,7 +65,7 @@ def needs_closure(name: str, by_name: Mapping[str, ReleaseSpec]) -> list[str]:
 def unmet_requirements(spec: ReleaseSpec, by_name: Mapping[str, ReleaseSpec]) -> dict[str, list[str]]:
     """``group/version`` -> sorted kinds of ``spec.requires`` that no release in its needs provides."""
     provided = set(spec.provides)
-    for need in needs_closure(spec.name, by_name):
+    for need in needs_closure(spec.name, {n: s.needs for n, s in by_name.items()}):
         provided.update(by_name[need].provides)
     unmet: dict[str, list[str]] = {}
     for api in sorted(set(spec.requires) - provided):

@@ -118,8 +118,7 @@ class _Graph:
         self.needs = {s.name: list(s.needs) for s in specs}
 
     def closure(self, name: str) -> list[str]:
-        view = {n: dataclasses.replace(s, needs=tuple(self.needs[n])) for n, s in self.specs.items()}
-        return needs_closure(name, view)
+        return needs_closure(name, self.needs)
 
     def provided(self, name: str) -> set[str]:
         provided = set(self.specs[name].provides)

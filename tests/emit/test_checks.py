@@ -72,7 +72,7 @@ def test_requirements_met_by_the_needs_closure_are_not_checked() -> None:
     certs = ("cert-manager.io/v1/Certificate", "cert-manager.io/v1/Issuer")
     by_name = {s.name: s for s in [_spec("cm", provides=certs), _spec("mid", needs=("cm",)),
                                    _spec("app", needs=("mid",), requires=(*certs, "x.io/v1/Thing"))]}
-    assert needs_closure("app", by_name) == ["cm", "mid"]
+    assert needs_closure("app", {n: s.needs for n, s in by_name.items()}) == ["cm", "mid"]
     assert unmet_requirements(by_name["app"], by_name) == {"x.io/v1": ["Thing"]}
     [hook] = check_hooks(by_name["app"], by_name)
     assert hook.name == "require-apis" and hook.events == ("presync",)
