@@ -189,10 +189,11 @@ def _match_matrix(programs: Sequence[tuple[str, Any]], objects: Sequence[KubeObj
     return [row is True for row in rows]
 
 
-def _match_in_child(expressions: list[str], objects: Sequence[KubeObject], stream: str) -> list[bool]:
-    """:func:`_match_matrix` with the programs compiled here, in the child: jq fixes ``$ENV`` when
-    a program is compiled, so nothing compiled before the environment was emptied is used."""
-    return _match_matrix(compile_expressions(expressions), objects, stream)
+def _match_in_child(expressions: list[str], objects: Sequence[KubeObject], stream: str, what: str) -> list[bool]:
+    """:func:`_match_matrix` with the programs compiled here, in the child (the only place they are
+    compiled): jq fixes ``$ENV`` when a program is compiled, so nothing compiled before the
+    environment was emptied is used."""
+    return _match_matrix(compile_expressions(expressions, what), objects, stream)
 
 
 def _timeout() -> float:
@@ -263,32 +264,33 @@ def filter_objects(
     :class:`PostProcessError` for a runtime error (both name the expression; the latter also the
     object).
     """
-    excludes = compile_expressions(exclude, "exclude")
-    includes = compile_expressions(include, "include")
-    if not objects or not (excludes or includes):
+    for expressions, what in ((exclude, "exclude"), (include, "include")):
+        for expression in expressions:
+            if not _KIND_EQUALS.match(expression):
+                check_expression(expression, what)  # here, before anything runs; jq compiles in the child
+    if not objects or not (exclude or include):
         return list(objects)
-    excluded = _evaluate(excludes, objects)
-    included = _evaluate(includes, objects) if includes else [True] * len(objects)
+    excluded = _evaluate(exclude, objects, "exclude")
+    included = _evaluate(include, objects, "include") if include else [True] * len(objects)
     return [obj for obj, out, keep in zip(objects, excluded, included, strict=True) if keep and not out]
 
 
 
 
-def _evaluate(programs: Sequence[tuple[str, Any]], objects: Sequence[KubeObject]) -> list[bool]:
+def _evaluate(expressions: Sequence[str], objects: Sequence[KubeObject], what: str) -> list[bool]:
     kinds: set[str] = set()
-    general: list[tuple[str, Any]] = []
-    for program in programs:
-        match = _KIND_EQUALS.match(program[0])
+    general: list[str] = []
+    for expression in expressions:
+        match = _KIND_EQUALS.match(expression)
         if match:
             kinds.add(match.group(1))
         else:
-            general.append(program)
+            general.append(expression)
     result = [obj.get("kind") in kinds for obj in objects]
     if general:
         stream = "\n".join(json.dumps(obj, separators=(",", ":")) for obj in objects)
-        names = ", ".join(repr(expression) for expression, _ in general)
-        expressions = [expression for expression, _ in general]
-        matrix = _bounded(_match_in_child, (expressions, objects, stream), f"jq expression(s) {names}")
+        names = ", ".join(repr(expression) for expression in general)
+        matrix = _bounded(_match_in_child, (general, objects, stream, what), f"jq expression(s) {names}")
         result = [a or b for a, b in zip(result, matrix, strict=True)]
     return result
 
