@@ -36,7 +36,7 @@ from typing import Any
 from extractor.bundle import kinds
 from extractor.draft import ChartDraft, Template
 from extractor.draft.gotemplate import Block, Go, Tpl
-from postprocess._common import Options, copy_draft, kind_of, pod_specs
+from postprocess._common import DNS_LABEL, Options, copy_draft, kind_of, pod_specs
 
 __all__ = ["DOC", "RELEASE_NAMESPACE", "chart_services", "run", "templatize_object"]
 
@@ -139,13 +139,10 @@ def _arguments(values: list[Any], namespace: str) -> list[Any]:
     return out
 
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-
-
 def _service_host(value: str, namespace: str) -> Any:
     """A certificate DNS name: ``<svc>.<ns>`` (OLMv1's commonName) or any ``<svc>.<ns>.svc...``."""
     service, dot, rest = value.partition(".")
-    if dot and rest == namespace and _DNS_LABEL.match(service):
+    if dot and rest == namespace and DNS_LABEL.match(service):
         return Tpl(service + ".", RELEASE_NAMESPACE)
     return _service_dns(value, namespace)
 
