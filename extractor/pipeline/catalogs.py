@@ -12,12 +12,12 @@ moved on does not disturb the drift check.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from extractor.acquire import AcquireOptions
+from extractor.acquire.manifests import sha256_digest
 from extractor.acquire.reference import Reference
 from extractor.config import BundleEntry, is_local_source
 from extractor.errors import ConfigError, ExtractorError
@@ -38,7 +38,7 @@ class ResolvedEntries:
 
 def _local_digest(root: Path) -> str:
     if root.is_file():
-        return "tree:sha256:" + hashlib.sha256(root.read_bytes()).hexdigest()
+        return "tree:" + sha256_digest(root.read_bytes())
     return "tree:" + tree_digest(root)
 
 
