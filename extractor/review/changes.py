@@ -9,13 +9,14 @@ both sides (``alm-examples``) is compared as the data it holds (:func:`expand_js
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from deepdiff import DeepDiff
 from deepdiff.helper import NotPresent
+
+from extractor import yamlio
 
 __all__ = ["Change", "ObjectKey", "describe_key", "format_path", "leaf_changes", "normalize", "object_key"]
 
@@ -141,7 +142,7 @@ def _json_container(text: Any) -> Any:
     if not isinstance(text, str) or not text.lstrip().startswith(("{", "[")):
         return None
     try:
-        value = json.loads(text)
+        value = yamlio.load_json(text)
     except ValueError:
         return None
     return value if isinstance(value, dict | list) else None
