@@ -31,7 +31,7 @@ from extractor.config import BundleEntry, ProjectConfig
 from extractor.emit.chart import ANNOTATION_PREFIX, CHARTS_DIR
 from extractor.errors import ConfigError, ExtractorError, NotFoundError
 from extractor.review.changes import mapping
-from extractor.review.lock import LOCK_NAME, read_lock
+from extractor.review.lock import LOCK_NAME, Lock, read_lock
 from extractor.review.versions import Version, parse_version, registry_tags, sort_tags, tag_sort_key
 
 if TYPE_CHECKING:
@@ -67,13 +67,15 @@ class GeneratedState:
     chart_version: str | None
 
 
-def generated_state(entry: BundleEntry, output_dir: Path) -> GeneratedState | None:
+def generated_state(entry: BundleEntry, output_dir: Path, lock: Lock | None = None) -> GeneratedState | None:
     """The generated state of ``entry``: from its entry in ``output_dir``'s bundles.lock.yaml when
     there is one, else from the annotations of ``charts/<name>/Chart.yaml`` under
     ``output_dir`` (projects generated before the lock); ``None`` when neither exists. Raises
-    :class:`ConfigError` naming the file when the lock or Chart.yaml is malformed.
+    :class:`ConfigError` naming the file when the lock or Chart.yaml is malformed. ``lock``: the
+    lock already read (else it is read here).
     """
-    locked = read_lock(output_dir / LOCK_NAME).entries.get(entry.name)
+    lock = lock if lock is not None else read_lock(output_dir / LOCK_NAME)
+    locked = lock.entries.get(entry.name)
     if locked is not None:
         return GeneratedState(
             image=None if entry.is_local else f"{locked.image}:{locked.version}"
@@ -195,13 +197,13 @@ def _tag_digest(client: RegistryClient, ref: Reference, options: AcquireOptions)
 
 
 def check_entry(
-    entry: BundleEntry, output_dir: Path, options: AcquireOptions, client: RegistryClient
+    entry: BundleEntry, output_dir: Path, options: AcquireOptions, client: RegistryClient, lock: Lock | None = None
 ) -> OutdatedResult:
     """The :class:`OutdatedResult` of one entry (registry entries only; see :func:`outdated`).
 
     Raises the :class:`RegistryError` family with a message starting with the entry name.
     """
-    state = generated_state(entry, output_dir)
+    state = generated_state(entry, output_dir, lock)
     tag, notes = _current_tag(entry, state)
     try:
         tags = registry_tags(client, entry.image, options)
@@ -240,7 +242,8 @@ def _bundle_digest(client: RegistryClient, image: str, options: AcquireOptions) 
 
 
 def check_catalog_entry(
-    entry: BundleEntry, output_dir: Path, options: AcquireOptions, client: RegistryClient, resolver: CatalogResolver
+    entry: BundleEntry, output_dir: Path, options: AcquireOptions, client: RegistryClient, resolver: CatalogResolver,
+    lock: Lock | None = None,
 ) -> OutdatedResult:
     """The :class:`OutdatedResult` of a catalog entry: ``version`` the locked bundle version (else
     bundles.yaml's), ``newer`` the channel's newer versions, ``proposed`` the channel head when it
@@ -253,7 +256,7 @@ def check_catalog_entry(
     from extractor.catalog import check_channel, upgrade_path
     from extractor.catalog.semver import parse_semver
 
-    locked = read_lock(output_dir / LOCK_NAME).entries.get(entry.name)
+    locked = (lock if lock is not None else read_lock(output_dir / LOCK_NAME)).entries.get(entry.name)
     resolved = locked.catalog if locked is not None else None
     try:
         index = resolver.index(entry.catalog_reference, str(entry.package))
@@ -312,10 +315,11 @@ def outdated(
 
     entries = list(config.bundles) if only is None else [config.entry(name) for name in only]
     results: list[OutdatedResult] = []
+    lock = read_lock(output_dir / LOCK_NAME)  # read once, not once per entry
     with options.client() as client, CatalogResolver(options) as resolver:
         for entry in entries:
             if entry.is_catalog:
-                results.append(check_catalog_entry(entry, output_dir, options, client, resolver))
+                results.append(check_catalog_entry(entry, output_dir, options, client, resolver, lock))
                 continue
             if entry.is_local:
                 results.append(OutdatedResult(
@@ -324,7 +328,7 @@ def outdated(
                     notes=("skipped: local bundle (directory or archive), no registry to ask",),
                 ))  # fmt: skip
                 continue
-            results.append(check_entry(entry, output_dir, options, client))
+            results.append(check_entry(entry, output_dir, options, client, lock))
     return results
 
 
