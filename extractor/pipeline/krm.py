@@ -30,7 +30,6 @@ silently. The output is built in memory and written once: nothing half-written.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +38,7 @@ from extractor import yamlio
 from extractor.acquire import AcquireOptions
 from extractor.errors import ConfigError, ExtractorError
 from extractor.model import RenderOptions
+from postprocess._common import DNS_LABEL
 
 __all__ = ["EXTRACTOR_API_VERSION", "EXTRACTOR_KIND", "MAX_INPUT_BYTES", "ExtractorConfig", "KrmResult",
            "parse_function_config", "run_function"]
@@ -48,7 +48,6 @@ EXTRACTOR_API_VERSION = "olm.lburgazzoli.github.io/v1alpha1"
 EXTRACTOR_KIND = "Extractor"
 MAX_INPUT_BYTES = 64 * 1024 * 1024
 """Largest ResourceList read from stdin (a generator's input is its functionConfig and few items)."""
-_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 @dataclass(frozen=True)
@@ -142,7 +141,7 @@ def parse_function_config(config: Any) -> ExtractorConfig:
     registry = _mapping(spec.get("registry"), f"{where}.registry", {"insecure", "username", "password"})
     namespace = _string(spec, "namespace", where, required=True)
     assert namespace is not None
-    if not _NAMESPACE.fullmatch(namespace):
+    if not DNS_LABEL.fullmatch(namespace):
         raise ConfigError(f"{where}.namespace: {namespace!r} is not a namespace name (a DNS-1123 label)")
     rbac_names = _string(spec, "rbacNames", where) or "olm"
     if rbac_names not in ("olm", "readable"):
