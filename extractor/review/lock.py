@@ -176,7 +176,7 @@ def _entry(raw: Any, where: str) -> LockEntry:
             raise ConfigError(f"{where}: {key} {value[:80]!r} is not a sha256 digest")
     if entry.revision < 1:
         raise ConfigError(f"{where}: chart.revision must be at least 1")
-    if raw.get("checksum") != _checksum({k: v for k, v in raw.items()}):
+    if raw.get("checksum") != _checksum(raw):
         raise ConfigError(f"{where}: the entry was edited by hand (checksum mismatch); "
                           "run 'make update-bundle' to regenerate it")
     return entry

@@ -101,8 +101,7 @@ def _certificates(root: Path) -> tuple[Path, Path, Path, Path]:
 
 @pytest.fixture(scope="module")
 def tls_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TLSRegistry]:
-    pytest.importorskip("cryptography")
-    require_tool("docker-registry")
+    require_tool("docker-registry")  # cryptography (a test dependency) is imported by _certificates
     root = tmp_path_factory.mktemp("tls-registry")
     ca_file, other_ca, cert, key = _certificates(root)
     server = LocalRegistry(root=root / "registry", tls=(cert, key)).start()

@@ -13,7 +13,7 @@ from extractor import yamlio
 from extractor.acquire import AcquireOptions
 from extractor.config import load_config
 from extractor.demo.push import push_bundle_image
-from extractor.errors import ConfigError
+from extractor.errors import ConfigError, EntriesError
 from extractor.pipeline import generate, update_bundle, verify
 from extractor.review import lock as lockmod
 from extractor.review.lock import LOCK_NAME, chart_files_digest, read_lock
@@ -130,7 +130,7 @@ def test_verify_finds_every_difference_and_writes_nothing(tmp_path: Path) -> Non
     # a bundle directory that no longer matches its locked digest is named
     csv = root / "bundle" / CSV
     csv.write_text(csv.read_text().replace("capabilities: template wins", "capabilities: x"))
-    with pytest.raises(Exception, match="bundle 'demo': content is tree:sha256:"):
+    with pytest.raises(EntriesError, match="bundle 'demo': content is tree:sha256:"):
         verify(root / "bundles.yaml", root, options(tmp_path))
 
 
@@ -160,6 +160,6 @@ def test_failed_generation_leaves_the_lock_alone(tmp_path: Path) -> None:
     config = load_config(root / "bundles.yaml")
     shutil.rmtree(root / "bundle")
     before = snapshot(root)
-    with pytest.raises(Exception, match="bundle 'demo'"):
+    with pytest.raises(EntriesError, match="bundle 'demo'"):
         generate(config, root, options(tmp_path))
     assert snapshot(root) == before
