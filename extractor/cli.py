@@ -326,10 +326,10 @@ def run_command(
     expression per line).
     """
     from extractor import yamlio
-    from extractor.model import RenderOptions
+    from extractor.model import DNS_LABEL, RenderOptions
     from extractor.pipeline import bundle_warnings, render_plain
 
-    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", namespace):
+    if not DNS_LABEL.match(namespace):
         raise ConfigError(f"-n/--namespace {namespace!r}: not a namespace name (a DNS-1123 label: lower case "
                           "letters, digits and '-', at most 63 characters, starting and ending alphanumeric)")
     watch: tuple[str, ...] | None = None

@@ -38,6 +38,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from extractor.errors import ConfigError, RenderError
+from extractor.model import DNS_LABEL
 from extractor.render.filters import DEFAULT_EXCLUDES
 
 __all__ = [
@@ -51,7 +52,6 @@ __all__ = [
 ]
 
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 _LOCAL_PREFIXES = ("docker-archive:", "oci-archive:", "oci:")
@@ -202,9 +202,9 @@ def _entry(path: Path, index: int, raw: Any) -> BundleEntry:
             raise ConfigError(f"{where}: {key!r} must be a non-empty string")
     name = str(raw["name"])
     where = f"{path}: bundle {name!r}"
-    if not _DNS_LABEL.match(name):
+    if not DNS_LABEL.match(name):
         raise ConfigError(f"{where}: name must be a DNS-1123 label")
-    if not _DNS_LABEL.match(str(raw["namespace"])):
+    if not DNS_LABEL.match(str(raw["namespace"])):
         raise ConfigError(f"{where}: namespace {raw['namespace']!r} is not a DNS-1123 label")
     postprocessors = _plain(raw.get("postprocessors") or {})
     if not isinstance(postprocessors, dict):
@@ -257,7 +257,7 @@ def _catalog_keys(where: str, raw: dict[str, Any]) -> bool:
     for key in ("catalog", "package", *(k for k in ("channel", "version") if k in raw)):
         if not isinstance(raw.get(key), str) or not raw.get(key):
             raise ConfigError(f"{where}: {key!r} must be a non-empty string")
-    if not _DNS_LABEL.match(str(raw["package"])):
+    if not DNS_LABEL.match(str(raw["package"])):
         raise ConfigError(f"{where}: package {raw['package']!r} is not a package name (a DNS-1123 label)")
     return True
 

@@ -6,9 +6,13 @@ parsed by :mod:`extractor.yamlio` (``KubeObject``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+"""A Kubernetes DNS-1123 label: names of namespaces, releases, charts and bundles.yaml entries."""
 
 KubeObject = dict[str, Any]
 

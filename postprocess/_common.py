@@ -14,7 +14,7 @@ from typing import Any
 
 from extractor.draft import ChartDraft
 from extractor.errors import ConfigError
-from extractor.model import KubeObject
+from extractor.model import DNS_LABEL, KubeObject
 
 __all__ = [
     "DNS_LABEL",
@@ -31,7 +31,6 @@ __all__ = [
     "pull_secret_names_helper",
 ]
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 #: a values key usable as ``.Values.<key>`` in a Go template (no ``-``, no ``.``)
 VALUES_KEY = re.compile(r"^[a-zA-Z][a-zA-Z0-9]*$")

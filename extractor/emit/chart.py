@@ -24,6 +24,7 @@ from extractor.draft import ChartDraft, ReleaseSpec, Template
 from extractor.draft.gotemplate import Block, Tpl, dump_template
 from extractor.emit.helmfile import PULL_SECRET_VALUES_FILE, render_pull_secret_values
 from extractor.errors import EmitError
+from extractor.model import DNS_LABEL
 
 __all__ = [
     "ANNOTATION_PREFIX",
@@ -43,7 +44,6 @@ CHARTS_DIR = "charts"
 ANNOTATION_PREFIX = "bundle-extract.io/"
 PRESYNC_DIR = "presync"
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _SEMVER = re.compile(
     r"^v?(0|[1-9][0-9]*)(?:\.(0|[1-9][0-9]*))?(?:\.(0|[1-9][0-9]*))?"
     r"(-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$"
@@ -339,7 +339,7 @@ def write_chart(draft: ChartDraft, chart_dir: Path, *, revision: int | None = No
     for an invalid chart name, a non-SemVer CSV version, colliding file names, unnamespaced
     helpers, or a filesystem error.
     """
-    if not _DNS_LABEL.match(draft.name):
+    if not DNS_LABEL.match(draft.name):
         raise EmitError(f"chart name {draft.name!r} is not a DNS-1123 label")
     try:
         if chart_dir.exists() and any(chart_dir.iterdir()):
@@ -379,7 +379,7 @@ def _chart_files(draft: ChartDraft, revision: int | None = None) -> dict[str, by
     files["values.yaml"] = render_values(draft.values, draft.value_docs, header).encode("utf-8")
     files[".helmignore"] = _HELMIGNORE.encode("utf-8")
     for crd in draft.crds:
-        if not _DNS_LABEL.match(crd.group) or "/" in crd.filename or not crd.filename.endswith(".yaml"):
+        if not DNS_LABEL.match(crd.group) or "/" in crd.filename or not crd.filename.endswith(".yaml"):
             raise EmitError(f"CRD {crd.name}: bad presync group {crd.group!r} or file name {crd.filename!r}")
         rel = f"{PRESYNC_DIR}/{crd.group}/{crd.filename}"
         if rel in files:

@@ -47,6 +47,7 @@ from extractor.draft.gotemplate import escape_template_text
 from extractor.draft.hookscripts import wait_established_script
 from extractor.emit.checks import check_hooks
 from extractor.errors import EmitError
+from extractor.model import DNS_LABEL
 
 __all__ = [
     "CRD_WAIT_SECONDS",
@@ -68,7 +69,6 @@ FIELD_MANAGER = "bundle-extract"
 
 _CONDITION = re.compile(r"^(!?)([A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)*)$")
 _REGISTRY = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]+)?$")
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 _CREATE_NAMESPACES = (
     'set -euo pipefail\nfor ns in "$@"; do\n'
@@ -183,7 +183,7 @@ def _binding_lines(tree: Mapping[str, Any], depth: int) -> list[str]:
 
 
 def _hook(hook: Hook) -> dict[str, Any]:
-    if not _NAME.match(hook.name):
+    if not DNS_LABEL.match(hook.name):
         raise EmitError(f"hook name {hook.name!r} is not a DNS-1123 label")
     return {
         "name": hook.name,
@@ -228,7 +228,7 @@ def _crd_hooks(spec: ReleaseSpec) -> list[Hook]:
 
 
 def _release(spec: ReleaseSpec, by_name: Mapping[str, ReleaseSpec]) -> dict[str, Any]:
-    if not _NAME.match(spec.name) or not _NAME.match(spec.namespace):
+    if not DNS_LABEL.match(spec.name) or not DNS_LABEL.match(spec.namespace):
         raise EmitError(f"release {spec.name!r}: name and namespace must be DNS-1123 labels")
     needs = []
     for need in spec.needs:
@@ -265,7 +265,7 @@ def _release(spec: ReleaseSpec, by_name: Mapping[str, ReleaseSpec]) -> dict[str,
     hooks += check_hooks(spec, by_name)
     if spec.extra_namespaces:
         for namespace in spec.extra_namespaces:
-            if not _NAME.match(namespace):
+            if not DNS_LABEL.match(namespace):
                 raise EmitError(f"release {spec.name!r}: extra namespace {namespace!r} is not a DNS-1123 label")
         hooks.append(
             Hook(
