@@ -37,8 +37,7 @@ from typing import Any
 from extractor import yamlio
 from extractor.acquire import AcquireOptions
 from extractor.errors import ConfigError, ExtractorError
-from extractor.model import RenderOptions
-from postprocess._common import DNS_LABEL
+from extractor.model import DNS_LABEL, RenderOptions
 
 __all__ = ["EXTRACTOR_API_VERSION", "EXTRACTOR_KIND", "MAX_INPUT_BYTES", "ExtractorConfig", "KrmResult",
            "parse_function_config", "run_function"]
@@ -237,10 +236,23 @@ def run_function(data: bytes, options: Callable[[], AcquireOptions]) -> KrmResul
         generated = _render(config, options())
     except ExtractorError as exc:
         message = str(exc).replace("\n", "; ")
-        failed = {key: value for key, value in document.items() if key != "results"}
+        failed = _echo(document)
         failed["items"] = items
         failed["results"] = [{"message": message, "severity": "error"}]
         return KrmResult(yamlio.dump(failed), error=message, exit_code=exc.exit_code)
-    output = {key: value for key, value in document.items() if key != "results"}
+    output = _echo(document)
     output["items"] = [*items, *generated]
     return KrmResult(yamlio.dump(output))
+
+
+def _echo(document: dict[str, Any]) -> dict[str, Any]:
+    """The input ResourceList as the output starts from: without its ``results``, and without a
+    registry password in the echoed functionConfig (a credential never reaches output)."""
+    echoed = {key: value for key, value in document.items() if key != "results"}
+    config = echoed.get("functionConfig")
+    spec = config.get("spec") if isinstance(config, dict) else None
+    registry = spec.get("registry") if isinstance(spec, dict) else None
+    if isinstance(config, dict) and isinstance(spec, dict) and isinstance(registry, dict) and "password" in registry:
+        echoed["functionConfig"] = {**config, "spec": {**spec, "registry": {
+            k: v for k, v in registry.items() if k != "password"}}}
+    return echoed

@@ -18,7 +18,7 @@ from extractor import yamlio
 from extractor.acquire import AcquireOptions
 from extractor.pipeline.krm import parse_function_config, run_function
 from tests.support.catalogs import CM, SAIL, CatalogRegistry, catalog_registry  # noqa: F401  (fixture)
-from tests.support.project import docs
+from tests.support.project import REPO, docs
 from tests.support.tools import require_shared, require_tool
 from tests.test_cli import cli
 
@@ -27,6 +27,9 @@ API = "olm.lburgazzoli.github.io/v1alpha1"
 
 def extractor(spec: dict[str, Any], **top: Any) -> dict[str, Any]:
     return {"apiVersion": API, "kind": "Extractor", "metadata": {"name": "x"}, "spec": spec, **top}
+
+
+FIXTURE = REPO / "tests/fixtures/bundles/webhook-demo"
 
 
 def resource_list(config: Any, items: list[Any] | None = None) -> bytes:
@@ -123,6 +126,16 @@ def test_render_errors_are_results_with_the_family_exit_code(tmp_path: Path) -> 
     output = yamlio.load(proc.stdout)
     assert output["results"] == [{"message": f"{tmp_path / 'missing'}: no such bundle directory", "severity": "error"}]
     assert proc.stderr.decode().strip() == f"error: {tmp_path / 'missing'}: no such bundle directory"
+
+
+def test_the_registry_password_never_reaches_output(tmp_path: Path) -> None:
+    secret = "krm-secret-7d2f"
+    for source in (str(FIXTURE), str(tmp_path / "missing")):  # success, then a failure
+        spec = {"source": source, "namespace": "cm", "registry": {"username": "u", "password": secret}}
+        proc = subprocess.run([sys.executable, "-m", "extractor", "krm"], input=resource_list(extractor(spec)),
+                              capture_output=True, timeout=300, check=False)
+        assert secret.encode() not in proc.stdout + proc.stderr
+        assert yamlio.load(proc.stdout)["functionConfig"]["spec"]["registry"] == {"username": "u"}
 
 
 # -- under a real kustomize ---------------------------------------------------------------------
