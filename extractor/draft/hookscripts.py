@@ -6,7 +6,7 @@ Hook scripts never have values substituted into them: values travel as positiona
 
 from __future__ import annotations
 
-__all__ = ["REQUIRE_APIS", "STORED_VERSIONS", "WAIT_ESTABLISHED", "wait_established_script"]
+__all__ = ["KUBECTL_RETRY", "REQUIRE_APIS", "STORED_VERSIONS", "WAIT_ESTABLISHED", "wait_established_script"]
 
 WAIT_ESTABLISHED = """\
 # wait_established SECONDS TARGET...: kubectl wait --for=condition=Established on TARGET (-f DIR or
@@ -37,7 +37,31 @@ def wait_established_script() -> str:
     """``bash -c`` text: ``$1`` = seconds, ``$2`` = a directory of CRD manifests to wait for."""
     return WAIT_ESTABLISHED + 'wait_established "$1" -f "$2"'
 
-REQUIRE_APIS = """\
+KUBECTL_RETRY = """\
+# kubectl_retry ARG...: kubectl ARG..., tried again (5 tries, 2 s apart) when it fails for any
+# reason but NotFound, so that a brief API-server error does not fail the deploy; stderr of the
+# last try is passed on.
+kubectl_retry() {
+  local out err tries=0
+  err=$(mktemp)
+  while :; do
+    if out=$(kubectl "$@" 2>"$err"); then
+      rm -f "$err"
+      printf '%s' "$out"
+      return 0
+    fi
+    tries=$((tries + 1))
+    if grep -qE 'NotFound|could not find the requested resource' "$err" || [ "$tries" -ge 5 ]; then
+      cat "$err" >&2
+      rm -f "$err"
+      return 1
+    fi
+    sleep 2
+  done
+}
+"""
+
+REQUIRE_APIS = KUBECTL_RETRY + """\
 # require-apis RELEASE [GROUP/VERSION KINDS WHAT]...: fail, naming every missing kind and what to
 # install, unless the cluster serves each KIND (space-separated) of GROUP/VERSION.
 set -euo pipefail
@@ -47,7 +71,7 @@ missing=0
 while [ "$#" -ge 3 ]; do
   gv="$1"; kinds="$2"; what="$3"
   shift 3
-  if ! served=$(kubectl get --raw "/apis/$gv" 2>&1); then
+  if ! served=$(kubectl_retry get --raw "/apis/$gv" 2>&1); then
     case "$served" in
       *NotFound*|*"could not find the requested resource"*) served="" ;;
       *) printf '%s\\n' "$served" >&2; echo "error: release $release: cannot ask the cluster for $gv" >&2; exit 1 ;;
@@ -71,7 +95,7 @@ fi
 echo "require-apis: the cluster serves what release $release needs"
 """
 
-STORED_VERSIONS = """\
+STORED_VERSIONS = KUBECTL_RETRY + """\
 # crd-stored-versions RELEASE [CRD VERSIONS]...: fail when a CRD on the cluster lists a version in
 # status.storedVersions that the new CRD (its spec.versions names: VERSIONS, space-separated) drops:
 # the API server would refuse the update, and objects stored in that version need a migration first.
@@ -91,7 +115,7 @@ line='{.metadata.name}{" "}{.status.storedVersions[*]}{"\\n"}'
 if [ "${#names[@]}" -gt 1 ]; then
   line="{range .items[*]}$line{end}"
 fi
-stored=$(kubectl get crd "${names[@]}" --ignore-not-found -o "jsonpath=$line")
+stored=$(kubectl_retry get crd "${names[@]}" --ignore-not-found -o "jsonpath=$line")
 status=0
 while read -r crd versions; do
   [ -n "$crd" ] || continue
