@@ -119,6 +119,7 @@ class ChartDraft:
     provides: list[str] = field(default_factory=list)
     requires: list[str] = field(default_factory=list)
     dependencies: list[dict[str, Any]] = field(default_factory=list)
+    value_schemas: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
