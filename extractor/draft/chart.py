@@ -91,7 +91,11 @@ class ChartDraft:
     service, CA injection), so the release must be installed in ``install_namespace``;
     ``provides``: ``group/version/Kind`` of every API the chart's CRDs serve; ``requires``: those
     the chart creates objects of without providing them (checked before install, or provided by a
-    release it needs); ``dependencies``: the bundle's dependencies (:attr:`extractor.model.Bundle.dependencies`).
+    release it needs); ``dependencies``: the bundle's dependencies (:attr:`extractor.model.Bundle.dependencies`);
+    ``value_schemas``: JSON Schema (draft-07) fragments for values whose shape the defaults alone
+    do not tell, by dotted value path (``"imageRegistryMirrors"`` -> ``{"type": "object",
+    "additionalProperties": {"type": "string"}}``, ``"istio.spec"`` -> the CRD's
+    ``openAPIV3Schema`` of ``spec``); the chart writer merges them into ``values.schema.json``.
     """
 
     name: str
