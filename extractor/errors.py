@@ -103,6 +103,13 @@ class CatalogError(ExtractorError):
     exit_code = 9
 
 
+class AdoptionRefusedError(ExtractorError):
+    """``adopt``: an object the new release would own belongs to another Helm release (neither the
+    new nor the old release); nothing was changed."""
+
+    exit_code = 10
+
+
 class EntriesError(ExtractorError):
     """Several bundles.yaml entries failed; ``errors`` pairs each entry name with its error.
 
