@@ -1,0 +1,234 @@
+"""The companion ``<name>-crds`` chart: a chart's CRDs (and operand namespaces) for plain Helm and GitOps.
+
+The helmfile applies a chart's CRDs in presync hooks (``kubectl apply --server-side``, see
+:mod:`extractor.emit.helmfile`). Plain ``helm install``, Argo CD and Flux run no helmfile hooks, so
+every generated chart with CRDs gets a second chart next to it, ``charts/<name>-crds/``, built only
+from the first one's files (``Chart.yaml``, ``release.yaml``, ``presync/<group>/*.yaml``)::
+
+    Chart.yaml                  name <name>-crds, the same version, appVersion and bundle annotations
+    values.yaml                 createNamespaces, and the helmfile values the presync groups' conditions read
+    templates/crds.yaml         per presync group (inside its condition): every file of files/<group>/
+    templates/namespaces.yaml   the namespaces the helmfile's create-namespaces hook creates
+    files/<group>/<crd>.json    each presync CRD as compact JSON, with helm.sh/resource-policy: keep
+
+Why ``templates/`` + ``.Files.Get`` and not Helm's ``crds/`` directory: Helm installs ``crds/``
+once and never upgrades (nor deletes) it, so a bundle update would silently keep old CRDs; objects
+rendered from ``templates/`` are upgraded like any other, and ``helm.sh/resource-policy: keep``
+stops ``helm uninstall`` from deleting them (and with them every custom resource). ``.Files.Get``
+returns a file's bytes without parsing them as a template, so CRD text containing ``{{`` comes out
+of ``helm template`` unchanged.
+
+Why compact JSON and not the bundle's exact bytes: Helm stores a release gzip-compressed and
+base64-encoded in one Secret (1 MiB at most), holding the chart's files (base64 again, inside the
+JSON) *and* the rendered manifest. The 19 sail-operator 3.2.1 CRDs are 2.86 MB of YAML: served as
+they are, the release would be about 1.17 MB; as compact JSON it is about 0.86 MB. The objects are
+the same (parsed with :mod:`extractor.yamlio`, dumped with :func:`json.dumps`, key order kept);
+only the ``keep`` annotation is added.
+
+Conditions: a presync group with a condition (``!openshift.enabled``) is rendered inside ``{{ if }}``
+on the same value path of this chart's values, defaulting to the helmfile's default, so the
+CRD chart installs what ``helmfile apply`` would with default settings.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from extractor import yamlio
+from extractor.draft import ReleaseSpec
+from extractor.draft.gotemplate import escape_template_text, go_string
+from extractor.errors import EmitError
+from extractor.model import DNS_LABEL
+
+__all__ = [
+    "CRDS_CHART_SUFFIX",
+    "CRDS_OF_ANNOTATION",
+    "KEEP_ANNOTATION",
+    "crd_names",
+    "crds_chart_name",
+    "crds_of",
+    "write_crds_chart",
+]
+
+CRDS_CHART_SUFFIX = "-crds"
+CRDS_OF_ANNOTATION = "bundle-extract.io/crds-of"
+"""Chart.yaml annotation of a companion chart: the chart whose CRDs it holds."""
+KEEP_ANNOTATION = ("helm.sh/resource-policy", "keep")
+_PRESYNC = "presync"
+_FILES = "files"
+_CONDITION = re.compile(r"^(!?)([A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)*)$")
+_NAMESPACES_VALUE = "createNamespaces"
+
+
+def crds_chart_name(chart: str) -> str:
+    """``sail-operator`` -> ``sail-operator-crds``."""
+    return chart + CRDS_CHART_SUFFIX
+
+
+def crds_of(chart_dir: Path) -> str | None:
+    """The chart whose companion CRD chart ``chart_dir`` is (its ``bundle-extract.io/crds-of``
+    annotation), or ``None`` for any other directory (unreadable ones included)."""
+    try:
+        meta = yamlio.load((chart_dir / "Chart.yaml").read_bytes())
+    except (OSError, yaml.YAMLError):
+        return None
+    annotations = meta.get("annotations") if isinstance(meta, dict) else None
+    value = annotations.get(CRDS_OF_ANNOTATION) if isinstance(annotations, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _load_crd(path: Path) -> dict[str, Any]:
+    try:
+        data = yamlio.load(path.read_bytes())
+    except (OSError, yaml.YAMLError) as exc:
+        raise EmitError(f"{path}: cannot read the CRD ({type(exc).__name__})") from None
+    if not isinstance(data, dict) or data.get("kind") != "CustomResourceDefinition":
+        raise EmitError(f"{path}: not a CustomResourceDefinition")
+    name = (data.get("metadata") or {}).get("name") if isinstance(data.get("metadata"), dict) else None
+    if not isinstance(name, str) or not name:
+        raise EmitError(f"{path}: CustomResourceDefinition without metadata.name")
+    return data
+
+
+def crd_names(chart_dir: Path) -> list[str]:
+    """Names of the CRDs in ``chart_dir/presync/*/*.yaml`` (sorted, unique). Raises
+    :class:`EmitError` for a file that is not a named CustomResourceDefinition."""
+    names = {(_load_crd(p)["metadata"]["name"]) for p in sorted((chart_dir / _PRESYNC).glob("*/*.yaml"))}
+    return sorted(names)
+
+
+def _condition_expr(condition: str, where: str) -> str:
+    match = _CONDITION.match(condition)
+    if not match:
+        raise EmitError(f"{where}: condition {condition!r} is not a value path")
+    negate, path = match.groups()
+    keys = " ".join(go_string(part) for part in path.split("."))
+    expr = f"(dig {keys} false .Values.AsMap)"
+    return f"not {expr}" if negate else expr
+
+
+def _set_path(tree: dict[str, Any], path: str, value: Any) -> None:
+    *parents, leaf = path.split(".")
+    node = tree
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise EmitError(f"value {path!r} collides with another value")
+        node = child
+    node[leaf] = value
+
+
+def _lookup(tree: Any, path: str) -> Any:
+    for part in path.split("."):
+        if not isinstance(tree, dict) or part not in tree:
+            return False
+        tree = tree[part]
+    return tree
+
+
+def _crd_json(path: Path) -> bytes:
+    crd = _load_crd(path)
+    metadata = crd["metadata"]
+    annotations = metadata.get("annotations")
+    if annotations is None:
+        annotations = metadata["annotations"] = {}
+    if not isinstance(annotations, dict):
+        raise EmitError(f"{path}: metadata.annotations is not a mapping")
+    annotations[KEEP_ANNOTATION[0]] = KEEP_ANNOTATION[1]
+    try:
+        text = json.dumps(crd, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        raise EmitError(f"{path}: the CRD holds a number JSON cannot carry (NaN or infinity)") from None
+    return text.encode("utf-8") + b"\n"
+
+
+def _values_text(chart: str, values: dict[str, Any]) -> str:
+    header = (
+        f"# Default values of the {chart} chart, generated by bundle-extract. Do not edit: override them\n"
+        "# at install time. Condition values use the same paths (and defaults) as the helmfile's\n"
+        "# environment values; createNamespaces: create the operand namespaces the helmfile's\n"
+        "# create-namespaces hook creates.\n"
+    )
+    return header + (yamlio.dump(values) if values else "{}\n")
+
+
+def write_crds_chart(chart_dir: Path, out_dir: Path) -> bool:
+    """Write the companion chart of the generated chart in ``chart_dir`` into ``out_dir`` (absent
+    or empty; see the module docstring). Returns ``False``, writing nothing, when the chart has no
+    presync CRDs.
+
+    Raises :class:`EmitError` naming the file for a missing or malformed ``Chart.yaml``,
+    ``release.yaml`` or CRD, a bad condition, or a filesystem error.
+    """
+    spec = ReleaseSpec.from_file(chart_dir / "release.yaml")
+    files: dict[str, bytes] = {}
+    blocks: list[str] = []
+    values: dict[str, Any] = {}
+    for group, condition in spec.presync_groups:
+        sources = sorted((chart_dir / _PRESYNC / group).glob("*.yaml"))
+        if not DNS_LABEL.match(group) or not sources:
+            continue
+        for source in sources:
+            files[f"{_FILES}/{group}/{source.stem}.json"] = _crd_json(source)
+        loop = (
+            f"{{{{- range $path, $_ := .Files.Glob {go_string(f'{_FILES}/{group}/*.json')} }}}}\n"
+            "---\n{{ $.Files.Get $path }}\n{{- end }}\n"
+        )
+        if condition is not None:
+            where = f"{chart_dir / 'release.yaml'}: presync group {group!r}"
+            path = condition.lstrip("!")
+            _set_path(values, path, _lookup(spec.helmfile_values, path))
+            loop = f"{{{{- if {_condition_expr(condition, where)} }}}}\n{loop}{{{{- end }}}}\n"
+        blocks.append(f"{{{{- /* presync group {group} */}}}}\n{loop}")
+    if not files:
+        return False
+    try:
+        meta = yamlio.load((chart_dir / "Chart.yaml").read_bytes())
+    except (OSError, yaml.YAMLError) as exc:
+        raise EmitError(f"{chart_dir / 'Chart.yaml'}: cannot read ({type(exc).__name__})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+        raise EmitError(f"{chart_dir / 'Chart.yaml'}: not a chart's Chart.yaml")
+    name = crds_chart_name(meta["name"])
+    annotations = dict(meta.get("annotations") or {})
+    annotations[CRDS_OF_ANNOTATION] = meta["name"]
+    chart_yaml = {
+        "apiVersion": "v2",
+        "name": name,
+        "description": f"The CustomResourceDefinitions of the {meta['name']} chart (kept on uninstall), for plain "
+        "Helm, Argo CD and Flux: install it before that chart. Generated by bundle-extract: do not edit.",
+        "type": "application",
+        "version": meta.get("version"),
+        "appVersion": meta.get("appVersion"),
+        "annotations": dict(sorted(annotations.items())),
+    }
+    files["Chart.yaml"] = yamlio.dump(chart_yaml).encode("utf-8")
+    files["templates/crds.yaml"] = "".join(blocks).encode("utf-8")
+    if spec.extra_namespaces:
+        values[_NAMESPACES_VALUE] = True
+        docs = []
+        for namespace in spec.extra_namespaces:
+            if not DNS_LABEL.match(namespace):
+                raise EmitError(f"{chart_dir / 'release.yaml'}: namespace {namespace!r} is not a DNS-1123 label")
+            docs.append("---\n" + yamlio.dump({
+                "apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": namespace, "annotations": {KEEP_ANNOTATION[0]: KEEP_ANNOTATION[1]}},
+            }))
+        files["templates/namespaces.yaml"] = (
+            f"{{{{- if .Values.{_NAMESPACES_VALUE} }}}}\n" + escape_template_text("".join(docs)) + "{{- end }}\n"
+        ).encode("utf-8")
+    files["values.yaml"] = _values_text(name, values).encode("utf-8")
+    try:
+        if out_dir.exists() and any(out_dir.iterdir()):
+            raise EmitError(f"{out_dir}: chart directory is not empty")
+        for rel, data in sorted(files.items()):
+            target = out_dir / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+    except OSError as exc:
+        raise EmitError(f"{out_dir}: cannot write chart: {exc.strerror or exc}") from None
+    return True
