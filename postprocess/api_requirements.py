@@ -131,6 +131,7 @@ def run(draft: ChartDraft, options: Mapping[str, Any]) -> ChartDraft:
                                    "the monitoring guard needs monitoring.create")
         out.values["monitoring"] = {"create": "auto"}
         out.value_docs["monitoring.create"] = _VALUE_DOC
+        out.value_schemas["monitoring.create"] = {"enum": ["auto", True, False]}
     out.provides = sorted(provided | set(out.provides))
     out.requires = sorted(required | set(out.requires))
     return out

@@ -72,6 +72,19 @@ VALUE_DOCS: dict[str, str] = {
     f"{VALUES_KEY}.annotations": "added to each Deployment and its pod template; existing annotations win",
 }
 
+#: value shapes the defaults (``null``, ``[]``) do not tell, for values.schema.json
+VALUE_SCHEMAS: dict[str, dict[str, Any]] = {
+    f"{VALUES_KEY}.nodeSelector": {"type": ["object", "null"], "additionalProperties": {"type": "string"}},
+    f"{VALUES_KEY}.tolerations": {"type": "array", "items": {"type": "object"}},
+    f"{VALUES_KEY}.resources": {"type": ["object", "null"]},
+    f"{VALUES_KEY}.env": {"type": "array", "items": {"type": "object", "required": ["name"]}},
+    f"{VALUES_KEY}.envFrom": {"type": "array", "items": {"type": "object"}},
+    f"{VALUES_KEY}.volumes": {"type": "array", "items": {"type": "object", "required": ["name"]}},
+    f"{VALUES_KEY}.volumeMounts": {"type": "array", "items": {"type": "object", "required": ["name"]}},
+    f"{VALUES_KEY}.affinity": {"type": ["object", "null"]},
+    f"{VALUES_KEY}.annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+}
+
 
 def apply_helper_name(chart: str) -> str:
     return f"{chart}.deploymentConfig.apply"
@@ -331,5 +344,6 @@ def run(draft: ChartDraft, options: Mapping[str, Any]) -> ChartDraft:
     out.objects = [wrap_deployment(obj, out.name) if _is_deployment(obj) else obj for obj in out.objects]
     out.values = {**out.values, VALUES_KEY: dict(DEFAULTS)}
     out.value_docs = {**out.value_docs, **VALUE_DOCS}
+    out.value_schemas = {**out.value_schemas, **VALUE_SCHEMAS}
     out.helpers = {**out.helpers, **helpers(out.name)}
     return out

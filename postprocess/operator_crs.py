@@ -15,6 +15,9 @@ Options: a list (or ``{items: [...]}``) of::
 * ``pullSecretsAt`` (e.g. ``values.global.imagePullSecrets`` for Istio): a dotted spec path that
   receives the list of pull secret names in effect (``<chart>.pullSecretNames``) when there are
   any, so that operands the operator deploys (istiod) can pull; a value set there by the user wins.
+* ``value_schemas["<valuesKey>.spec"]``: the ``spec`` schema of the CRD version the CR uses, as
+  JSON Schema (:func:`extractor.draft.jsonschema.openapi_to_json_schema`; the fields that follow
+  the release namespace are not required), so values.schema.json refuses typos in the spec.
 * The template is gated by ``.Values.<valuesKey>.create`` and its spec is
   ``.Values.<valuesKey>.spec`` (values.yaml holds the defaults, so user values merge over them).
   Top-level spec fields whose default is the install namespace (Istio ``spec.namespace``) are not
@@ -32,6 +35,7 @@ from typing import Any
 from extractor import yamlio
 from extractor.draft import ChartDraft, Template
 from extractor.draft.gotemplate import Block, go_string
+from extractor.draft.jsonschema import openapi_to_json_schema
 from extractor.errors import PostProcessError
 from postprocess._common import (
     DNS_SUBDOMAIN,
@@ -92,7 +96,9 @@ def _example(examples: list[dict[str, Any]], kind: str, api_version: str | None,
     raise PostProcessError(f"the CSV's alm-examples have no {wanted} example")
 
 
-def _one(draft: ChartDraft, raw: dict[str, Any], index: int) -> tuple[Template, str, dict[str, Any], list[str]]:
+def _one(
+    draft: ChartDraft, raw: dict[str, Any], index: int
+) -> tuple[Template, str, dict[str, Any], list[str], dict[str, Any] | None]:
     opts = Options("operator-crs", raw, f"items[{index}]")
     kind = opts.required_str("kind")
     api_version = opts.string("apiVersion")
@@ -175,11 +181,15 @@ def _one(draft: ChartDraft, raw: dict[str, Any], index: int) -> tuple[Template, 
         "metadata": metadata,
         Block("\n".join(lines)): None,
     }
+    served = next(v for v in versions if v.get("name") == version)
+    spec_schema = ((served.get("schema") or {}).get("openAPIV3Schema") or {}).get("properties", {}).get("spec")
+    schema = openapi_to_json_schema(spec_schema, optional=tuple(follow)) if isinstance(spec_schema, dict) else None
     return (
         Template(obj=obj, condition=f".Values.{key}.create"),
         key,
         {"create": create, "spec": defaults},
         follow,
+        schema,
     )
 
 
@@ -197,7 +207,7 @@ def run(draft: ChartDraft, options: Mapping[str, Any]) -> ChartDraft:
     out = copy_draft(draft)
     keys: set[str] = set()
     for index, raw in enumerate(items):
-        template, key, values, follow = _one(out, raw, index)
+        template, key, values, follow, schema = _one(out, raw, index)
         if any(isinstance(k, Block) and "pullSecretNames" in k.text for k in template.obj):
             name, body = pull_secret_names_helper(out.name)
             out.helpers[name] = body
@@ -213,4 +223,6 @@ def run(draft: ChartDraft, options: Mapping[str, Any]) -> ChartDraft:
         if follow:
             doc += "\n" + ", ".join(f"`{f}`" for f in follow) + " default(s) to the release namespace."
         out.value_docs[f"{key}.spec"] = doc
+        if schema is not None:
+            out.value_schemas[f"{key}.spec"] = schema
     return out
