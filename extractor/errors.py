@@ -110,6 +110,13 @@ class AdoptionRefusedError(ExtractorError):
     exit_code = 10
 
 
+class DestroyRefusedError(ExtractorError):
+    """``destroy``: CRDs were to be deleted while custom resources of them remain (no ``--force``);
+    the message lists them and says what was (not) deleted."""
+
+    exit_code = 11
+
+
 class EntriesError(ExtractorError):
     """Several bundles.yaml entries failed; ``errors`` pairs each entry name with its error.
 
