@@ -39,6 +39,8 @@ OUTPUT ?= $(patsubst %/,%,$(dir $(abspath $(CONFIG))))
 BUNDLE ?=
 VERSION ?=
 MIRROR ?=
+# URL_MIRROR="https://raw.githubusercontent.com=http://127.0.0.1:8080": where extraManifests URLs are fetched
+URL_MIRROR ?=
 # extra helmfile flags for template/lint/deploy (e.g. HELMFILE_ARGS="--selector name=sail-operator")
 HELMFILE_ARGS ?=
 # extra flags of helmfile apply (e.g. APPLY_ARGS="--skip-diff-on-install")
@@ -48,7 +50,7 @@ HELMFILE ?= $(TOOLS_BIN)/helmfile
 HELMFILE_FILE = $(OUTPUT)/helmfile.yaml.gotmpl
 BUNDLE_EXTRACT ?= $(PYTHON) -m extractor
 # MIRROR="a=b c=d" -> --mirror a=b --mirror c=d
-MIRROR_FLAGS := $(foreach m,$(MIRROR),--mirror $(m))
+MIRROR_FLAGS := $(foreach m,$(MIRROR),--mirror $(m)) $(foreach m,$(URL_MIRROR),--url-mirror $(m))
 BUNDLE_FLAGS := $(if $(BUNDLE),--bundle $(BUNDLE)) $(if $(VERSION),--version $(VERSION))
 
 .PHONY: update-bundle list-versions helmfile template lint deploy demo demo-tools bench
@@ -94,6 +96,31 @@ lint: ## helmfile lint
 
 deploy: ## helmfile apply (needs a cluster and the helm-diff plugin)
 	$(HELMFILE) --helm-binary $(HELM) --file $(HELMFILE_FILE) $(HELMFILE_ARGS) apply $(APPLY_ARGS)
+
+# --- publishing and uninstall ---
+
+.PHONY: package push destroy
+# package/push: where the archives go; push: the OCI repository (REPO=oci://HOST/PATH)
+DIST ?= $(OUTPUT)/dist
+REPO ?=
+# destroy: DELETE_NAMESPACES=1, DELETE_CRDS=1 (refused while custom resources remain unless FORCE=1), KUBE_CONTEXT=
+DELETE_NAMESPACES ?=
+DELETE_CRDS ?=
+FORCE ?=
+KUBE_CONTEXT ?=
+
+package: ## helm package every generated chart and its <name>-crds chart into DIST (byte-identical archives)
+	$(BUNDLE_EXTRACT) package --config $(CONFIG) --output $(OUTPUT) --dest $(DIST) --helm $(HELM)
+
+push: ## package, then helm push to REPO=oci://HOST/PATH (credentials as for pulls)
+	$(BUNDLE_EXTRACT) push --config $(CONFIG) --output $(OUTPUT) --dest $(DIST) --helm $(HELM) \
+		$(if $(REPO),--repo $(REPO))
+
+destroy: ## helmfile destroy (BUNDLE=, KUBE_CONTEXT=); DELETE_NAMESPACES=1, DELETE_CRDS=1 [FORCE=1] remove more
+	$(BUNDLE_EXTRACT) destroy --config $(CONFIG) --output $(OUTPUT) --helm $(HELM) --helmfile $(HELMFILE) \
+		$(if $(BUNDLE),--bundle $(BUNDLE)) $(if $(KUBE_CONTEXT),--kube-context $(KUBE_CONTEXT)) \
+		$(if $(filter 1 true yes,$(DELETE_NAMESPACES)),--delete-namespaces) \
+		$(if $(filter 1 true yes,$(DELETE_CRDS)),--delete-crds) $(if $(filter 1 true yes,$(FORCE)),--force)
 
 demo-tools: ## install only what the demo needs (docker-registry, the package, helm, helmfile)
 	PYTHON=$(PYTHON) bash hack/install-tools.sh --demo

@@ -103,6 +103,12 @@ def acquire_options(func: F) -> F:
             "Env: BUNDLE_EXTRACT_MIRROR (space-separated).",
         ),
         click.option(
+            "--url-mirror", "url_mirrors", multiple=True, metavar="SRC=DST", envvar="BUNDLE_EXTRACT_URL_MIRROR",
+            help="Fetch URLs of bundles.yaml extraManifests under the URL prefix SRC from DST instead "
+            "(e.g. https://raw.githubusercontent.com=http://127.0.0.1:8080); sha256 still verified; "
+            "repeatable. Env: BUNDLE_EXTRACT_URL_MIRROR (space-separated).",
+        ),
+        click.option(
             "--registry-insecure", "insecure_hosts", multiple=True, is_flag=False, flag_value="*",
             metavar="[HOST]", envvar="BUNDLE_EXTRACT_REGISTRY_INSECURE",
             help="Allow plain HTTP / unverified TLS for HOST (all hosts without a value). "
@@ -156,6 +162,9 @@ def _make_acquire_options(params: dict[str, Any], work_dir: Path) -> Any:
     for item in params.pop("mirrors", ()):  # env var values may hold several, space-separated
         for part in str(item).split():
             mirrors.append(Mirror.parse(part))
+    from extractor.acquire.urlref import UrlMirror
+
+    url_mirrors = tuple(UrlMirror.parse(part) for item in params.pop("url_mirrors", ()) for part in str(item).split())
     username = params.pop("registry_username", None)
     password = params.pop("registry_password", None)
     if bool(username) != bool(password):
@@ -177,6 +186,7 @@ def _make_acquire_options(params: dict[str, Any], work_dir: Path) -> Any:
         max_files=params.pop("max_files", 10_000),
         progress=TerminalProgress() if sys.stderr.isatty() else None,
         puller=params.pop("puller", "http"),
+        url_mirrors=url_mirrors,
     )
 
 

@@ -24,6 +24,13 @@ file users edit, its checks and its round-trip rewriting stay in one module. Sha
         versionPattern: 'v1[.]15[.].*'      # optional; a Python regex tags must fullmatch to be proposed
         # or, instead of image: a catalog (image or ./fbc-dir) and package, optionally a channel
         # (else the default one) and a version of it (else its head): catalog: ..., package: ...
+        patches:                            # optional; RFC 6902 patches of rendered objects
+          - target: {kind: Deployment, name: x}   # namespace?, apiVersion?
+            patch: [{op: replace, path: /spec/replicas, value: 2}]
+        extraManifests:                     # optional; more objects for the chart (CRDs to presync/)
+          - path: crds/                     # a file or directory, relative to this file, inside it
+          - url: https://example.com/x.yaml # fetched when generating; https (http: loopback only)
+            sha256: 0123...                 # required with url: 64 hex digits of the file
 """
 
 from __future__ import annotations
@@ -40,10 +47,12 @@ from ruamel.yaml.error import YAMLError
 from extractor.errors import ConfigError, RenderError
 from extractor.model import DNS_LABEL
 from extractor.render.filters import DEFAULT_EXCLUDES
+from extractor.render.patches import ObjectPatch, parse_patches
 
 __all__ = [
     "DEFAULT_EXCLUDES",
     "BundleEntry",
+    "ExtraManifest",
     "ProjectConfig",
     "entry_version_text",
     "load_config",
@@ -78,11 +87,69 @@ def _resolve_local(image: str, base_dir: Path | None) -> str:
 
 
 @dataclass(frozen=True)
+class ExtraManifest:
+    """One ``extraManifests:`` item: a ``path`` (file or directory, relative to bundles.yaml) or a
+    ``url`` with the ``sha256`` (64 lower-case hex digits) its content must have."""
+
+    path: str | None = None
+    url: str | None = None
+    sha256: str | None = None
+
+    def __str__(self) -> str:
+        return self.url if self.url is not None else str(self.path)
+
+
+_SHA256_HEX = re.compile(r"[a-f0-9]{64}")
+
+
+def _extra_manifests(where: str, raw: Any) -> tuple[ExtraManifest, ...]:
+    """Parse ``extraManifests:``; raises :class:`ConfigError` naming ``extraManifests[i]`` and the field."""
+    from extractor.acquire.urlref import check_url
+
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: extraManifests must be a list of {{path}} or {{url, sha256}}")
+    items: list[ExtraManifest] = []
+    for index, item in enumerate(raw):
+        at = f"{where}: extraManifests[{index}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{at}: expected a mapping {{path}} or {{url, sha256}}")
+        keys = set(map(str, item))
+        if keys == {"path"}:
+            path = item["path"]
+            if not isinstance(path, str) or not path.strip():
+                raise ConfigError(f"{at}: path must be a non-empty string")
+            if Path(path).is_absolute() or path.startswith("~"):
+                raise ConfigError(f"{at}: path {path!r} must be relative to bundles.yaml")
+            if ".." in Path(path).parts:
+                raise ConfigError(f"{at}: path {path!r} must stay inside the directory of bundles.yaml (no '..')")
+            items.append(ExtraManifest(path=str(path)))
+        elif keys == {"url", "sha256"}:
+            url, sha256 = item["url"], item["sha256"]
+            if not isinstance(url, str):
+                raise ConfigError(f"{at}: url must be a string")
+            try:
+                check_url(str(url))
+            except ConfigError as exc:
+                raise ConfigError(f"{at}: url {exc}") from None
+            if not isinstance(sha256, str) or not _SHA256_HEX.fullmatch(sha256):
+                raise ConfigError(f"{at}: sha256 must be 64 lower-case hex digits (sha256sum of {url})")
+            items.append(ExtraManifest(url=str(url), sha256=str(sha256)))
+        elif "url" in keys and "sha256" not in keys:
+            raise ConfigError(f"{at}: url needs sha256 (the sha256sum of the file)")
+        else:
+            raise ConfigError(f"{at}: expected exactly {{path}} or {{url, sha256}} (got {', '.join(sorted(keys))})")
+    return tuple(items)
+
+
+@dataclass(frozen=True)
 class BundleEntry:
     """One ``bundles:`` entry. ``postprocessors`` maps a post-processor name to its options
     (``False`` disables a default one, ``True``/``{}`` enables with defaults). ``track`` (one of
     :data:`TRACKS`) and ``version_pattern`` (a regex tags must fullmatch) are the update policy of
-    ``bundle-extract outdated``."""
+    ``bundle-extract outdated``. ``patches``: JSON patches of rendered objects
+    (:mod:`extractor.render.patches`); ``extra_manifests``: files and URLs whose objects join the chart."""
 
     name: str
     image: str
@@ -101,6 +168,8 @@ class BundleEntry:
     catalog: str | None = None
     package: str | None = None
     channel: str | None = None
+    patches: tuple[ObjectPatch, ...] = ()
+    extra_manifests: tuple[ExtraManifest, ...] = ()
 
     @property
     def is_catalog(self) -> bool:
@@ -187,7 +256,8 @@ def _entry(path: Path, index: int, raw: Any) -> BundleEntry:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping")
     known = {"name", "image", "version", "namespace", "watchNamespaces", "needs", "exclude", "include",
-             "defaultExcludes", "postprocessors", "render", "track", "versionPattern", "catalog", "package", "channel"}
+             "defaultExcludes", "postprocessors", "render", "track", "versionPattern", "catalog", "package", "channel",
+             "patches", "extraManifests"}
     unknown = sorted(set(map(str, raw)) - known)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}")
@@ -244,6 +314,8 @@ def _entry(path: Path, index: int, raw: Any) -> BundleEntry:
         catalog=str(raw["catalog"]) if catalog else None,
         package=str(raw["package"]) if catalog else None,
         channel=str(raw["channel"]) if raw.get("channel") is not None else None,
+        patches=parse_patches(where, _plain(raw.get("patches"))),
+        extra_manifests=_extra_manifests(where, _plain(raw.get("extraManifests"))),
     )
 
 

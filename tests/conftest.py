@@ -21,6 +21,7 @@ from tests.support.kube import kube_cluster  # noqa: F401  (fixture)
 from tests.support.project import new_project, update_bundle
 from tests.support.registry import TestRegistry, auth_registry, registry  # noqa: F401  (fixtures)
 from tests.support.tools import require_shared
+from tests.support.urlserver import extra_crds_server  # noqa: F401  (fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 

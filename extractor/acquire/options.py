@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import httpx
 
     from extractor.acquire.client import RegistryClient
+    from extractor.acquire.urlref import UrlMirror
 
 
 __all__ = ["AcquireOptions", "ProgressCallback", "PullProgress", "default_cache_dir", "describe_progress"]
@@ -88,6 +89,8 @@ class AcquireOptions:
     ``transport``: an httpx transport for every request (tests, instrumentation).
     ``puller``: the backend, ``"http"`` (:class:`HttpPuller`) or ``"docker"`` (the local Docker
     daemon, :class:`extractor.acquire.docker_puller.DockerPuller`, needs ``bundle-extract[docker]``).
+    ``url_mirrors``: URL prefix rewrites for files fetched by URL (bundles.yaml ``extraManifests``,
+    :mod:`extractor.acquire.urlref`; ``--url-mirror``).
     """
 
     mirrors: tuple[Mirror, ...] = ()
@@ -108,6 +111,7 @@ class AcquireOptions:
     progress: ProgressCallback | None = field(default=None, repr=False, compare=False)
     transport: httpx.BaseTransport | None = field(default=None, repr=False, compare=False)
     puller: str = "http"
+    url_mirrors: tuple[UrlMirror, ...] = ()
 
     def credentials(self, ref: Reference) -> Credentials | None:
         """Credentials for ``ref`` (explicit ones, else the auth files); ``None`` = anonymous."""

@@ -4,7 +4,10 @@
 2. push the sample bundle directories as bundle images under the repository paths of
    ``bundles.yaml`` (``registry.redhat.io/...`` becomes ``127.0.0.1:PORT/...``);
 3. generate charts + helmfile into the work directory through a registry mirror, exactly as
-   ``make update-bundle MIRROR=registry.redhat.io=127.0.0.1:PORT`` does;
+   ``make update-bundle MIRROR=registry.redhat.io=127.0.0.1:PORT`` does; the URLs of
+   ``extraManifests`` (Gateway API CRDs) are served from ``../shared/extra-crds`` by a loopback
+   HTTP server through ``--url-mirror``, or, without that directory (a clone on its own, no
+   network), left out of the demo's copy of bundles.yaml;
 4. run ``helmfile template`` on the result and keep its output.
 """
 
@@ -18,6 +21,7 @@ from extractor import yamlio
 from extractor.acquire import AcquireOptions
 from extractor.acquire.reference import Mirror, Reference
 from extractor.config import load_config
+from extractor.demo.fileserver import StaticFileServer, extra_crd_url_mirrors
 from extractor.demo.localregistry import LocalRegistry
 from extractor.demo.push import push_bundle_image
 from extractor.demo.samples import SAMPLES, write_sample_bundles
@@ -47,12 +51,16 @@ class DemoResult:
     images: dict[str, str] = field(default_factory=dict)
     rendered: Path | None = None
     rendered_objects: int = 0
+    dropped_urls: int = 0
 
     def summary(self) -> list[str]:
         """Human-readable lines for the CLI."""
         lines = [f"pushed {ref} ({digest})" for ref, digest in sorted(self.images.items())]
         lines += [f"chart {name}: {path}" for name, path in sorted(self.generated.charts.items())]
         lines.append(f"helmfile: {self.generated.helmfile}")
+        if self.dropped_urls:
+            lines.append(f"extraManifests: {self.dropped_urls} URL(s) left out (no ../shared/extra-crds to serve "
+                         "them from, and the demo uses no network)")
         if self.rendered is not None:
             lines.append(f"helmfile template: {self.rendered_objects} objects -> {self.rendered}")
         return lines
@@ -93,8 +101,11 @@ def run_demo(
             samples[entry.name] = directory
     demo_config = workdir / "bundles.yaml"
     shutil.copyfile(config_path, demo_config)
+    extra_crds = _default_bundles_dir().parent / "extra-crds"
+    dropped = 0 if extra_crds.is_dir() else _drop_url_manifests(demo_config)
     images: dict[str, str] = {}
-    with LocalRegistry(workdir / ".registry") as registry:
+    with LocalRegistry(workdir / ".registry") as registry, StaticFileServer(
+            extra_crds if extra_crds.is_dir() else workdir) as files:
         mirrors: list[Mirror] = []
         for entry in config.bundles:
             source = Reference.parse(entry.reference)
@@ -103,10 +114,11 @@ def run_demo(
             mirror = Mirror.parse(f"{source.registry}={registry.host}")
             if mirror not in mirrors:
                 mirrors.append(mirror)
-        options = AcquireOptions(mirrors=tuple(mirrors), work_dir=workdir / ".work")
+        options = AcquireOptions(mirrors=tuple(mirrors), work_dir=workdir / ".work",
+                                 url_mirrors=extra_crd_url_mirrors(files.url))
         generated = generate(load_config(demo_config), workdir, options)
     shutil.rmtree(workdir / ".work", ignore_errors=True)
-    result = DemoResult(workdir=workdir, generated=generated, images=images)
+    result = DemoResult(workdir=workdir, generated=generated, images=images, dropped_urls=dropped)
     helm = find_tool("helm")
     if helm is None:
         raise ToolError("helm: not found (run 'make tools')")
@@ -117,3 +129,29 @@ def run_demo(
     result.rendered = rendered
     result.rendered_objects = sum(1 for doc in yamlio.load_all(proc.stdout) if doc)
     return result
+
+
+def _drop_url_manifests(config_path: Path) -> int:
+    """Remove the ``url`` items of every entry's ``extraManifests`` from ``config_path`` (ruamel
+    round-trip, comments kept; an emptied list is removed). Returns how many were removed."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="rt")
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.width = 4096
+    data = yaml.load(config_path.read_text(encoding="utf-8"))
+    dropped = 0
+    for entry in data.get("bundles") or []:
+        items = entry.get("extraManifests") if isinstance(entry, dict) else None
+        if not isinstance(items, list):
+            continue
+        kept = [item for item in items if not (isinstance(item, dict) and "url" in item)]
+        dropped += len(items) - len(kept)
+        if kept:
+            entry["extraManifests"] = kept
+        else:
+            del entry["extraManifests"]
+    if dropped:
+        with config_path.open("w", encoding="utf-8") as out:
+            yaml.dump(data, out)
+    return dropped

@@ -18,6 +18,7 @@ from extractor.render.deployment_config import check_deployment_config
 from extractor.render.filters import filter_objects
 
 if TYPE_CHECKING:  # bundles.yaml parsing (ruamel) and chart writing (Jinja) are not run's business
+    from extractor.bundle.extra import ExtraFile
     from extractor.config import BundleEntry
 
 __all__ = [
@@ -155,17 +156,22 @@ def postprocessor_settings(entry: BundleEntry) -> dict[str, Any]:
 
 def build_chart(
     entry: BundleEntry, source: BundleSource, chart_dir: Path, *, revision: int | None = None,
-    warnings: list[str] | None = None, notes: list[str] | None = None,
+    warnings: list[str] | None = None, notes: list[str] | None = None, extra_files: Sequence[ExtraFile] = (),
 ) -> tuple[ReleaseSpec, str, str]:
-    """Load, validate, render and post-process ``source`` for ``entry`` and write the chart into
+    """Load, validate, render, add ``extra_files`` (the entry's ``extraManifests``, see
+    :func:`extractor.pipeline.extras.read_extra_files`), apply the entry's ``patches`` and
+    post-process ``source`` for ``entry`` and write the chart into
     ``chart_dir`` with chart ``revision``. Returns the release spec, the CSV name and the CSV
     version; appends :func:`bundle_warnings` to ``warnings`` and the load and render notes
     (:attr:`extractor.model.Manifests.notes`, naming the entry) to ``notes``. Raises the stage
     errors."""
     from extractor.emit.chart import write_chart
+    from extractor.pipeline.extras import apply_entry_changes
     from postprocess import run_postprocessors
 
-    bundle, manifests = load_and_render(source, render_options_for(entry), entry.excludes, entry.include)
+    options = render_options_for(entry)
+    bundle, manifests = load_and_render(source, options, entry.excludes, entry.include)
+    manifests = apply_entry_changes(manifests, entry, extra_files, options.allowed_kinds)
     draft = new_draft(entry.name, entry.namespace, bundle, manifests, needs=entry.needs)
     draft = run_postprocessors(draft, postprocessor_settings(entry))
     if warnings is not None:

@@ -4,6 +4,9 @@ Nothing is written to the output until every selected bundle has been acquired, 
 post-processed and emitted into a staging directory; then the changed charts, the helmfile, the
 lock (and bundles.yaml for a new version) are swapped in together (:func:`extractor.emit.swap.swap_in`).
 A failure leaves every one of them as it was.
+
+Longer than 400 lines: generation is one all-or-nothing transaction (staging, per-entry workers,
+lock revisions, the swap); its steps share invariants that are easier to check in one module.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 
 from extractor.acquire import AcquireOptions, acquire
 from extractor.acquire.reference import Reference
+from extractor.bundle.extra import ExtraFile
 from extractor.config import BundleEntry, ProjectConfig, entry_version_text, load_config
 from extractor.draft import ReleaseSpec
 from extractor.emit.chart import chart_version, set_chart_version
@@ -30,6 +34,7 @@ from extractor.model import BundleSource
 from extractor.pipeline.build import build_chart, postprocessor_settings, render_options_for
 from extractor.pipeline.catalogs import resolve_catalog_entries, with_catalog_locks
 from extractor.pipeline.dependencies import resolve_needs
+from extractor.pipeline.extras import extra_digest, read_extra_files
 from extractor.render.filters import compile_expressions
 from extractor.review.lock import (
     GENERATOR,
@@ -117,15 +122,20 @@ def _acquire(entry: BundleEntry, options: AcquireOptions, pin: str | None) -> tu
 def _entry_data(entry: BundleEntry) -> dict[str, object]:
     data = dataclasses.asdict(entry)
     data.pop("base_dir")  # where the project lives is not an input (local sources: the bundle digest)
+    for key in ("patches", "extra_manifests"):  # absent ones leave older fingerprints as they were
+        if not data[key]:
+            data.pop(key)
     return data
 
 
 def _build(
     entry: BundleEntry, source: BundleSource, digest: str, staged: Path, locked: LockEntry | None,
     revision: int | None, warnings: list[str], notes: list[str] | None = None,
+    extra_files: Sequence[ExtraFile] = (),
 ) -> tuple[ReleaseSpec, LockEntry]:
     """Build the chart into ``staged`` with the revision the lock calls for (``revision`` forces one)."""
-    spec, csv_name, csv_version = build_chart(entry, source, staged, revision=1, warnings=warnings, notes=notes)
+    spec, csv_name, csv_version = build_chart(entry, source, staged, revision=1, warnings=warnings, notes=notes,
+                                              extra_files=extra_files)
     files = chart_files_digest(staged)
     if revision is None:
         revision = next_revision(locked, csv_version, files)
@@ -134,7 +144,8 @@ def _build(
     return spec, LockEntry(
         name=entry.name, image=entry.image, version=entry.version, digest=digest, csv_name=csv_name,
         csv_version=csv_version, chart_version=chart_version(csv_version, revision), revision=revision,
-        files=files, generator=GENERATOR, inputs=inputs_fingerprint(_entry_data(entry), digest, source.image),
+        files=files, generator=GENERATOR,
+        inputs=inputs_fingerprint(_entry_data(entry), digest, source.image, extra_digest(extra_files)),
     )
 
 
@@ -173,14 +184,16 @@ def _process_entry(job: _Job, entry: BundleEntry) -> _Outcome:
     try:
         source, digest = _acquire(entry, job.acquire_options, job.pins.get(entry.name))
         outcome.digest = source.digest
-        inputs = inputs_fingerprint(_entry_data(entry), digest, source.image)
+        extra_files = read_extra_files(entry, job.acquire_options)  # extraManifests: files, fetched URLs
+        inputs = inputs_fingerprint(_entry_data(entry), digest, source.image, extra_digest(extra_files))
         if (not job.pins and locked is not None and locked.inputs == inputs and chart_dir.is_dir()
                 and chart_files_digest(chart_dir) == locked.files):
             outcome.spec = read_release_spec(job.root, entry)  # nothing changed since the lock
             return outcome
         staged = job.staging / CHARTS_DIR / entry.name
         outcome.spec, outcome.lock_entry = _build(entry, source, digest, staged, locked,
-                                                  job.revisions.get(entry.name), outcome.warnings, outcome.notes)
+                                                  job.revisions.get(entry.name), outcome.warnings, outcome.notes,
+                                                  extra_files)
         outcome.rebuilt = not (chart_dir.is_dir() and tree_digest(chart_dir) == tree_digest(staged))
     except ExtractorError as exc:
         outcome.error = exc

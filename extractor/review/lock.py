@@ -9,7 +9,8 @@ One entry per bundles.yaml entry::
       csv: {name: servicemeshoperator3.v3.2.1, version: 3.2.1}
       chart: {version: 3.2.1-rev.1, revision: 1, files: sha256:…}
       generator: bundle-extract 0.2.0
-      inputs: sha256:…                     # generator version + entry options + bundle digest
+      inputs: sha256:…                     # generator version + entry options (patches included)
+                                           # + bundle digest + extraManifests content digest
       checksum: sha256:…                   # over the fields above: a hand edit is refused
 
 A catalog entry (``catalog:``/``package:`` in bundles.yaml) locks the bundle the catalog resolved
@@ -256,10 +257,18 @@ def chart_files_digest(chart_dir: Path) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def inputs_fingerprint(entry_data: dict[str, Any], bundle_digest: str, image: str | None) -> str:
+def inputs_fingerprint(
+    entry_data: dict[str, Any], bundle_digest: str, image: str | None, extra: str | None = None
+) -> str:
     """What a chart is a function of: the generator's release, the bundles.yaml entry (as a dict,
-    without where the project lives) and the bundle (its digest and the image it came from)."""
-    payload = {"generator": GENERATOR, "entry": entry_data, "bundle": bundle_digest, "image": image}
+    without where the project lives; its ``patches`` and ``extraManifests`` items included) and the
+    bundle (its digest and the image it came from), plus ``extra``, the digest of the content of
+    the entry's extra manifests (files edited in place, URLs) when it has any: a changed patch or
+    extra file is a changed input (``None`` leaves the fingerprint of entries without extra
+    manifests as it was)."""
+    payload: dict[str, Any] = {"generator": GENERATOR, "entry": entry_data, "bundle": bundle_digest, "image": image}
+    if extra is not None:
+        payload["extra"] = extra
     return "sha256:" + hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 

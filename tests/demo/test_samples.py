@@ -46,7 +46,11 @@ def test_demo_on_a_clone_without_shared(tmp_path: Path) -> None:
                           env=env, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "helmfile template:" in proc.stdout
+    # the Gateway API CRDs are fetched by URL; without ../shared/extra-crds and network they are left out
+    assert "extraManifests: 10 URL(s) left out" in proc.stdout
     demo = tmp_path / "demo"
+    assert "extraManifests" not in (demo / "bundles.yaml").read_text()
+    assert not list((demo / "charts/sail-operator").rglob("*gateway.networking.k8s.io*"))
     assert (demo / ".samples/sail-operator/manifests").is_dir()  # the samples, not ../shared
     rendered = [d for d in yamlio.load_all((demo / "helmfile-template.yaml").read_text()) if d]
     kinds = {d["kind"] for d in rendered}

@@ -19,6 +19,7 @@ from extractor.config import load_config
 from extractor.pipeline import generate
 from tests.support.project import REPO
 from tests.support.tools import require_shared, require_tool
+from tests.support.urlserver import url_mirrors
 
 OLD = {"cert-manager-operator": "cert-manager-operator-v1.15.2", "sail-operator": "servicemeshoperator3-v3.2.1",
        "lws-operator": "leader-worker-set-v1.0.0-rendered"}
@@ -43,7 +44,8 @@ def generate_project(root: Path, bundles: dict[str, str]) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "bundles.yaml").write_text(local_bundles_yaml(bundles), encoding="utf-8")
     work = root.parent / f".work-{root.name}"
-    generate(load_config(root / "bundles.yaml"), root, AcquireOptions(work_dir=work))
+    generate(load_config(root / "bundles.yaml"), root, AcquireOptions(work_dir=work, url_mirrors=url_mirrors(),
+                                                                       cache_dir=root.parent / ".cache"))
     shutil.rmtree(work, ignore_errors=True)
     return root
 

@@ -24,6 +24,7 @@ from extractor.review.lock import LOCK_NAME, read_lock
 from tests.support.project import REPO
 from tests.support.registry import TestRegistry
 from tests.support.tools import require_shared, require_tool
+from tests.support.urlserver import url_mirror_value
 
 SAIL = "openshift-service-mesh/istio-sail-operator-bundle"
 CERT_MANAGER = "cert-manager/cert-manager-operator-bundle"
@@ -61,6 +62,7 @@ def test_day_two_loop(registry: TestRegistry, tmp_path: Path) -> None:
         push_bundle_image(require_shared("bundles", directory), f"{host}/{repository}:{tag}")
     mirror = f"MIRROR=registry.redhat.io={host}"
     env = {**os.environ, "BUNDLE_EXTRACT_CACHE_DIR": str(tmp_path / "cache"), "GIT_AUTHOR_NAME": "t",
+           "BUNDLE_EXTRACT_URL_MIRROR": url_mirror_value(),
            "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
     project = tmp_path / "platform"
     project.mkdir()

@@ -35,8 +35,13 @@ def new_project(root: Path) -> Path:
 
 def update_bundle(project: Path, mirror: str, cache: Path, *variables: str,
                   check: bool = True) -> subprocess.CompletedProcess[str]:
-    """``make update-bundle CONFIG=<project>/bundles.yaml MIRROR=<mirror> [VARS]`` with its own cache."""
-    return make("update-bundle", f"CONFIG={project / 'bundles.yaml'}", f"MIRROR={mirror}", *variables,
+    """``make update-bundle CONFIG=<project>/bundles.yaml MIRROR=<mirror> URL_MIRROR=<loopback
+    server of ../shared/extra-crds> [VARS]`` with its own cache (a later ``URL_MIRROR=`` in
+    ``variables`` wins)."""
+    from tests.support.urlserver import url_mirror_value
+
+    return make("update-bundle", f"CONFIG={project / 'bundles.yaml'}", f"MIRROR={mirror}",
+                f"URL_MIRROR={url_mirror_value()}", *variables,
                 env={"BUNDLE_EXTRACT_CACHE_DIR": str(cache)}, check=check)
 
 
