@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import re
 import sys
 import time
@@ -408,10 +409,14 @@ def krm_command(temp_dir: Path | None, **params: Any) -> None:
 @click.option("--version", "version", default=None, help="Pull this version of --bundle and record it in the config.")
 @click.option("--keep-going", is_flag=True, default=False, envvar="BUNDLE_EXTRACT_KEEP_GOING",
               help="Write the bundles that succeed even when others fail (the exit code still reports the failures).")
+@click.option("--strict-images", is_flag=True, default=False, envvar="BUNDLE_EXTRACT_STRICT_IMAGES",
+              help="An image reference a chart cannot pull as written (placeholder, openshift.io/x:latest) "
+                   "is an error; nothing is written.")
 @acquire_options
 @_handle_errors
 def update_bundle_command(
-    config_path: Path, root: Path | None, bundle: str | None, version: str | None, keep_going: bool, **params: Any
+    config_path: Path, root: Path | None, bundle: str | None, version: str | None, keep_going: bool,
+    strict_images: bool, **params: Any
 ) -> None:
     """Pull bundles listed in the config and regenerate their charts and the helmfile.
 
@@ -426,7 +431,7 @@ def update_bundle_command(
     with tempfile.TemporaryDirectory(prefix="bundle-extract-") as tmp:
         result = update_bundle(
             config_path, root, _make_acquire_options(params, Path(tmp)), bundle=bundle, version=version,
-            keep_going=keep_going,
+            keep_going=keep_going, strict_images=strict_images,
         )
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -514,6 +519,108 @@ def helmfile_command(config_path: Path, root: Path | None) -> None:
     config = load_config(config_path)
     path = regenerate_helmfile(config, root or config_path.resolve().parent)
     click.echo(f"helmfile: {path}", err=True)
+
+
+@main.command("images")
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("bundles.yaml"), show_default=True, help="The bundles file (charts/ beside it).")
+@click.option("-o", "--output", "output", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also write images.txt, images.json and skopeo-sync.yaml into this directory.")
+@click.option("--root", "root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Directory holding charts/ (default: the config's directory).")
+@click.option("--bundle", "bundles", multiple=True, help="Only this bundles.yaml entry (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Every place of every image as JSON.")
+@_handle_errors
+def images_command(config_path: Path, output: Path | None, root: Path | None, bundles: tuple[str, ...],
+                   as_json: bool) -> None:
+    """Print every image the generated charts run (from charts/*/release.yaml; nothing is pulled).
+
+    Plain: each pullable reference once, one per line (input for skopeo copy). References that
+    cannot be pulled as written (placeholders, openshift.io/x:latest) are reported on stderr.
+    """
+    from extractor.config import load_config
+    from extractor.review.images_list import (
+        project_images,
+        render_json,
+        render_plain,
+        unpullable_lines,
+        write_image_files,
+    )
+
+    config = load_config(config_path)
+    charts = project_images(config, root or config_path.resolve().parent, list(bundles) or None)
+    if output is not None:
+        for path in write_image_files(charts, output):
+            click.echo(f"images: {path}", err=True)
+    click.echo(render_json(charts) if as_json else render_plain(charts), nl=False)
+    for line in unpullable_lines(charts):
+        click.echo(f"warning: not pullable: {line}", err=True)
+
+
+@main.command("pull-secret")
+@click.option("--registry", "registries", multiple=True, metavar="HOST",
+              help="A registry the Secret must cover (repeatable).")
+@click.option("--image", "images", multiple=True, metavar="REF", help="An image the chart pulls (repeatable).")
+@click.option("--request", "request", type=click.File("rb"), default=None, metavar="FILE|-",
+              help="JSON request {images, registries, imageRegistryMirrors, imageOverrides} (- for stdin).")
+@click.option("--authfile", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              envvar="BUNDLE_EXTRACT_AUTHFILE", help="Only this auth file (default: podman's lookup order).")
+@click.option("--warn-parent", is_flag=True, default=False,
+              help="Also write warnings to the parent process's stderr (helmfile's exec keeps a "
+                   "successful command's stderr to itself).")
+@_handle_errors
+def pull_secret_command(registries: tuple[str, ...], images: tuple[str, ...], request: Any,
+                        authfile: Path | None, warn_parent: bool) -> None:
+    """Print chart values filling pullSecret.dockerConfigJson for the registries a chart pulls from.
+
+    Credentials are looked up as pulls look them up (auth files in podman's order, credHelpers,
+    credsStore); a registry no credential covers is a warning on stderr. Run by each chart's
+    pull-secret.values.yaml.gotmpl at deploy time; the output holds credentials: never store it.
+    """
+    from extractor.pipeline.pull_secret import parse_request, pull_secret_values
+
+    mirrors: dict[str, str] = {}
+    overrides: dict[str, str] = {}
+    release = ""
+    all_images, all_registries = list(images), list(registries)
+    if request is not None:
+        parsed = parse_request(request.read(4 * 1024 * 1024 + 1))
+        release, mirrors, overrides = parsed.release, parsed.mirrors, parsed.overrides
+        all_images += parsed.images
+        all_registries += parsed.registries
+    if not all_images and not all_registries:
+        raise ConfigError("pull-secret: name at least one --registry, --image or a --request")
+    secret = pull_secret_values(all_images, all_registries, mirrors, overrides, authfile=authfile)
+    who = f"release {release}: " if release else ""
+    for host in secret.missing:
+        _warn(f"warning: pull-secret: {who}no credential for {host} (auth files, credHelpers, credsStore): "
+              "the pull Secret does not cover it", warn_parent)
+    click.echo(secret.values, nl=False)
+
+
+def _warn(line: str, parent: bool) -> None:
+    """``line`` on stderr; with ``parent``, on the stderr of the nearest ancestor process whose
+    stderr is another file instead (Linux ``/proc/<pid>/fd/2``; helmfile's, past wrapper scripts
+    such as pyenv shims that share our stderr pipe), where the user sees it."""
+    if parent:
+        try:
+            ours = os.fstat(2)
+            pid = os.getppid()
+            for _ in range(8):  # a few wrapper levels at most
+                target = Path(f"/proc/{pid}/fd/2")
+                theirs = os.stat(target)
+                if (ours.st_dev, ours.st_ino) != (theirs.st_dev, theirs.st_ino):
+                    with open(target, "a", encoding="utf-8") as stream:
+                        stream.write(line + "\n")
+                    return
+                status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8", errors="replace")
+                ppid = next((int(row.split()[1]) for row in status.splitlines() if row.startswith("PPid:")), 0)
+                if ppid <= 1:
+                    break
+                pid = ppid
+        except (OSError, ValueError, IndexError):
+            pass  # no /proc, or not allowed: our own stderr
+    click.echo(line, err=True)
 
 
 @main.command("demo")

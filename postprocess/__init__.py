@@ -26,6 +26,7 @@ from postprocess import (
     crd_stubs,
     deployment_config,
     exclude,
+    image_mirrors,
     image_pull_secrets,
     kube_system_auth_reader,
     openshift_infrastructure_stub,
@@ -73,6 +74,7 @@ REGISTRY: dict[str, PostProcessor] = dict(
         _entry("split-crds", split_crds.run, True, split_crds.DOC),
         _entry("image-pull-secrets", image_pull_secrets.run, True, image_pull_secrets.DOC),
         _entry("templatize-namespaces", templatize_namespaces.run, True, templatize_namespaces.DOC),
+        _entry("image-mirrors", image_mirrors.run, True, image_mirrors.DOC),
         _entry("deployment-config", deployment_config.run, True, deployment_config.DOC),
         _entry("sail-webhook-ignore", sail_webhook_ignore.run, False, sail_webhook_ignore.DOC),
     ]

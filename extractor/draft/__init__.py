@@ -9,6 +9,6 @@ Helm's command line; this package sits below :mod:`postprocess` and above :mod:`
 
 from __future__ import annotations
 
-from extractor.draft.chart import ChartDraft, CRDFile, Hook, ReleaseSpec, Template
+from extractor.draft.chart import ChartDraft, CRDFile, Hook, ImageUse, ReleaseSpec, Template
 
-__all__ = ["CRDFile", "ChartDraft", "Hook", "ReleaseSpec", "Template"]
+__all__ = ["CRDFile", "ChartDraft", "Hook", "ImageUse", "ReleaseSpec", "Template"]

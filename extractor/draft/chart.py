@@ -54,6 +54,43 @@ class Template:
 
 
 @dataclass(frozen=True)
+class ImageUse:
+    """One place a chart names an image (see :mod:`postprocess.image_mirrors`).
+
+    ``reference``: the reference exactly as the bundle wrote it (tag or digest, or a placeholder
+    such as ``${OPERATOR_IMAGE}``); ``source``: the kind of place, one of ``container``,
+    ``initContainer``, ``env`` (``RELATED_IMAGE_*`` and image-valued variables), ``annotation``
+    (image annotations of a workload or its pod template, e.g. sail's ``images.v1_27_3.istiod``)
+    and ``relatedImages`` (CSV ``spec.relatedImages``, not deployed but listed for mirroring);
+    ``object``: ``Kind/name`` of the object; ``field``: where in it
+    (``spec.template.spec.containers[manager].image``); ``problem``: why the reference cannot be
+    pulled as it is (a placeholder, not a registry host, ``:latest`` from a host that is not a
+    registry), ``None`` when it can.
+    """
+
+    reference: str
+    source: str
+    object: str
+    field: str
+    problem: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for ``release.yaml`` (inverse of :meth:`from_dict`)."""
+        data: dict[str, Any] = {"image": self.reference, "source": self.source, "object": self.object,
+                                "field": self.field}
+        if self.problem:
+            data["problem"] = self.problem
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ImageUse:
+        """Inverse of :meth:`to_dict`; raises ``KeyError``/``TypeError`` when malformed."""
+        problem = data.get("problem")
+        return cls(reference=str(data["image"]), source=str(data["source"]), object=str(data["object"]),
+                   field=str(data["field"]), problem=None if problem is None else str(problem))
+
+
+@dataclass(frozen=True)
 class Hook:
     """A helmfile release hook.
 
@@ -95,7 +132,9 @@ class ChartDraft:
     ``value_schemas``: JSON Schema (draft-07) fragments for values whose shape the defaults alone
     do not tell, by dotted value path (``"imageRegistryMirrors"`` -> ``{"type": "object",
     "additionalProperties": {"type": "string"}}``, ``"istio.spec"`` -> the CRD's
-    ``openAPIV3Schema`` of ``spec``); the chart writer merges them into ``values.schema.json``.
+    ``openAPIV3Schema`` of ``spec``); the chart writer merges them into ``values.schema.json``;
+    ``images``: every place the chart names an image (:class:`ImageUse`, for ``bundle-extract images``
+    and the deploy-time pull Secret).
     """
 
     name: str
@@ -124,6 +163,7 @@ class ChartDraft:
     requires: list[str] = field(default_factory=list)
     dependencies: list[dict[str, Any]] = field(default_factory=list)
     value_schemas: dict[str, Any] = field(default_factory=dict)
+    images: list[ImageUse] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -144,6 +184,8 @@ class ReleaseSpec:
     ``package``/``version``: the bundle's package and CSV version (for other bundles' ``olm.package``
     dependencies); ``provides``/``requires``/``dependencies``: see :class:`ChartDraft`;
     ``crd_versions``: ``(CRD name, version names)`` of the presync CRDs the stored-versions check covers.
+    ``images``: every place the chart names an image (:class:`ImageUse`), so that
+    ``bundle-extract images`` works from the generated project without pulling bundles.
     """
 
     name: str
@@ -165,6 +207,7 @@ class ReleaseSpec:
     requires: tuple[str, ...] = ()
     dependencies: tuple[dict[str, Any], ...] = ()
     crd_versions: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    images: tuple[ImageUse, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for ``release.yaml`` (inverse of :meth:`from_dict`)."""
@@ -198,6 +241,7 @@ class ReleaseSpec:
             "requires": list(self.requires),
             "dependencies": [dict(d) for d in self.dependencies],
             "crdVersions": [{"name": n, "versions": list(v)} for n, v in self.crd_versions],
+            "images": [image.to_dict() for image in self.images],
         }
 
     @classmethod
@@ -244,6 +288,7 @@ class ReleaseSpec:
                     (str(c["name"]), tuple(str(v) for v in c.get("versions") or ()))
                     for c in data.get("crdVersions") or ()
                 ),
+                images=tuple(ImageUse.from_dict(i) for i in data.get("images") or ()),
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(f"{where}: malformed release spec ({type(exc).__name__}: {exc})") from None

@@ -71,7 +71,9 @@ class Tpl:
 class Block:
     """A mapping key standing for whole line(s) of template text at that key's indentation.
 
-    The key's value is ignored (use ``None``). Multi-line text is indented line by line.
+    The key's value is ignored (use ``None``). Multi-line text is indented line by line. As the
+    first key of a list item, its first line follows the item's ``- `` and the others are
+    indented to the item's keys.
     """
 
     text: str
@@ -169,11 +171,14 @@ def dump_template(data: Any) -> str:
     lines = []
     for line in text.splitlines(keepends=True):
         stripped = line.lstrip(" ")
-        head = stripped.split(":", 1)[0]
-        if head in blocks and stripped.rstrip("\n") in (f"{head}: null", f"{head}:"):
+        item = stripped.startswith("- ")  # a Block as the first key of a list item
+        body = stripped[2:] if item else stripped
+        head = body.split(":", 1)[0]
+        if head in blocks and body.rstrip("\n") in (f"{head}: null", f"{head}:"):
             indent = line[: len(line) - len(stripped)]
-            for block_line in blocks[head].splitlines():
-                lines.append(f"{indent}{block_line}\n" if block_line else "\n")
+            for index, block_line in enumerate(blocks[head].splitlines()):
+                prefix = indent + ("- " if index == 0 else "  ") if item else indent
+                lines.append(f"{prefix}{block_line}\n" if block_line else "\n")
             continue
         lines.append(_TOKEN_RE.sub(lambda m: scalars.get(m.group(0), m.group(0)), line))
     return "".join(lines)

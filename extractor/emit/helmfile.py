@@ -42,8 +42,8 @@ from typing import Any
 import jinja2
 
 from extractor import yamlio
-from extractor.draft import Hook, ReleaseSpec
-from extractor.draft.gotemplate import escape_template_text
+from extractor.draft import Hook, ImageUse, ReleaseSpec
+from extractor.draft.gotemplate import escape_template_text, go_string
 from extractor.draft.hookscripts import wait_established_script
 from extractor.emit.checks import check_hooks
 from extractor.errors import EmitError
@@ -346,11 +346,20 @@ def write_helmfile(specs: Sequence[ReleaseSpec], path: Path) -> None:
         raise EmitError(f"{path}: cannot write helmfile: {exc.strerror or exc}") from None
 
 
-def render_pull_secret_values(registries: Sequence[str]) -> str:
+def render_pull_secret_values(registries: Sequence[str], images: Sequence[ImageUse] = ()) -> str:
     """The ``pull-secret.values.yaml.gotmpl`` of a chart pulling from ``registries`` (hosts,
-    ``docker.io`` for Docker Hub). Raises :class:`EmitError` for a malformed host."""
+    ``docker.io`` for Docker Hub) and naming ``images`` (:class:`~extractor.draft.ImageUse`; each
+    reference once, as Go string literals). At deploy time it runs ``bundle-extract pull-secret
+    --request -`` (see :func:`extractor.pipeline.pull_secret.pull_secret_values`) and passes the
+    helmfile values ``imageRegistryMirrors``/``imageOverrides`` to the chart. Raises
+    :class:`EmitError` for a malformed host."""
     for registry in registries:
         if not _REGISTRY.match(registry):
             raise EmitError(f"registry host {registry!r} is malformed")
-    listed = " ".join(json.dumps(r) for r in sorted(set(registries)))
-    return _environment().get_template(PULL_SECRET_VALUES_FILE + ".j2").render(registries=listed)
+    from postprocess.image_pull_secrets import image_registry
+
+    named = {image_registry(i.reference) for i in images}
+    # registries only reached otherwise (image-like env values): the images name the others
+    listed = " ".join(json.dumps(r) for r in sorted(set(registries) - named))
+    references = " ".join(go_string(r) for r in sorted({i.reference for i in images}))
+    return _environment().get_template(PULL_SECRET_VALUES_FILE + ".j2").render(registries=listed, images=references)

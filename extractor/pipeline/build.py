@@ -168,6 +168,7 @@ def build_chart(
     from extractor.emit.chart import write_chart
     from extractor.pipeline.extras import apply_entry_changes
     from postprocess import run_postprocessors
+    from postprocess.image_mirrors import image_warnings
 
     options = render_options_for(entry)
     bundle, manifests = load_and_render(source, options, entry.excludes, entry.include)
@@ -176,6 +177,7 @@ def build_chart(
     draft = run_postprocessors(draft, postprocessor_settings(entry))
     if warnings is not None:
         warnings.extend(bundle_warnings(draft.objects, entry.name))
+        warnings.extend(image_warnings(entry.name, draft.images))  # placeholders, unpullable references
     if notes is not None:
         notes.extend(f"bundle {entry.name!r}: {note}" for note in manifests.notes)
     return write_chart(draft, chart_dir, revision=revision), bundle.csv_name, bundle.version

@@ -241,6 +241,20 @@ def _run_entries(job: _Job, entries: list[BundleEntry]) -> list[_Outcome]:
         _WORKER_JOB = None
 
 
+def _strict_image_failures(specs: Mapping[str, ReleaseSpec]) -> list[tuple[str, ExtractorError]]:
+    """One error per chart naming the image references it cannot pull as written."""
+    from postprocess.image_mirrors import image_warnings
+
+    failures: list[tuple[str, ExtractorError]] = []
+    for name, spec in specs.items():
+        problems = image_warnings(name, spec.images)
+        if problems:
+            listed = "; ".join(sorted({f"{u.reference!r} ({u.object})" for u in spec.images if u.problem}))
+            failures.append((name, ConfigError(
+                f"--strict-images: {len(problems)} image reference(s) cannot be pulled as written: {listed}")))
+    return failures
+
+
 def generate(
     config: ProjectConfig,
     root: Path,
@@ -253,6 +267,7 @@ def generate(
     lock_file: Path | None = None,
     pins: Mapping[str, str] | None = None,
     revisions: Mapping[str, int] | None = None,
+    strict_images: bool = False,
 ) -> GenerateResult:
     """Regenerate charts for the selected entries (all when ``only`` is ``None``), the helmfile and
     the lock.
@@ -263,7 +278,9 @@ def generate(
     ``versions``: per-entry version overrides (``make update-bundle VERSION=...``). ``pins``: per
     entry, a locked digest to pull instead of resolving its tag; ``revisions``: chart revisions to
     use as they are (both for ``verify``). ``extra_files``: ``(path, text)`` pairs written in the
-    same all-or-nothing step (bundles.yaml with a new version).
+    same all-or-nothing step (bundles.yaml with a new version). ``strict_images``: an image
+    reference a selected chart cannot pull as written (a placeholder, ``openshift.io/x:latest``,
+    see :func:`postprocess.image_mirrors.image_problem`) fails its entry and nothing is written.
 
     An entry whose inputs (generator release, entry options, bundle digest) and chart files are
     unchanged since the lock was written is not rebuilt. A rebuilt chart whose content is
@@ -320,6 +337,10 @@ def generate(
             if outcome.rebuilt:
                 rebuilt.append(outcome.name)
         lock = with_catalog_locks(lock, job.lock, resolved.locks)
+        if strict_images:
+            failed += _strict_image_failures(specs)
+            if failed:
+                raise EntriesError(failed)  # --strict-images: nothing written, --keep-going or not
         if failed and not keep_going:
             raise EntriesError(failed)
         failed_names = {name for name, _ in failed}
@@ -384,12 +405,13 @@ def update_bundle(
     bundle: str | None = None,
     version: str | None = None,
     keep_going: bool = False,
+    strict_images: bool = False,
 ) -> GenerateResult:
     """``make update-bundle``: regenerate everything, or one bundle at a new version.
 
     With ``bundle`` and ``version``, that version is generated first and written into
     ``bundles.yaml`` (ruamel round-trip: comments and order kept) in the same all-or-nothing step
-    as the charts, the helmfile and the lock. ``keep_going``: see :func:`generate`.
+    as the charts, the helmfile and the lock. ``keep_going``, ``strict_images``: see :func:`generate`.
     ``version`` without ``bundle`` is an error unless bundles.yaml has exactly one entry.
     """
     config = load_config(config_path)
@@ -409,4 +431,4 @@ def update_bundle(
         if text is not None:
             extra.append((config_path, text))
     return generate(config, root, acquire_options, only=only, versions=versions, keep_going=keep_going,
-                    extra_files=extra)
+                    extra_files=extra, strict_images=strict_images)

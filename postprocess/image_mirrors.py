@@ -1,0 +1,407 @@
+"""``image-mirrors`` (default on): every image of the chart, and their deploy-time rewrite.
+
+* ``draft.images``: every place the chart names an image (:class:`~extractor.draft.ImageUse`):
+  container and init container images of workloads, ``RELATED_IMAGE_*`` env values (and other
+  env values holding a registry image reference), image annotations of a workload and of its
+  pod template (a key mentioning ``image`` holding a reference or placeholder, e.g. sail's
+  ``images.v1_27_3.istiod`` and ``containerImage``; or any value that is a registry image
+  reference), and CSV ``spec.relatedImages`` (not deployed, listed for mirroring). Each carries
+  a ``problem`` when it cannot be pulled as written (:func:`image_problem`); :func:`image_warnings`
+  turns them into one warning line per chart, object and reference.
+* Every one of those places that ends up in the chart (all but ``relatedImages``) becomes a call
+  of the helper ``<chart>.imageField`` with the literal original (a Go string), which prints the
+  original YAML scalar unchanged unless chart values ``imageOverrides`` (original reference ->
+  new reference) or ``imageRegistryMirrors`` (``host[/path]`` prefix -> ``host[/path]``, the
+  longest prefix on a path-component boundary wins, as in registries.conf; tag and digest are
+  kept) change it, then the JSON-quoted new reference. ``<chart>.image`` returns the reference
+  alone. With neither value set, ``helm template`` prints the same bytes as before.
+* Options ``mirrors`` / ``overrides``: defaults for those two values (checked here).
+
+The field is a :class:`~extractor.draft.gotemplate.Block` replacing the mapping key in place (the
+literal original and its YAML text go into the action as Go string literals, so bundle text stays
+data, and the key keeps its position).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from extractor import yamlio
+from extractor.acquire.reference import Reference
+from extractor.draft import ChartDraft, ImageUse
+from extractor.draft.gotemplate import Block, escape_template_text, go_string
+from extractor.errors import ConfigError
+from postprocess._common import Options, copy_draft, kind_of, name_of
+
+__all__ = [
+    "DOC",
+    "MIRRORS_KEY",
+    "OVERRIDES_KEY",
+    "PREFIX_PATTERN",
+    "check_mirrors",
+    "check_overrides",
+    "collect_images",
+    "helpers",
+    "image_name",
+    "image_problem",
+    "image_warnings",
+    "rewrite_image",
+    "run",
+]
+
+DOC = "lists every image (release.yaml images); imageRegistryMirrors / imageOverrides rewrite them at deploy time"
+MIRRORS_KEY = "imageRegistryMirrors"
+OVERRIDES_KEY = "imageOverrides"
+
+#: ``host[:port][/path]`` as registries.conf prefixes are written (same text in Python and Go RE2)
+PREFIX_PATTERN = (
+    r"^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*(:[0-9]{1,5})?"
+    r"(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$"
+)
+_PREFIX = re.compile(PREFIX_PATTERN)
+#: the same with an optional trailing ``/`` (accepted and ignored), for values.schema.json
+_SCHEMA_PATTERN = PREFIX_PATTERN[:-1] + "/?$"
+
+#: registries that publish releases; ``:latest`` from any other host without a port is a build placeholder
+_KNOWN_REGISTRIES = frozenset({
+    "registry.redhat.io", "registry.access.redhat.com", "registry.connect.redhat.com", "quay.io",
+    "docker.io", "gcr.io", "ghcr.io", "registry.k8s.io", "k8s.gcr.io", "mcr.microsoft.com",
+    "public.ecr.aws", "nvcr.io", "registry.gitlab.com", "icr.io", "cr.l5d.io", "registry.suse.com",
+})
+_KNOWN_SUFFIXES = (".azurecr.io", ".amazonaws.com", ".pkg.dev", ".gcr.io", ".icr.io", ".quay.io")
+_PLACEHOLDER = re.compile(r"\$\{[^}]*\}|\$\([^)]*\)")
+_WORKLOADS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"})
+
+MIRRORS_DOC = (
+    "Registry mirrors for every image of the chart (containers, init containers, RELATED_IMAGE_* env,\n"
+    "operand image annotations): `{registry.redhat.io: mirror.example.com/redhat}`. A key is a\n"
+    "host[/path] prefix; the longest one matching on a path boundary wins; tags and digests are kept.\n"
+    "Also settable for all releases as helmfile environment value imageRegistryMirrors."
+)
+OVERRIDES_DOC = (
+    "Per-image replacements, `{<reference as in the bundle>: <new reference>}` (placeholders such as\n"
+    "`${OPERATOR_IMAGE}` included; `bundle-extract images` lists them). Wins over imageRegistryMirrors."
+)
+
+
+def image_name(reference: str) -> str:
+    """``reference`` without its tag and digest (``host/path``), as the Go helper computes it."""
+    name = reference.split("@", 1)[0]
+    head, sep, last = name.rpartition("/")
+    if ":" in last:
+        last = last.split(":", 1)[0]
+    return f"{head}{sep}{last}"
+
+
+def check_mirrors(value: Any, where: str = MIRRORS_KEY) -> dict[str, str]:
+    """``value`` checked as a mirror map (``host[/path]`` -> ``host[/path]``, trailing ``/``
+    allowed). Raises :class:`ConfigError` naming ``where`` and the bad entry."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where} must be a mapping of host[/path] to host[/path]")
+    out: dict[str, str] = {}
+    for source, destination in value.items():
+        ok = (isinstance(source, str) and isinstance(destination, str)
+              and _PREFIX.match(source.rstrip("/")) and _PREFIX.match(destination.rstrip("/")))
+        if not ok:
+            raise ConfigError(f"{where}: {source!r} -> {destination!r} is not host[/path] -> host[/path]")
+        out[source] = destination
+    return out
+
+
+def check_overrides(value: Any, where: str = OVERRIDES_KEY) -> dict[str, str]:
+    """``value`` checked as ``{original reference: new reference}`` (non-empty strings). Raises
+    :class:`ConfigError` naming ``where``; a new reference that is no image reference too."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where} must be a mapping of image reference to image reference")
+    out: dict[str, str] = {}
+    for original, new in value.items():
+        if not isinstance(original, str) or not original or not isinstance(new, str) or not new:
+            raise ConfigError(f"{where}: {original!r} -> {new!r}: both must be non-empty strings")
+        try:
+            Reference.parse(new)
+        except ConfigError:
+            raise ConfigError(
+                f"{where}: {original!r} -> {new!r}: the new reference is not an image reference") from None
+        out[original] = new
+    return out
+
+
+def rewrite_image(reference: str, mirrors: Mapping[str, str], overrides: Mapping[str, str]) -> str:
+    """The reference a chart uses for ``reference`` (what ``<chart>.image`` computes): the
+    override, else the longest matching mirror prefix replaced (tag and digest kept), else itself.
+    ``mirrors``/``overrides`` must be checked (:func:`check_mirrors`, :func:`check_overrides`)."""
+    if reference in overrides:
+        return overrides[reference]
+    name = image_name(reference)
+    best = ""
+    target = ""
+    for source, destination in sorted(mirrors.items()):
+        prefix = source.rstrip("/")
+        if (name == prefix or name.startswith(prefix + "/")) and len(prefix) > len(best):
+            best, target = prefix, destination.rstrip("/")
+    return target + reference[len(best):] if best else reference
+
+
+def _known_registry(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if ":" in host and not host.startswith("[") else host
+    return host != name or name == "localhost" or name in _KNOWN_REGISTRIES or name.endswith(_KNOWN_SUFFIXES)
+
+
+def image_problem(reference: str) -> str | None:
+    """Why ``reference`` cannot be pulled as written, or ``None``: an unexpanded placeholder
+    (``${X}``), not an image reference, or a floating ``:latest`` (or no tag) from a host that is
+    not a known registry and has no port (``openshift.io/x:latest``, a build pipeline's placeholder)."""
+    if _PLACEHOLDER.search(reference) or "$" in reference:
+        return "unexpanded placeholder"
+    try:
+        ref = Reference.parse(reference)
+    except ConfigError:
+        return "not an image reference"
+    first = reference.split("/", 1)[0]
+    explicit = "/" in reference and ("." in first or ":" in first or first == "localhost")
+    if explicit and ref.digest is None and ref.tag == "latest" and not _known_registry(ref.registry):
+        return f"floating tag :latest from {ref.registry}, which is not a registry that publishes releases"
+    return None
+
+
+def _registry_reference(value: str) -> bool:
+    """A registry-qualified reference with a tag or digest (for values that merely might be images)."""
+    first = value.split("/", 1)[0]
+    if "/" not in value or not ("." in first or ":" in first or first == "localhost"):
+        return False
+    try:
+        ref = Reference.parse(value)
+    except ConfigError:
+        return False
+    return bool(ref.digest) or value.rsplit("/", 1)[-1].count(":") == 1
+
+
+def _image_annotation(key: Any, value: Any) -> bool:
+    if not isinstance(key, str) or not isinstance(value, str) or not value:
+        return False
+    if "image" in key.lower() and (_PLACEHOLDER.search(value) is not None or _registry_reference(value)):
+        return True
+    return _registry_reference(value)
+
+
+def _image_env(name: Any, value: Any) -> bool:
+    if not isinstance(name, str) or not isinstance(value, str) or not value:
+        return False
+    if name.startswith("RELATED_IMAGE_"):
+        return True
+    if "IMAGE" in name.upper() and _PLACEHOLDER.search(value):
+        return True
+    return _registry_reference(value)
+
+
+# (container mapping or annotations mapping, key, source, field) of every templatable place
+_Place = tuple[dict[Any, Any], Any, str, str]
+
+
+def _template_prefix(obj: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
+    """``(field prefix, pod template)`` of a workload (a Pod is its own template)."""
+    kind = kind_of(obj)
+    if kind == "Pod":
+        return "", obj
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return "", None
+    if kind == "CronJob":
+        job = spec.get("jobTemplate")
+        template = job.get("spec", {}).get("template") if isinstance(job, dict) and isinstance(
+            job.get("spec"), dict) else None
+        return "spec.jobTemplate.spec.template.", template if isinstance(template, dict) else None
+    template = spec.get("template")
+    return "spec.template.", template if isinstance(template, dict) else None
+
+
+def _places(obj: dict[str, Any]) -> Iterator[_Place]:
+    """Every image place of a workload object, in document order."""
+    meta = obj.get("metadata")
+    annotations = meta.get("annotations") if isinstance(meta, dict) else None
+    if isinstance(annotations, dict) and kind_of(obj) != "Pod":
+        for key, value in annotations.items():
+            if _image_annotation(key, value):
+                yield annotations, key, "annotation", f"metadata.annotations[{key}]"
+    prefix, template = _template_prefix(obj)
+    if template is None:
+        return
+    tmeta = template.get("metadata")
+    tannotations = tmeta.get("annotations") if isinstance(tmeta, dict) else None
+    if isinstance(tannotations, dict):
+        for key, value in tannotations.items():
+            if _image_annotation(key, value):
+                yield tannotations, key, "annotation", f"{prefix}metadata.annotations[{key}]"
+    spec = template.get("spec")
+    if not isinstance(spec, dict):
+        return
+    for list_key, source in (("initContainers", "initContainer"), ("containers", "container")):
+        containers = spec.get(list_key)
+        for index, container in enumerate(containers if isinstance(containers, list) else []):
+            if not isinstance(container, dict):
+                continue
+            label = container.get("name") if isinstance(container.get("name"), str) else str(index)
+            where = f"{prefix}spec.{list_key}[{label}]"
+            if isinstance(container.get("image"), str) and container["image"]:
+                yield container, "image", source, f"{where}.image"
+            env = container.get("env")
+            for item in env if isinstance(env, list) else []:
+                if isinstance(item, dict) and _image_env(item.get("name"), item.get("value")):
+                    yield item, "value", "env", f"{where}.env[{item['name']}]"
+
+
+def collect_images(draft: ChartDraft) -> list[ImageUse]:
+    """Every image place of ``draft`` (see the module docstring), workloads first in object
+    order, then the CSV's ``spec.relatedImages``."""
+    found: list[ImageUse] = []
+    for obj in draft.objects:
+        if isinstance(obj, dict) and kind_of(obj) in _WORKLOADS:
+            ident = f"{kind_of(obj)}/{name_of(obj)}"
+            for mapping, key, source, where in _places(obj):
+                reference = mapping[key]
+                found.append(ImageUse(reference, source, ident, where, image_problem(reference)))
+    spec = draft.csv.get("spec") if isinstance(draft.csv, dict) else None
+    related = spec.get("relatedImages") if isinstance(spec, dict) else None
+    ident = f"ClusterServiceVersion/{draft.csv_name}"
+    for index, item in enumerate(related if isinstance(related, list) else []):
+        if isinstance(item, dict) and isinstance(item.get("image"), str) and item["image"]:
+            label = item.get("name") if isinstance(item.get("name"), str) else str(index)
+            found.append(ImageUse(item["image"], "relatedImages", ident, f"spec.relatedImages[{label}]",
+                                  image_problem(item["image"])))
+    return found
+
+
+def image_warnings(chart: str, images: list[ImageUse] | tuple[ImageUse, ...]) -> list[str]:
+    """One warning line per object and reference that cannot be pulled as written (see
+    :func:`image_problem`), naming the chart, the object, the fields and the reference."""
+    grouped: dict[tuple[str, str], list[ImageUse]] = {}
+    for use in images:
+        if use.problem:
+            grouped.setdefault((use.object, use.reference), []).append(use)
+    lines = []
+    for (obj, reference), uses in grouped.items():
+        fields = ", ".join(u.field for u in uses)
+        lines.append(
+            f"chart {chart!r}: {obj}: image {reference!r} cannot be pulled as written ({uses[0].problem}; "
+            f"at {fields}); set chart value {OVERRIDES_KEY}: {{{json.dumps(reference)}: <image>}} or fix the bundle"
+        )
+    return lines
+
+
+def helpers(chart: str) -> dict[str, str]:
+    """The ``_helpers.tpl`` definitions ``<chart>.image`` and ``<chart>.imageField``."""
+    pattern = go_string(PREFIX_PATTERN)
+    image = "\n".join([
+        "{{- /* the reference to pull for the original (index . 1): imageOverrides, else the longest",
+        "       matching imageRegistryMirrors prefix replaced (tag, digest kept); context: list $ original */ -}}",
+        "{{- $root := index . 0 -}}",
+        "{{- $ref := index . 1 -}}",
+        f"{{{{- $overrides := $root.Values.{OVERRIDES_KEY} | default dict -}}}}",
+        f"{{{{- $mirrors := $root.Values.{MIRRORS_KEY} | default dict -}}}}",
+        f'{{{{- if not (kindIs "map" $overrides) }}}}{{{{ fail "{OVERRIDES_KEY} must be a mapping of image '
+        'reference to image reference" }}{{ end -}}',
+        f'{{{{- if not (kindIs "map" $mirrors) }}}}{{{{ fail "{MIRRORS_KEY} must be a mapping of host[/path] '
+        'to host[/path]" }}{{ end -}}',
+        "{{- $best := \"\" -}}",
+        "{{- $target := \"\" -}}",
+        "{{- $name := splitList \"@\" $ref | first -}}",
+        "{{- $parts := splitList \"/\" $name -}}",
+        "{{- if contains \":\" (last $parts) -}}",
+        "{{- $name = append (initial $parts) (splitList \":\" (last $parts) | first) | join \"/\" -}}",
+        "{{- end -}}",
+        "{{- range $source, $destination := $mirrors -}}",
+        f"{{{{- if not (and (kindIs \"string\" $destination) (regexMatch {pattern} (trimSuffix \"/\" $source)) "
+        f"(regexMatch {pattern} (trimSuffix \"/\" $destination))) -}}}}",
+        f"{{{{- fail (printf \"{MIRRORS_KEY}: %q -> %v is not host[/path] -> host[/path]\" $source $destination) -}}}}",
+        "{{- end -}}",
+        "{{- $prefix := trimSuffix \"/\" $source -}}",
+        "{{- if and (or (eq $name $prefix) (hasPrefix (printf \"%s/\" $prefix) $name)) "
+        "(gt (len $prefix) (len $best)) -}}",
+        "{{- $best = $prefix -}}",
+        "{{- $target = trimSuffix \"/\" $destination -}}",
+        "{{- end -}}",
+        "{{- end -}}",
+        "{{- if hasKey $overrides $ref -}}",
+        "{{- $new := index $overrides $ref -}}",
+        f"{{{{- if not (and (kindIs \"string\" $new) $new) }}}}{{{{ fail (printf \"{OVERRIDES_KEY}: %q must map to "
+        "a non-empty image reference\" $ref) }}{{ end -}}",
+        "{{- $new -}}",
+        "{{- else if $best -}}",
+        "{{- printf \"%s%s\" $target (trimPrefix $best $ref) -}}",
+        "{{- else -}}",
+        "{{- $ref -}}",
+        "{{- end -}}",
+    ])
+    field = "\n".join([
+        "{{- /* an image field's YAML value: the original scalar text (index . 2) while the reference",
+        "       is unchanged, else the new reference JSON-quoted; context: list $ original yamlText */ -}}",
+        f'{{{{- $new := include "{chart}.image" (list (index . 0) (index . 1)) -}}}}',
+        "{{- if eq $new (index . 1) }}{{ index . 2 }}{{ else }}{{ $new | toJson }}{{ end -}}",
+    ])
+    return {f"{chart}.image": image, f"{chart}.imageField": field}
+
+
+def _scalar_line(key: Any, value: str) -> tuple[str, str]:
+    """``(key text, value text)`` of ``{key: value}`` as the chart writer dumps it (one line);
+    JSON-quoted texts (valid YAML) when the dumper would use several lines (a very long key)."""
+    line = yamlio.dump({key: value}).rstrip("\n")
+    value_text = yamlio.dump({"k": value}).rstrip("\n")[len("k: "):]
+    if "\n" in line or "\n" in value_text or not line.endswith(": " + value_text):
+        return json.dumps(str(key)), json.dumps(value)
+    return line[: -len(value_text) - 2], value_text
+
+
+def _templatize(mapping: dict[Any, Any], key: Any, chart: str) -> None:
+    """Replace ``mapping[key]`` (a reference string) by the helper call, keeping the key order."""
+    value = mapping[key]
+    key_text, value_text = _scalar_line(key, value)
+    block = Block(
+        f"{escape_template_text(key_text)}: "
+        f'{{{{ include "{chart}.imageField" (list $ {go_string(value)} {go_string(value_text)}) }}}}'
+    )
+    items = list(mapping.items())
+    mapping.clear()
+    for k, v in items:
+        if k == key:
+            mapping[block] = None
+        else:
+            mapping[k] = v
+
+
+def run(draft: ChartDraft, options: Mapping[str, Any]) -> ChartDraft:
+    """Post-processor entry point (see module docstring). Raises :class:`ConfigError` for bad options."""
+    opts = Options("image-mirrors", options)
+    mirrors = check_mirrors(opts.mapping("mirrors"), "post-processor 'image-mirrors': option 'mirrors'")
+    overrides = check_overrides(opts.mapping("overrides"), "post-processor 'image-mirrors': option 'overrides'")
+    opts.done()
+    out = copy_draft(draft)
+    out.images = collect_images(out)
+    chart = out.name
+    templated = 0
+    for obj in out.objects:
+        if not (isinstance(obj, dict) and kind_of(obj) in _WORKLOADS):
+            continue
+        for mapping, key, _source, _where in list(_places(obj)):
+            _templatize(mapping, key, chart)
+            templated += 1
+    if templated:
+        out.helpers = {**out.helpers, **helpers(chart)}
+    out.values = {**out.values, MIRRORS_KEY: dict(mirrors), OVERRIDES_KEY: dict(overrides)}
+    out.value_docs = {**out.value_docs, MIRRORS_KEY: MIRRORS_DOC, OVERRIDES_KEY: OVERRIDES_DOC}
+    out.value_schemas = {
+        **out.value_schemas,
+        MIRRORS_KEY: {
+            "type": "object",
+            "propertyNames": {"pattern": _SCHEMA_PATTERN},
+            "additionalProperties": {"type": "string", "pattern": _SCHEMA_PATTERN},
+        },
+        OVERRIDES_KEY: {"type": "object", "additionalProperties": {"type": "string", "minLength": 1}},
+    }
+    return out
