@@ -9,6 +9,8 @@
 #   - actionlint (tests/test_workflows.py), built by hack/build-actionlint.sh when not current;
 #     Debian's shellcheck (above) is what actionlint runs on the workflows' run: scripts
 #   - kustomize v5.7.1 (tests/pipeline/test_krm.py), built by hack/build-kustomize.sh when not current
+#   - chart-testing v3.14.0 (`ct`, tests/emit/test_chart_testing.py), built by hack/build-ct.sh when
+#     not current
 #
 # The tools cache is ${BUNDLE_EXTRACT_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/bundle-extract/tools}; it
 # lives outside the clone, so a fresh clone on the same machine reuses it. The script is idempotent
@@ -196,4 +198,9 @@ fi
 # kustomize (tests/pipeline/test_krm.py runs `bundle-extract krm` under it), the same way.
 if ! bash "$ROOT/hack/build-kustomize.sh" --check; then
     bash "$ROOT/hack/build-kustomize.sh" || die "hack/build-kustomize.sh failed"
+fi
+# chart-testing (tests/emit/test_chart_testing.py runs `ct lint` on generated charts; ct runs the
+# yamale and yamllint programs of the test extras), the same way.
+if ! bash "$ROOT/hack/build-ct.sh" --check; then
+    bash "$ROOT/hack/build-ct.sh" || die "hack/build-ct.sh failed"
 fi

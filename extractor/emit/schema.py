@@ -8,7 +8,7 @@ of defaults is closed (``additionalProperties: false``), so a misspelt key (``is
 ``deploymentConfig.nodeSelectr``) fails with Helm's own message; an empty mapping (``{}``, e.g.
 ``deploymentConfig.annotations``) stays open. The post-processors' fragments
 (:attr:`ChartDraft.value_schemas`, dotted value path -> schema, shallow paths first) then replace
-the node at their path, keeping its description when they have none; a path below a node the
+the node at their path, keeping its description (the ``# --`` comment wins over the fragment's); a path below a node the
 defaults do not have creates closed objects on the way. Value bindings (chart values the helmfile
 passes) are booleans. Top-level ``global`` (what a parent chart passes to subcharts) is accepted.
 """
@@ -68,7 +68,8 @@ def _place(root: dict[str, Any], path: str, fragment: Mapping[str, Any]) -> None
     properties = node.setdefault("properties", {})
     old = properties.get(parts[-1])
     new = dict(fragment)
-    if isinstance(old, dict) and "description" in old and "description" not in new:
+    if isinstance(old, dict) and "description" in old:
+        new.pop("description", None)
         new = {"description": old["description"], **new}
     properties[parts[-1]] = new
 
