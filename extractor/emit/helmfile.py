@@ -1,5 +1,8 @@
 """Generate ``helmfile.yaml.gotmpl`` (and each chart's pull-secret values template).
 
+Longer than 400 lines: the one emitter of the helmfile (releases, their hooks and the kube-context
+wrapper, environments, user values files) keeps the file's whole layout in one place.
+
 The helmfile is rendered from ``extractor/templates/helmfile.yaml.gotmpl.j2`` with a Jinja
 environment using ``[[ ]]``/``[% %]`` delimiters (``{{ }}`` belongs to helmfile's Go templates).
 Every scalar coming from a :class:`ReleaseSpec` is JSON-quoted (a valid YAML double-quoted
@@ -22,9 +25,25 @@ Per release, in this order:
   ``{{ if }}`` when the group has a condition;
 * the post-processors' hooks.
 
-Environment values (defaults inline, then the optional user file ``helmfile.values.yaml``):
-``pullSecret.authFile`` plus every chart's ``helmfile_values``. Conditions (``"a.b"`` or
-``"!a.b"``) become ``(.Values | get "a.b" false)`` / ``not (...)``.
+Every hook runs through the ``kube-context`` wrapper (:data:`KUBE_CONTEXT_SCRIPT`): helmfile runs
+hooks with the user's environment, so kubectl would use the kubeconfig's current context, not the
+context helm installs into. helmfile 0.166 gives hooks no environment variable for it, only
+template data: ``.Release.KubeContext`` (the release's ``kubeContext``, replaced by
+``--kube-context``) and ``.Environment.KubeContext`` (the ``-e`` environment's). The wrapper gets
+``{{ .Release.KubeContext | default .Environment.KubeContext }}`` (:data:`KUBE_CONTEXT_ARG`, the
+order helm's ``--kube-context`` flag is chosen in) and, when it is not empty, puts first in
+``KUBECONFIG`` a file holding only that ``current-context``, so every kubectl the hook runs (or
+helm) talks to the release's cluster. ``helmDefaults.kubeContext`` of an umbrella is not
+visible to hooks (nor used for these releases by helm).
+
+Environments: ``default`` plus those of bundles.yaml (``name -> kubeContext``), each with the same
+values: defaults inline, then the optional user files ``helmfile.values.yaml`` and
+``helmfile.values.<env>.yaml``: ``pullSecret.authFile`` plus every chart's ``helmfile_values``.
+Conditions (``"a.b"`` or ``"!a.b"``) become ``(.Values | get "a.b" false)`` / ``not (...)``.
+
+User values of a release: after the generated entries, ``values/<release>.yaml`` and
+``values/<release>.<env>.yaml`` (both optional: ``missingFileHandler: Info``), files generation
+never writes, so the user's settings win and survive regeneration.
 
 Credentials: a chart with a pull secret gets ``<chart>/pull-secret.values.yaml.gotmpl`` (see
 :func:`render_pull_secret_values`), listed in the release's ``values:``. helmfile renders it at
@@ -52,7 +71,10 @@ from extractor.model import DNS_LABEL
 __all__ = [
     "CRD_WAIT_SECONDS",
     "FIELD_MANAGER",
+    "KUBE_CONTEXT_ARG",
+    "KUBE_CONTEXT_SCRIPT",
     "PULL_SECRET_VALUES_FILE",
+    "USER_VALUES_DIR",
     "USER_VALUES_FILE",
     "condition_expr",
     "go_literal",
@@ -63,6 +85,8 @@ __all__ = [
 
 PULL_SECRET_VALUES_FILE = "pull-secret.values.yaml.gotmpl"
 USER_VALUES_FILE = "helmfile.values.yaml"
+USER_VALUES_DIR = "values"
+"""Directory (beside the helmfile) of the user's per-release values files; never written."""
 CRD_WAIT_SECONDS = "300"
 """Seconds the ``crds-<group>-established`` hook waits (retrying) for its CRDs."""
 FIELD_MANAGER = "bundle-extract"
@@ -80,6 +104,19 @@ _NAMESPACE_GUARD = (
     '  echo "error: namespace $release: CRDs $* convert through the webhook Service in namespace $bound;'
     ' set namespace: $release in bundles.yaml and regenerate" >&2\n  exit 1\nfi'
 )
+
+KUBE_CONTEXT_ARG = "{{ .Release.KubeContext | default .Environment.KubeContext }}"
+"""The hook argument (rendered by helmfile when the hook runs) naming the kube context helm uses."""
+
+KUBE_CONTEXT_SCRIPT = (
+    'set -euo pipefail\nif [ -n "$1" ]; then\n  config=$(mktemp)\n  trap \'rm -f "$config"\' EXIT\n'
+    '  kubectl config set current-context "$1" --kubeconfig "$config" >/dev/null\n'
+    '  export KUBECONFIG="$config:${KUBECONFIG:-$HOME/.kube/config}"\nfi\nshift\n"$@"'
+)
+"""``bash -c`` script (defined once in the helmfile, as ``$kubeContext``):
+``kube-context CONTEXT COMMAND [ARG]...`` runs COMMAND with CONTEXT as
+kubectl's current context (the first ``KUBECONFIG`` file setting ``current-context`` wins), or
+unchanged when CONTEXT is empty."""
 
 _ENV_DOCS = (
     "pullSecret.authFile: container auth file for the charts' pull secrets; default: the first of",
@@ -227,6 +264,13 @@ def _crd_hooks(spec: ReleaseSpec) -> list[Hook]:
     return hooks
 
 
+def _with_kube_context(rendered: dict[str, Any]) -> dict[str, Any]:
+    """A rendered hook (:func:`_hook`) run through :data:`KUBE_CONTEXT_SCRIPT` (the template's
+    ``$kubeContext``) with :data:`KUBE_CONTEXT_ARG`: ``bash -c SCRIPT kube-context CONTEXT COMMAND ARG...``."""
+    wrapper = [_scalar("-c"), "{{ $kubeContext | toJson }}", _scalar("kube-context"), _scalar(KUBE_CONTEXT_ARG)]
+    return {**rendered, "command": _scalar("bash"), "args": [*wrapper, rendered["command"], *rendered["args"]]}
+
+
 def _release(spec: ReleaseSpec, by_name: Mapping[str, ReleaseSpec]) -> dict[str, Any]:
     if not DNS_LABEL.match(spec.name) or not DNS_LABEL.match(spec.namespace):
         raise EmitError(f"release {spec.name!r}: name and namespace must be DNS-1123 labels")
@@ -249,6 +293,10 @@ def _release(spec: ReleaseSpec, by_name: Mapping[str, ReleaseSpec]) -> dict[str,
                 node = node.setdefault(part, {})
             node[leaf] = condition_expr(condition)
         values.append(_indent("\n".join(_binding_lines(_sort(tree), 0)), 8, "      - "))
+    # the user's own files, last so that they win; generation never writes them
+    values.append("      - " + _scalar(f"{USER_VALUES_DIR}/{spec.name}.yaml"))
+    # spec.name is a DNS-1123 label (checked above): nothing in it needs quoting or escaping
+    values.append(f'      - "{USER_VALUES_DIR}/{spec.name}.{{{{ .Environment.Name }}}}.yaml"')
     hooks: list[Hook] = []
     if spec.namespace_bound_crds:
         # conversion-webhook CRDs name the install namespace: refuse any other before applying them
@@ -283,7 +331,7 @@ def _release(spec: ReleaseSpec, by_name: Mapping[str, ReleaseSpec]) -> dict[str,
         raise EmitError(f"release {spec.name!r}: duplicate hook name(s) {', '.join(duplicates)}")
     groups: list[dict[str, Any]] = []
     for hook in hooks:
-        rendered = _hook(hook)
+        rendered = _with_kube_context(_hook(hook))
         if groups and groups[-1]["condition"] == rendered["condition"]:
             groups[-1]["hooks"].append(rendered)
         else:
@@ -316,11 +364,32 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def render_helmfile(specs: Sequence[ReleaseSpec]) -> str:
+def _environments(environments: Mapping[str, str | None] | None) -> list[dict[str, Any]]:
+    """Template data of the environments: ``default`` first (always), then the others in order."""
+    wanted = dict(environments or {})
+    names = ["default", *(name for name in wanted if name != "default")]
+    result = []
+    for name in names:
+        if not DNS_LABEL.match(name):
+            raise EmitError(f"environment {name!r}: the name must be a DNS-1123 label")
+        context = wanted.get(name)
+        if context is not None and not context:
+            raise EmitError(f"environment {name!r}: kubeContext must not be empty")
+        result.append({
+            "name": name,
+            "kube_context": None if context is None else _scalar(context),
+            "user_file": f"helmfile.values.{name}.yaml",
+        })
+    return result
+
+
+def render_helmfile(specs: Sequence[ReleaseSpec], environments: Mapping[str, str | None] | None = None) -> str:
     """The text of ``helmfile.yaml.gotmpl`` for ``specs`` (in the given order).
 
+    ``environments``: helmfile environment name (a DNS-1123 label) -> its ``kubeContext`` or
+    ``None``; ``default`` is always declared, first.
     Raises :class:`EmitError` for duplicate release names, unknown ``needs``, conflicting
-    helmfile value defaults, bad names or conditions.
+    helmfile value defaults, bad names or conditions, an empty kube context.
     """
     by_name: dict[str, ReleaseSpec] = {}
     for spec in specs:
@@ -329,17 +398,23 @@ def render_helmfile(specs: Sequence[ReleaseSpec]) -> str:
         by_name[spec.name] = spec
     env_text = escape_template_text(yamlio.dump(_env_defaults(specs)))
     template = _environment().get_template("helmfile.yaml.gotmpl.j2")
+    if "`" in KUBE_CONTEXT_SCRIPT or "{{" in KUBE_CONTEXT_SCRIPT:  # a Go raw string, kept by both passes
+        raise EmitError("kube-context script cannot be a Go raw string")
     return template.render(
+        kube_context_script=KUBE_CONTEXT_SCRIPT,
         env_docs=_ENV_DOCS,
         env_defaults=_indent(env_text, 8, "      - "),
+        environments=_environments(environments),
         user_values_file=USER_VALUES_FILE,
+        user_values_dir=USER_VALUES_DIR,
         releases=[_release(spec, by_name) for spec in specs],
     )
 
 
-def write_helmfile(specs: Sequence[ReleaseSpec], path: Path) -> None:
-    """Write :func:`render_helmfile` to ``path``. Raises :class:`EmitError`."""
-    text = render_helmfile(specs)
+def write_helmfile(specs: Sequence[ReleaseSpec], path: Path,
+                   environments: Mapping[str, str | None] | None = None) -> None:
+    """Write :func:`render_helmfile` (``specs``, ``environments``) to ``path``. Raises :class:`EmitError`."""
+    text = render_helmfile(specs, environments)
     try:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:

@@ -15,6 +15,8 @@ from extractor import yamlio
 from extractor.draft import Hook, ReleaseSpec
 from extractor.emit.chart import write_chart
 from extractor.emit.helmfile import (
+    KUBE_CONTEXT_ARG,
+    KUBE_CONTEXT_SCRIPT,
     condition_expr,
     go_literal,
     render_helmfile,
@@ -98,6 +100,13 @@ def test_lint(project: tuple[Path, list[ReleaseSpec]], tmp_path: Path) -> None:
     assert out.count("0 chart(s) failed") == 3
 
 
+def _unwrapped(hook: dict[str, Any]) -> dict[str, Any]:
+    """``hook`` (from ``helmfile build``) as it is without the kube-context wrapper."""
+    assert hook["command"] == "bash", hook
+    assert hook["args"][:4] == ["-c", KUBE_CONTEXT_SCRIPT, "kube-context", KUBE_CONTEXT_ARG], hook["args"][:4]
+    return {**hook, "command": hook["args"][4], "args": hook["args"][5:]}
+
+
 def test_build_state(project: tuple[Path, list[ReleaseSpec]], tmp_path: Path) -> None:
     root, _ = project
     build = _helmfile(root, "build", home=tmp_path)
@@ -112,7 +121,8 @@ def test_build_state(project: tuple[Path, list[ReleaseSpec]], tmp_path: Path) ->
     assert cert_manager["chart"] == "./charts/cert-manager-operator"
     assert cert_manager["disableValidation"] is True
     assert "needs" not in cert_manager
-    hooks = {h["name"]: h for h in cert_manager["hooks"]}
+    # every hook runs through the kube-context wrapper (tests/emit/test_environments.py): look inside
+    hooks = {h["name"]: _unwrapped(h) for h in cert_manager["hooks"]}
     assert list(hooks) == [
         "crd-stored-versions",
         "create-namespaces",
@@ -146,7 +156,7 @@ def test_build_state(project: tuple[Path, list[ReleaseSpec]], tmp_path: Path) ->
 
     sail = _release(build, "sail-operator")
     assert sail["needs"] == ["cert-manager-operator/cert-manager-operator"]
-    [ignore] = [h for h in sail["hooks"] if h["name"] == "sail-webhook-ignore"]
+    [ignore] = [_unwrapped(h) for h in sail["hooks"] if h["name"] == "sail-webhook-ignore"]
     assert ignore["events"] == ["postsync"]
     # survived helmfile's template pass: rendered at hook time with the release context
     assert ignore["args"][3] == "{{ .Release.Namespace }}"
