@@ -217,19 +217,25 @@ def render_readme(draft: ChartDraft, chart_version: str) -> str:
         "",
         "### Plain Helm",
         "",
-        f"Install the companion `{chart}-crds` chart (the CRDs of `presync/` as a chart) first, then this one:",
-        "",
-        "```sh",
-        f"helm upgrade --install {chart}-crds ./charts/{chart}-crds",
     ]
-    out += [f"kubectl create namespace {n}" for n in extra]
+    if draft.crds:
+        out += [
+            f"Install the companion chart `{chart}-crds` first (generated next to this one: the CRDs of",
+            "`presync/`, kept on uninstall" + (", and the operand namespaces" if extra else "") + "), then this one:",
+            "",
+            "```sh",
+            f"helm upgrade --install {chart}-crds ./charts/{chart}-crds",
+        ]
+    else:
+        out += ["```sh"] + [f"kubectl create namespace {n}" for n in extra]
     out += [
         f"helm upgrade --install {chart} ./charts/{chart} --namespace {namespace} --create-namespace",
         "```",
         "",
         "### Argo CD",
         "",
-        f"Two Applications (or one with sync waves): `{chart}-crds` in an earlier wave than `{chart}`.",
+        f"Two Applications: `{chart}-crds` in an earlier sync wave than `{chart}`." if draft.crds
+        else "One Application:",
         "",
         "```yaml",
         "apiVersion: argoproj.io/v1alpha1",
@@ -238,7 +244,7 @@ def render_readme(draft: ChartDraft, chart_version: str) -> str:
         f"  name: {chart}",
         "  namespace: argocd",
         "  annotations:",
-        '    argocd.argoproj.io/sync-wave: "1"   # the crds Application: "0"',
+        '    argocd.argoproj.io/sync-wave: "1"' + ('   # the crds Application: "0"' if draft.crds else ""),
         "spec:",
         "  project: default",
         "  source:",
@@ -263,7 +269,7 @@ def render_readme(draft: ChartDraft, chart_version: str) -> str:
         f"  namespace: {namespace}",
         "spec:",
         "  interval: 10m",
-        f"  dependsOn: [{{name: {chart}-crds}}]",
+        *([f"  dependsOn: [{{name: {chart}-crds}}]"] if draft.crds else []),
         "  chart:",
         "    spec:",
         f"      chart: ./charts/{chart}",
@@ -273,7 +279,7 @@ def render_readme(draft: ChartDraft, chart_version: str) -> str:
         "```",
     ]
     if extra:
-        out += ["", "Operand namespaces the operator expects (create them before the release): "
+        out += ["", "Operand namespaces the operator expects (the helmfile and the `-crds` chart create them): "
                 + ", ".join(f"`{n}`" for n in extra) + "."]  # fmt: skip
     out += [
         "",
