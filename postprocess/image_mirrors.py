@@ -207,19 +207,13 @@ _Place = tuple[dict[Any, Any], Any, str, str]
 
 def _template_prefix(obj: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
     """``(field prefix, pod template)`` of a workload (a Pod is its own template)."""
-    kind = kind_of(obj)
-    if kind == "Pod":
+    if kind_of(obj) == "Pod":
         return "", obj
-    spec = obj.get("spec")
-    if not isinstance(spec, dict):
-        return "", None
-    if kind == "CronJob":
-        job = spec.get("jobTemplate")
-        template = job.get("spec", {}).get("template") if isinstance(job, dict) and isinstance(
-            job.get("spec"), dict) else None
-        return "spec.jobTemplate.spec.template.", template if isinstance(template, dict) else None
-    template = spec.get("template")
-    return "spec.template.", template if isinstance(template, dict) else None
+    prefix = "spec.jobTemplate.spec.template." if kind_of(obj) == "CronJob" else "spec.template."
+    node: Any = obj
+    for part in prefix.strip(".").split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return prefix, node if isinstance(node, dict) else None
 
 
 def _places(obj: dict[str, Any]) -> Iterator[_Place]:
@@ -384,14 +378,11 @@ def run(draft: ChartDraft, options: Mapping[str, Any]) -> ChartDraft:
     out = copy_draft(draft)
     out.images = collect_images(out)
     chart = out.name
-    templated = 0
-    for obj in out.objects:
-        if not (isinstance(obj, dict) and kind_of(obj) in _WORKLOADS):
-            continue
-        for mapping, key, _source, _where in list(_places(obj)):
-            _templatize(mapping, key, chart)
-            templated += 1
-    if templated:
+    places = [p for obj in out.objects if isinstance(obj, dict) and kind_of(obj) in _WORKLOADS
+              for p in list(_places(obj))]
+    for mapping, key, _source, _where in places:
+        _templatize(mapping, key, chart)
+    if places:
         out.helpers = {**out.helpers, **helpers(chart)}
     out.values = {**out.values, MIRRORS_KEY: dict(mirrors), OVERRIDES_KEY: dict(overrides)}
     out.value_docs = {**out.value_docs, MIRRORS_KEY: MIRRORS_DOC, OVERRIDES_KEY: OVERRIDES_DOC}

@@ -205,7 +205,8 @@ def test_template_pull_secret_keeps_only_the_chart_registries(
     _auth_file(tmp_path / ".config" / "containers" / "auth.json")
     rendered = _helmfile(root, "template", home=tmp_path, env={"XDG_RUNTIME_DIR": str(tmp_path / "run")})
     secrets = _secrets(rendered)
-    quay = {"auths": {"https://quay.io/v1/": {"auth": SECRETS["quay.io"]}}}
+    # one entry per registry, keyed by host (the credential lookup of pulls: bundle-extract pull-secret)
+    quay = {"auths": {"quay.io": {"auth": SECRETS["quay.io"]}}}
     redhat = {"auths": {"registry.redhat.io": {"auth": SECRETS["registry.redhat.io"]}}}
     assert secrets == {
         ("cert-manager-operator", "cert-manager-operator-pull-secret"): quay,
@@ -237,7 +238,7 @@ def test_auth_file_lookup_order(project: tuple[Path, list[ReleaseSpec]], tmp_pat
         root, "template", "--state-values-set", f"pullSecret.authFile={tmp_path / 'missing.json'}",
         home=tmp_path, env=runtime, ok=False,
     )  # fmt: skip
-    assert "is not a file" in error
+    assert "missing.json: auth file not found" in error
 
 
 def test_no_auth_file_no_secret(project: tuple[Path, list[ReleaseSpec]], tmp_path: Path) -> None:

@@ -35,12 +35,13 @@ def test_registry_order_and_defaults() -> None:
         "split-crds",
         "image-pull-secrets",
         "templatize-namespaces",
+        "image-mirrors",
         "deployment-config",
         "sail-webhook-ignore",
     ]
     defaults = [name for name, p in REGISTRY.items() if p.default_enabled]
     assert defaults == ["exclude", "api-requirements", "split-crds", "image-pull-secrets", "templatize-namespaces",
-                        "deployment-config"]
+                        "image-mirrors", "deployment-config"]
     assert all(p.doc and p.name == name for name, p in REGISTRY.items())
 
 
@@ -54,6 +55,7 @@ def test_normalize_settings_follows_registry_order_not_user_order() -> None:
         "api-requirements",
         "image-pull-secrets",
         "templatize-namespaces",
+        "image-mirrors",
         "deployment-config",
         "sail-webhook-ignore",
     ]

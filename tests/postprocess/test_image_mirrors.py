@@ -1,0 +1,209 @@
+"""``image-mirrors``: the image list of the three target charts, the deploy-time rewrite through
+chart values (helm 3 and helm4 render the real charts), and that nothing changes while unset."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from extractor import yamlio
+from extractor.draft import ChartDraft
+from extractor.emit.chart import write_chart
+from extractor.errors import ConfigError
+from postprocess import run_postprocessors
+from postprocess.image_mirrors import (
+    check_mirrors,
+    check_overrides,
+    collect_images,
+    image_name,
+    image_problem,
+    image_warnings,
+    rewrite_image,
+    run,
+)
+from tests.support.drafts import SETTINGS, TARGETS, processed_draft, rendered_draft
+from tests.support.project import docs, helm
+from tests.support.tools import require_tool
+
+LWS_OPERATOR = ("registry.redhat.io/leader-worker-set/lws-rhel9-operator@sha256:"
+                "bb8ec96f1d8fd52c6633a5f0fda18234305b51b859b801db5966cfce53701b88")
+#: every registry the three charts name, each mirrored
+MIRRORS = {
+    "registry.redhat.io": "mirror.example.com/redhat",
+    "quay.io": "mirror.example.com/quay",
+    "openshift.io": "mirror.example.com/openshift",
+}
+ORIGINAL_REGISTRIES = ("registry.redhat.io/", "quay.io/", "openshift.io/")
+ORIGINAL = re.compile(r"(?<![\w.-])(?:registry\.redhat\.io|quay\.io|openshift\.io)/")
+
+
+def test_rewrite_longest_prefix_on_a_path_boundary() -> None:
+    mirrors = {"registry.redhat.io": "m.example/rh", "registry.redhat.io/openshift-service-mesh": "m2:5000/ossm/"}
+    digest = "sha256:" + "a" * 64
+    assert rewrite_image(f"registry.redhat.io/openshift-service-mesh/pilot@{digest}", mirrors, {}) == \
+        f"m2:5000/ossm/pilot@{digest}"
+    assert rewrite_image("registry.redhat.io/openshift-service-mesh-dev/z:1", mirrors, {}) == \
+        "m.example/rh/openshift-service-mesh-dev/z:1"  # not under .../openshift-service-mesh
+    assert rewrite_image("registry.redhat.io:5000/x:1", mirrors, {}) == "registry.redhat.io:5000/x:1"
+    assert rewrite_image("quay.io/a/b:v1", mirrors, {}) == "quay.io/a/b:v1"
+    # a whole repository as the prefix; tag and digest kept
+    assert rewrite_image("quay.io/a/b:v1@" + digest, {"quay.io/a/b": "m/c"}, {}) == "m/c:v1@" + digest
+    # an override wins over mirrors; a placeholder can only be overridden
+    assert rewrite_image("registry.redhat.io/x:1", mirrors, {"registry.redhat.io/x:1": "o/y:2"}) == "o/y:2"
+    assert rewrite_image("${OPERATOR_IMAGE}", mirrors, {}) == "${OPERATOR_IMAGE}"
+    assert image_name("host:5000/a/b:tag@" + digest) == "host:5000/a/b"
+
+
+def test_bad_mirror_and_override_values_name_the_value() -> None:
+    for bad in ({"https://quay.io": "m.example"}, {"quay.io": "m.example/UPPER"}, {"quay.io": 3}, ["quay.io"]):
+        with pytest.raises(ConfigError, match="^imageRegistryMirrors"):
+            check_mirrors(bad)
+    with pytest.raises(ConfigError, match=r"imageOverrides: 'a:1' -> 'not an image!'"):
+        check_overrides({"a:1": "not an image!"})
+    assert check_mirrors({"quay.io/": "m.example:5000/q/"}) == {"quay.io/": "m.example:5000/q/"}
+    with pytest.raises(ConfigError, match="option 'mirrors'"):
+        run(rendered_draft("lws-operator"), {"mirrors": {"quay.io": "bad mirror"}})
+
+
+@pytest.mark.parametrize(
+    ("reference", "problem"),
+    [
+        ("${OSSM_OPERATOR_3_2}", "unexpanded placeholder"),
+        ("openshift.io/cert-manager-operator:latest", "floating tag :latest from openshift.io"),
+        ("openshift.io/cert-manager-operator", "floating tag :latest"),
+        ("Not An Image", "not an image reference"),
+        ("quay.io/jetstack/cert-manager-webhook:latest", None),  # a registry: pullable
+        ("127.0.0.1:5000/x:latest", None),
+        (LWS_OPERATOR, None),
+    ],
+)
+def test_image_problem(reference: str, problem: str | None) -> None:
+    found = image_problem(reference)
+    assert (found is None) if problem is None else (found is not None and found.startswith(problem))
+
+
+def test_every_place_of_the_target_charts_is_listed() -> None:
+    cert_manager = {(u.source, u.field.rsplit("[", 1)[-1].rstrip("].image")): u for u in
+                    processed_draft("cert-manager-operator").images}
+    operator = cert_manager[("container", "cert-manager-operator")]
+    assert operator.reference == "openshift.io/cert-manager-operator:latest" and operator.problem
+    assert operator.object == "Deployment/cert-manager-operator-controller-manager"
+    webhook = cert_manager[("env", "RELATED_IMAGE_CERT_MANAGER_WEBHOOK")]
+    assert webhook.reference == "quay.io/jetstack/cert-manager-webhook:v1.15.5" and webhook.problem is None
+    assert not [u for u in cert_manager.values() if "IMAGE_VERSION" in u.field]  # versions are no images
+
+    sail = processed_draft("sail-operator").images
+    annotations = {u.field.split("[", 1)[1].rstrip("]"): u for u in sail if u.source == "annotation"}
+    assert annotations["images.v1_27_3.istiod"].reference == "${ISTIO_PILOT_1_27}"
+    assert annotations["images.v1_26_4.istiod"].reference.startswith("registry.redhat.io/openshift-service-mesh/")
+    assert annotations["containerImage"].reference == "${OSSM_OPERATOR_3_2}"
+    assert annotations["images.v1_26_4.istiod"].field.startswith("spec.template.metadata.annotations[")
+    warnings = image_warnings("sail-operator", sail)
+    # one line per object and reference, naming the chart, the object and the reference
+    operator_lines = [w for w in warnings if "'${OSSM_OPERATOR_3_2}'" in w]
+    assert len(operator_lines) == 1 and operator_lines[0].startswith(
+        "chart 'sail-operator': Deployment/servicemesh-operator3: image '${OSSM_OPERATOR_3_2}'")
+    assert "containers[sail-operator].image" in operator_lines[0] and "annotations[containerImage]" in operator_lines[0]
+
+    lws = processed_draft("lws-operator").images
+    assert {u.source for u in lws} == {"container", "env", "relatedImages"}
+    assert LWS_OPERATOR in {u.reference for u in lws if u.source == "relatedImages"}
+    assert not [u for u in lws if u.problem]
+    # the list is a pure function of the draft
+    assert collect_images(rendered_draft("lws-operator")) == collect_images(rendered_draft("lws-operator"))
+
+
+def _charts(root: Path, *, enabled: bool) -> dict[str, Path]:
+    out = {}
+    for name in TARGETS:
+        settings: dict[str, Any] = {**SETTINGS[name], "image-mirrors": enabled}
+        draft: ChartDraft = run_postprocessors(rendered_draft(name), settings)
+        write_chart(draft, root / name)
+        out[name] = root / name
+    return out
+
+
+@pytest.fixture(scope="module")
+def charts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return _charts(tmp_path_factory.mktemp("mirrored"), enabled=True)
+
+
+@pytest.mark.parametrize("binary", ["helm", "helm4"])
+def test_unset_values_render_byte_identical(charts: dict[str, Path], tmp_path: Path, binary: str) -> None:
+    before = _charts(tmp_path, enabled=False)
+    for name, chart in charts.items():
+        new = helm(binary, "template", name, str(chart), "--namespace", "ns1").stdout
+        old = helm(binary, "template", name, str(before[name]), "--namespace", "ns1").stdout
+        assert new == old, name
+        assert "imageField" in (chart / "templates" / "_helpers.tpl").read_text()
+
+
+def _images_in(rendered: str) -> list[str]:
+    """Every image of the rendered workloads: containers, init containers, env values, annotations."""
+    found = []
+    for doc in docs(rendered):
+        template = (doc.get("spec") or {}).get("template") or {}
+        for meta in (doc.get("metadata") or {}, template.get("metadata") or {}):
+            found += [str(v) for v in (meta.get("annotations") or {}).values() if "\n" not in str(v)]
+        pod = template.get("spec") or {}
+        for container in (pod.get("initContainers") or []) + (pod.get("containers") or []):
+            found.append(container["image"])
+            found += [e["value"] for e in container.get("env") or [] if "value" in e]
+    return found
+
+
+@pytest.mark.parametrize("binary", ["helm", "helm4"])
+def test_mirror_values_reach_every_image(charts: dict[str, Path], tmp_path: Path, binary: str) -> None:
+    values = tmp_path / "mirrors.yaml"
+    values.write_text(yamlio.dump({"imageRegistryMirrors": MIRRORS}))
+    for name, chart in charts.items():
+        rendered = helm(binary, "template", name, str(chart), "-f", str(values)).stdout
+        # no image on an original registry anywhere in the text (operator.openshift.io/v1 is an API group)
+        assert not ORIGINAL.findall(rendered), (name, ORIGINAL.findall(rendered)[:3])
+        images = _images_in(rendered)
+        assert not [i for i in images if i.startswith(ORIGINAL_REGISTRIES)], name
+        assert any(i.startswith("mirror.example.com/") for i in images), name
+        # the chart's rewrite is the one bundle-extract computes (pull-secret, docs)
+        draft_images = {u.reference for u in processed_draft(name).images if u.source != "relatedImages"}
+        expected = {rewrite_image(r, MIRRORS, {}) for r in draft_images}
+        assert expected <= set(images), (name, sorted(expected - set(images))[:3])
+    # digests stay digests
+    lws = helm(binary, "template", "lws", str(charts["lws-operator"]), "-f", str(values)).stdout
+    assert "image: \"mirror.example.com/redhat/leader-worker-set/lws-rhel9-operator@sha256:bb8ec96f" in lws
+
+
+@pytest.mark.parametrize("binary", ["helm", "helm4"])
+def test_override_replaces_the_operator_image(charts: dict[str, Path], binary: str) -> None:
+    new = "mirror.example.com/ossm/sail-operator@sha256:" + "1" * 64
+    rendered = helm(binary, "template", "sail", str(charts["sail-operator"]),
+                    "--set-json", json.dumps({"${OSSM_OPERATOR_3_2}": new}).join(("imageOverrides=", ""))).stdout
+    [deployment] = [d for d in docs(rendered) if d["kind"] == "Deployment"]
+    template = deployment["spec"]["template"]
+    assert template["spec"]["containers"][0]["image"] == new
+    assert template["metadata"]["annotations"]["containerImage"] == new
+    assert "${OSSM_OPERATOR_3_2}" not in rendered.replace("${OSSM_OPERATOR_3_2}\"", "")  # only in the values echo
+    # with deploymentConfig set the Deployment is re-serialised: the rewrite survives it
+    rendered = helm(binary, "template", "lws", str(charts["lws-operator"]),
+                    "--set-json", json.dumps({LWS_OPERATOR: "o.example/lws:1"}).join(("imageOverrides=", "")),
+                    "--set-json", 'deploymentConfig={"env":[{"name":"A","value":"b"}]}').stdout
+    [deployment] = [d for d in docs(rendered) if d["kind"] == "Deployment"]
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "o.example/lws:1"
+
+
+@pytest.mark.parametrize("binary", ["helm", "helm4"])
+def test_malformed_mirror_value_fails_naming_it(charts: dict[str, Path], binary: str) -> None:
+    chart = str(charts["lws-operator"])
+    bad = 'imageRegistryMirrors={"registry.redhat.io":"https://mirror.example.com"}'
+    for extra in ((), ("--skip-schema-validation",)):  # the schema, and the helper's own check
+        proc = subprocess.run([str(require_tool(binary)), "template", "x", chart, "--set-json", bad, *extra],
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert proc.returncode != 0
+        assert "imageRegistryMirrors" in proc.stderr and "registry.redhat.io" in proc.stderr, proc.stderr
+    proc = subprocess.run([str(require_tool(binary)), "template", "x", chart, "--skip-schema-validation",
+                           "--set-json", bad], capture_output=True, text=True, timeout=120, check=False)
+    assert 'imageRegistryMirrors: "registry.redhat.io" -> https://mirror.example.com is not host[/path]' in proc.stderr
