@@ -4,8 +4,10 @@
 ``v1.30.0-gke.1`` match too), ``home``, ``sources``, ``keywords``, ``maintainers``, ``icon`` (the
 CSV's first ``spec.icon`` as a ``data:`` URI, which Helm and chart-testing accept) and the
 ``artifacthub.io/*`` annotations (``operator``, ``operatorCapabilities``, ``crds``,
-``crdsExamples``, ``images``, ``links``). Every value is bundle data copied as YAML data: Helm never
-templates Chart.yaml, and nothing here is spliced into template text. Malformed CSV entries (a
+``crdsExamples``, ``images``, ``links``; ``license`` only from a CSV annotation
+``artifacthub.io/license`` or ``license`` holding an SPDX expression: CSVs have no license field,
+and the licence named in a description's prose is not guessed). Every value is bundle data copied
+as YAML data: Helm never templates Chart.yaml, and nothing here is spliced into template text. Malformed CSV entries (a
 link without URL, an icon that is not base64 image data, an e-mail address Helm's lint refuses)
 are left out rather than failing the chart.
 """
@@ -32,6 +34,8 @@ _MEDIATYPE = re.compile(r"^image/[A-Za-z0-9.+-]+$")
 #: largest icon (base64 characters) put into Chart.yaml; Chart.yaml is stored in every release Secret
 _MAX_ICON = 256 * 1024
 _CAPABILITIES = ("basic install", "seamless upgrades", "full lifecycle", "deep insights", "auto pilot")
+#: an SPDX license expression (CSVs have no license field; some carry an annotation)
+_SPDX = re.compile(r"^[A-Za-z0-9.+-]+( (AND|OR|WITH) [A-Za-z0-9.+-]+)*$")
 _KUBE_API_VERSION = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?$")
 
 
@@ -231,6 +235,10 @@ def chart_metadata(draft: ChartDraft) -> tuple[dict[str, Any], dict[str, str]]:
     capability = _annotations(draft).get("capabilities")
     if isinstance(capability, str) and capability.strip().lower() in _CAPABILITIES:
         annotations["artifacthub.io/operatorCapabilities"] = capability.strip()
+    license_id = next((_annotations(draft).get(k) for k in ("artifacthub.io/license", "license")
+                       if isinstance(_annotations(draft).get(k), str)), None)  # fmt: skip
+    if license_id and _SPDX.match(license_id.strip()):
+        annotations["artifacthub.io/license"] = license_id.strip()
     crds = owned_crds(draft)
     if crds:
         annotations["artifacthub.io/crds"] = yamlio.dump(crds)

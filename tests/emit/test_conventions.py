@@ -100,6 +100,19 @@ def test_chart_yaml_metadata(charts: dict[str, Path]) -> None:
     assert sail_crds["ztunnels.sailoperator.io"]["version"] == "v1"
 
 
+@pytest.mark.parametrize(("annotation", "expected"), [("Apache-2.0", "Apache-2.0"),
+                                                     ("MIT OR Apache-2.0", "MIT OR Apache-2.0"),
+                                                     ("see {{ .Files }}", None)])  # fmt: skip
+def test_license_only_from_an_spdx_annotation(tmp_path: Path, annotation: str, expected: str | None) -> None:
+    draft = processed_draft("lws-operator")
+    write_chart(draft, tmp_path / "a")
+    assert "artifacthub.io/license" not in yamlio.load((tmp_path / "a" / "Chart.yaml").read_bytes())["annotations"]
+    draft.csv["metadata"]["annotations"]["license"] = annotation
+    write_chart(draft, tmp_path / "b")
+    meta = yamlio.load((tmp_path / "b" / "Chart.yaml").read_bytes())
+    assert meta["annotations"].get("artifacthub.io/license") == expected
+
+
 @pytest.mark.parametrize("tool", HELMS)
 def test_kube_version_is_enforced(charts: dict[str, Path], tool: str) -> None:
     _helm(tool, "template", "r", charts["lws-operator"], "--kube-version", "1.30.0")
