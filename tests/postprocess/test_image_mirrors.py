@@ -61,7 +61,7 @@ def test_rewrite_longest_prefix_on_a_path_boundary() -> None:
 
 def test_bad_mirror_and_override_values_name_the_value() -> None:
     for bad in ({"https://quay.io": "m.example"}, {"quay.io": "m.example/UPPER"}, {"quay.io": 3}, ["quay.io"]):
-        with pytest.raises(ConfigError, match="^imageRegistryMirrors"):
+        with pytest.raises(ConfigError, match=r"^imageRegistryMirrors"):
             check_mirrors(bad)
     with pytest.raises(ConfigError, match=r"imageOverrides: 'a:1' -> 'not an image!'"):
         check_overrides({"a:1": "not an image!"})
