@@ -62,6 +62,11 @@ list-versions: ## print the tags of BUNDLE's image, oldest version first (MIRROR
 	$(if $(BUNDLE),,$(error list-versions needs BUNDLE=<bundles.yaml entry>))
 	@$(BUNDLE_EXTRACT) list-versions --config $(CONFIG) --bundle $(BUNDLE) $(MIRROR_FLAGS)
 
+.PHONY: images
+images: ## every image the generated charts run, one per line (BUNDLE=, IMAGES_DIR= also writes images.txt/json, skopeo-sync.yaml)
+	@$(BUNDLE_EXTRACT) images --config $(CONFIG) --root $(OUTPUT) $(if $(BUNDLE),--bundle $(BUNDLE)) \
+		$(if $(IMAGES_DIR),--output $(IMAGES_DIR))
+
 # --- day two: what is new upstream, and what a regeneration changes ---
 
 .PHONY: outdated review verify diff

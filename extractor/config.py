@@ -136,7 +136,7 @@ def _extra_manifests(where: str, raw: Any) -> tuple[ExtraManifest, ...]:
             if not isinstance(sha256, str) or not _SHA256_HEX.fullmatch(sha256):
                 raise ConfigError(f"{at}: sha256 must be 64 lower-case hex digits (sha256sum of {url})")
             items.append(ExtraManifest(url=str(url), sha256=str(sha256)))
-        elif "url" in keys and "sha256" not in keys:
+        elif keys == {"url"}:
             raise ConfigError(f"{at}: url needs sha256 (the sha256sum of the file)")
         else:
             raise ConfigError(f"{at}: expected exactly {{path}} or {{url, sha256}} (got {', '.join(sorted(keys))})")

@@ -116,3 +116,74 @@ def test_local_sources_resolve_against_the_config_directory(tmp_path: Path) -> N
     # a registry image still needs a version
     with pytest.raises(ConfigError, match="'version' must be a non-empty string"):
         load_config(write(tmp_path, SAMPLE.replace('    version: "1.0"\n', "")))
+
+
+# -- patches and extraManifests ----------------------------------------------------------------------
+def with_fields(text: str) -> str:
+    """SAMPLE with ``text`` (indented YAML keys) added to the first entry."""
+    return SAMPLE.replace("    exclude: ['.kind == \"Secret\"']\n", "    exclude: ['.kind == \"Secret\"']\n" + text)
+
+
+def test_repo_sail_entry_names_the_gateway_api_crds_with_digests() -> None:
+    sail = load_config(REPO / "bundles.yaml").entry("sail-operator")
+    urls = [item.url or "" for item in sail.extra_manifests]
+    assert len(urls) == 10 and all(item.sha256 and len(item.sha256) == 64 for item in sail.extra_manifests)
+    assert sum("/gateway-api/v1.4.0/config/crd/standard/" in u for u in urls) == 6
+    assert sum("/gateway-api-inference-extension/v1.2.0/config/crd/bases/" in u for u in urls) == 4
+
+
+def test_patches_and_extra_manifests_parse(tmp_path: Path) -> None:
+    entry = load_config(write(tmp_path, with_fields(
+        "    patches:\n"
+        "      - target: {kind: Deployment, name: d, namespace: a-system, apiVersion: apps/v1}\n"
+        "        patch:\n"
+        "          - {op: test, path: /spec/replicas, value: 1}\n"
+        "          - {op: move, from: /a, path: /b}\n"
+        "    extraManifests:\n"
+        "      - path: crds/\n"
+        "      - url: https://example.com/x.yaml\n"
+        "        sha256: " + "a" * 64 + "\n"))).bundles[0]
+    [patch] = entry.patches
+    assert (patch.target.kind, patch.target.name, patch.target.namespace, patch.target.api_version) == (
+        "Deployment", "d", "a-system", "apps/v1")
+    assert patch.operations == ({"op": "test", "path": "/spec/replicas", "value": 1},
+                                {"op": "move", "from": "/a", "path": "/b"})
+    assert [(m.path, m.url, m.sha256) for m in entry.extra_manifests] == [
+        ("crds/", None, None), (None, "https://example.com/x.yaml", "a" * 64)]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("    patches: {a: 1}\n", "patches must be a list"),
+    ("    patches: [{target: {kind: D}, patch: [{op: remove, path: /a}]}]\n", r"patches\[0\]: target.name must be"),
+    ("    patches: [{target: {kind: D, name: d, colour: x}, patch: [{op: remove, path: /a}]}]\n",
+     r"patches\[0\]: target: unknown key\(s\) colour"),
+    ("    patches: [{target: {kind: D, name: d}, patch: []}]\n",
+     r"patches\[0\] \(D/d\): patch must be a non-empty list"),
+    ("    patches: [{target: {kind: D, name: d}, patch: [{op: frobnicate, path: /a}]}]\n",
+     r"patches\[0\] \(D/d\): patch\[0\]: unknown op 'frobnicate'"),
+    ("    patches: [{target: {kind: D, name: d}, patch: [{op: add, path: /a}]}]\n",
+     r"patch\[0\]: op 'add' needs a value"),
+    ("    patches: [{target: {kind: D, name: d}, patch: [{op: add, path: a, value: 1}]}]\n",
+     r"patch\[0\]: path must be a JSON pointer"),
+    ("    patches: [{target: {kind: D, name: d}, patch: [{op: copy, path: /a}]}]\n", r"op 'copy' needs 'from'"),
+    ("    patches: [{target: {kind: D, name: d}, patch: [{op: remove, path: /a, value: 1}]}]\n",
+     r"unknown key\(s\) value for op 'remove'"),
+    ("    patches: [{target: {kind: D, name: d}, patch: [{op: remove, path: /~2}]}]\n", r"patches\[0\] \(D/d\): "),
+    ("    extraManifests: {path: x}\n", "extraManifests must be a list"),
+    ("    extraManifests: [{path: /etc/passwd}]\n", r"extraManifests\[0\]: path '/etc/passwd' must be relative"),
+    ("    extraManifests: [{path: ../x.yaml}]\n", r"extraManifests\[0\]: path '../x.yaml' must stay inside"),
+    ("    extraManifests: [{path: a/../../x}]\n", "must stay inside"),
+    ("    extraManifests: [{url: 'https://example.com/x'}]\n", r"extraManifests\[0\]: url needs sha256"),
+    ("    extraManifests: [{url: 'https://example.com/x', sha256: abc}]\n", "sha256 must be 64 lower-case hex"),
+    ("    extraManifests: [{url: 'https://example.com/x', sha256: '" + "A" * 64 + "'}]\n", "sha256 must be 64"),
+    ("    extraManifests: [{url: 'http://example.com/x', sha256: '" + "a" * 64 + "'}]\n",
+     r"extraManifests\[0\]: url .*plain http:// is allowed for loopback hosts only"),
+    ("    extraManifests: [{path: a, url: 'https://example.com/x'}]\n",
+     r"expected exactly \{path\} or \{url, sha256\}"),
+])
+def test_bad_patches_and_extra_manifests(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, with_fields(text))
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(path)
+    assert f"{path}: bundle 'a-operator': " in str(info.value)
+    assert "\n" not in str(info.value)

@@ -198,7 +198,7 @@ def test_first_apply_runs_the_presync_hooks(deploy: Deploy, first_apply: subproc
     names = crd_names(deploy.project)
     assert crds_applied(first_apply) == set(names)
     deploy.cluster.kubectl("get", "namespace", "cert-manager")  # the operand namespace
-    assert len(names) == 29  # the bundles' 28 + the Infrastructure stub
+    assert len(names) == 39  # the bundles' 28 + the Infrastructure stub + sail's 10 Gateway API extraManifests
     for name in names:
         crd = deploy.crd(name)
         conditions = {c["type"]: c["status"] for c in crd["status"]["conditions"]}

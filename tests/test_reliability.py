@@ -459,6 +459,67 @@ def _(c: Context) -> list[str]:
     return update(c)
 
 
+# -- bundles.yaml patches and extraManifests (one line naming the entry and the field) ------------------
+_DEPLOYMENT = {"kind": "Deployment", "name": "webhook-demo-controller-manager"}
+for _id, _patch, _fragments in [
+    ("patch-malformed", {"target": _DEPLOYMENT, "patch": [{"op": "add", "path": "/a"}]},
+     ("patches[0] (Deployment/webhook-demo-controller-manager): patch[0]", "needs a value")),
+    ("patch-not-a-list", {"target": _DEPLOYMENT, "patch": {"op": "remove"}}, ("patches[0]", "non-empty list")),
+    ("patch-unknown-op", {"target": _DEPLOYMENT, "patch": [{"op": "merge", "path": "/a", "value": 1}]},
+     ("patch[0]", "unknown op 'merge'")),
+    ("patch-target-missing", {"target": {"kind": "Deployment", "name": "gone"}, "patch": [{"op": "remove",
+                                                                                         "path": "/spec"}]},
+     ("patches[0] (Deployment/gone)", "no rendered object matches the target")),
+    ("patch-test-fails", {"target": _DEPLOYMENT, "patch": [{"op": "test", "path": "/spec/replicas", "value": 9}]},
+     ("patches[0] (Deployment/webhook-demo-controller-manager)", "test failed")),
+]:
+    @case(_id, "bundle 'a'", *_fragments)
+    def _(c: Context, patch: dict[str, Any] = _patch) -> list[str]:
+        c.config([entry(c, "a", patches=[patch])])
+        return update(c)
+
+
+for _id, _item, _setup, _fragments in [
+    ("extra-missing-file", {"path": "nothing.yaml"}, None, ("extraManifests[0]: path 'nothing.yaml'", "not found")),
+    ("extra-escaping-path", {"path": "../outside.yaml"}, None, ("extraManifests[0]", "must stay inside")),
+    ("extra-not-yaml", {"path": "x.yaml"}, b"a: [unclosed\n", ("extraManifests[0] (x.yaml)", "invalid YAML")),
+    ("extra-too-deep", {"path": "x.yaml"}, b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n",
+     ("extraManifests[0] (x.yaml)", "nesting deeper")),
+    ("extra-billion-laughs", {"path": "x.yaml"}, None, ("extraManifests[0] (x.yaml)", "aliases expanded")),
+    ("extra-not-utf8", {"path": "x.yaml"}, b"kind: caf\xe9\n", ("extraManifests[0] (x.yaml)", "not UTF-8")),
+    ("extra-unsupported-kind", {"path": "x.yaml"}, b"apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n",
+     ("extraManifests[0] (x.yaml)", "Pod 'p': kind not supported")),
+    ("extra-sha256-not-hex", {"url": "https://example.com/x.yaml", "sha256": "z" * 64}, None,
+     ("extraManifests[0]", "sha256 must be 64 lower-case hex digits")),
+    ("extra-http-not-loopback", {"url": "http://example.com/x.yaml", "sha256": "a" * 64}, None,
+     ("extraManifests[0]: url", "loopback hosts only")),
+]:
+    @case(_id, "bundle 'a'", *_fragments)
+    def _(c: Context, item: dict[str, str] = _item, data: bytes | None = _setup, case_id: str = _id) -> list[str]:
+        if case_id == "extra-billion-laughs":
+            data = LAUGHS.encode()
+        if data is not None:
+            (c.project / "x.yaml").write_bytes(data)
+        c.config([entry(c, "a", extraManifests=[item])])
+        return update(c)
+
+
+@case("extra-sha256-mismatch", "bundle 'a': extraManifests[0]: https://files.example/crd.yaml: content has sha256:",
+      f"expected sha256:{'0' * 64}")
+def _(c: Context) -> list[str]:
+    # a real server answers with other bytes than bundles.yaml pins (here: the scripted one)
+    c.faults.routes["/files/crd.yaml"] = [answer(200, b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")]
+    c.config([entry(c, "a", extraManifests=[{"url": "https://files.example/crd.yaml", "sha256": "0" * 64}])])
+    return update(c, "--url-mirror", f"https://files.example=http://{c.faults.host}/files")
+
+
+@case("extra-url-offline-not-cached", "bundle 'a': extraManifests[0]: https://files.example/crd.yaml",
+      "is not in the cache")
+def _(c: Context) -> list[str]:
+    c.config([entry(c, "a", extraManifests=[{"url": "https://files.example/crd.yaml", "sha256": "0" * 64}])])
+    return update(c, "--offline")
+
+
 @case("config-bad-name", "name must be a DNS-1123 label")
 def _(c: Context) -> list[str]:
     c.config([entry(c, "Bad_Name")])

@@ -140,9 +140,10 @@ def apply_entry_changes(
         for obj, origin in zip(extra.objects, extra.origins, strict=True):
             if kinds.namespaced(str(obj["kind"])):
                 obj = {**obj, "metadata": {**obj["metadata"], "namespace": entry.namespace}}
-            if _key(obj) in rendered:
+            if _key(obj) in rendered:  # the bundle's, or another extra one once in the install namespace
                 raise BundleError(f"bundle {entry.name!r}: extraManifests ({origin}): {obj['kind']} "
-                                  f"{obj['metadata']['name']!r} is already in the bundle")
+                                  f"{obj['metadata']['name']!r} is already in the chart")
+            rendered.add(_key(obj))
             objects.append(obj)
         raw_crds.update(extra.raw_crds)
     if entry.patches:

@@ -23,6 +23,12 @@ def test_block_key_becomes_indented_template_lines() -> None:
     assert text == 'kind: ServiceAccount\nmetadata:\n  name: a\n  {{- include "c.labels" . | nindent 4 }}\n'
 
 
+def test_block_key_first_in_a_list_item_follows_the_dash() -> None:
+    """An image field that the bundle writes first in its container (``- image: x``) stays first."""
+    obj = {"containers": [{Block("image: {{ x }}\n# two"): None, "name": "m"}, {"name": "n"}]}
+    assert dump_template(obj) == "containers:\n- image: {{ x }}\n  # two\n  name: m\n- name: n\n"
+
+
 def test_plain_data_is_plain_yaml() -> None:
     obj = {"a": "yes", "b": {}, "c": [1, "x"]}
     assert dump_template(obj) == yamlio.dump(obj)

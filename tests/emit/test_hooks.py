@@ -50,7 +50,7 @@ def crd_names(project: Path) -> list[str]:
 
 def test_presync_hooks_apply_crds_server_side_and_wait_until_established(synced: Path, cluster: KubeCluster) -> None:
     names = crd_names(synced)
-    assert len(names) == 29  # the bundles' 28 + the Infrastructure stub
+    assert len(names) == 39  # the bundles' 28 + the Infrastructure stub + sail's 10 Gateway API extraManifests
     for name in names:
         crd = json.loads(cluster.kubectl("get", "crd", name, "-o", "json", "--show-managed-fields").stdout)
         conditions = {c["type"]: c["status"] for c in crd["status"]["conditions"]}
