@@ -14,6 +14,7 @@ from pathlib import Path
 
 from extractor.acquire import AcquireOptions
 from extractor.config import load_config
+from extractor.emit.crds_chart import crds_chart_name
 from extractor.errors import ConfigError
 from extractor.pipeline.update import CHARTS_DIR, HELMFILE_NAME, generate
 from extractor.review.lock import LOCK_NAME, read_lock
@@ -23,8 +24,8 @@ __all__ = ["verify"]
 
 def _files(root: Path, names: list[str]) -> dict[str, bytes]:
     found: dict[str, bytes] = {}
-    for name in names:
-        chart = root / CHARTS_DIR / name
+    for chart_name in [n for name in names for n in (name, crds_chart_name(name))]:  # charts and CRD charts
+        chart = root / CHARTS_DIR / chart_name
         if chart.is_dir():
             for path in sorted(chart.rglob("*")):
                 if path.is_file():

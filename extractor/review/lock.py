@@ -244,9 +244,11 @@ def tree_digest(root: Path, *, skip: frozenset[str] = frozenset()) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def chart_files_digest(chart_dir: Path) -> str:
+def chart_files_digest(chart_dir: Path, *companions: Path) -> str:
     """The digest of a chart's content, blind to its own ``version`` (which is derived from it):
-    every file, with Chart.yaml read without its ``version`` key."""
+    every file, with Chart.yaml read without its ``version`` key. ``companions``: chart
+    directories generated with it (the ``<name>-crds`` chart), folded in the same way when they
+    exist (a chart without them has the digest it had before companions existed)."""
     digest = hashlib.sha256(tree_digest(chart_dir, skip=frozenset({"Chart.yaml"})).encode())
     chart_yaml = chart_dir / "Chart.yaml"
     if chart_yaml.is_file():
@@ -254,7 +256,13 @@ def chart_files_digest(chart_dir: Path) -> str:
         if isinstance(meta, dict):
             meta.pop("version", None)
         digest.update(json.dumps(meta, sort_keys=True, default=str).encode())
-    return "sha256:" + digest.hexdigest()
+    result = "sha256:" + digest.hexdigest()
+    for companion in companions:
+        if companion.is_dir():
+            combined = hashlib.sha256(f"{result}\0{companion.name}\0".encode())
+            combined.update(chart_files_digest(companion).encode())
+            result = "sha256:" + combined.hexdigest()
+    return result
 
 
 def inputs_fingerprint(
