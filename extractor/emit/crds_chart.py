@@ -5,7 +5,7 @@ The helmfile applies a chart's CRDs in presync hooks (``kubectl apply --server-s
 every generated chart with CRDs gets a second chart next to it, ``charts/<name>-crds/``, built only
 from the first one's files (``Chart.yaml``, ``release.yaml``, ``presync/<group>/*.yaml``)::
 
-    Chart.yaml                  name <name>-crds, the same version, appVersion and bundle annotations
+    Chart.yaml                  name <name>-crds; the same version, appVersion, metadata and bundle annotations
     values.yaml                 createNamespaces, and the helmfile values the presync groups' conditions read
     templates/crds.yaml         per presync group (inside its condition): every file of files/<group>/
     templates/namespaces.yaml   the namespaces the helmfile's create-namespaces hook creates
@@ -63,6 +63,8 @@ _PRESYNC = "presync"
 _FILES = "files"
 _CONDITION = re.compile(r"^(!?)([A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)*)$")
 _NAMESPACES_VALUE = "createNamespaces"
+_OUR_ANNOTATIONS = "bundle-extract.io/"
+_COPIED_METADATA = ("kubeVersion", "home", "sources", "keywords", "maintainers", "icon")
 
 
 def crds_chart_name(chart: str) -> str:
@@ -194,9 +196,10 @@ def write_crds_chart(chart_dir: Path, out_dir: Path) -> bool:
     if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
         raise EmitError(f"{chart_dir / 'Chart.yaml'}: not a chart's Chart.yaml")
     name = crds_chart_name(meta["name"])
-    annotations = dict(meta.get("annotations") or {})
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
+                   if str(k).startswith(_OUR_ANNOTATIONS) or k == "artifacthub.io/crds"}
     annotations[CRDS_OF_ANNOTATION] = meta["name"]
-    chart_yaml = {
+    chart_yaml: dict[str, Any] = {
         "apiVersion": "v2",
         "name": name,
         "description": f"The CustomResourceDefinitions of the {meta['name']} chart (kept on uninstall), for plain "
@@ -204,8 +207,10 @@ def write_crds_chart(chart_dir: Path, out_dir: Path) -> bool:
         "type": "application",
         "version": meta.get("version"),
         "appVersion": meta.get("appVersion"),
-        "annotations": dict(sorted(annotations.items())),
     }
+    # the operator chart's descriptive metadata (chart-testing's schema, Artifact Hub), when it has it
+    chart_yaml.update({key: meta[key] for key in _COPIED_METADATA if key in meta})
+    chart_yaml["annotations"] = dict(sorted(annotations.items()))
     files["Chart.yaml"] = yamlio.dump(chart_yaml).encode("utf-8")
     files["templates/crds.yaml"] = "".join(blocks).encode("utf-8")
     if spec.extra_namespaces:

@@ -66,7 +66,8 @@ def _chart(root: Path, *, namespaces: tuple[str, ...] = ("operands",)) -> Path:
     (chart / "presync" / "stubs" / "gadgets.example.com.yaml").write_text(json.dumps(GADGET_CRD))
     (chart / "Chart.yaml").write_text(yamlio.dump({
         "apiVersion": "v2", "name": "widgets", "version": "1.2.3-rev.4", "appVersion": "1.2.3",
-        "annotations": {"bundle-extract.io/csv-name": "widgets.v1.2.3"}}))
+        "kubeVersion": ">= 1.30.0-0", "home": "https://example.com", "maintainers": [{"name": "Widget team"}],
+        "annotations": {"bundle-extract.io/csv-name": "widgets.v1.2.3", "artifacthub.io/images": "- name: w"}}))
     spec = ReleaseSpec(name="widgets", namespace="widgets-system", chart_dir="./charts/widgets",
                        extra_namespaces=namespaces, helmfile_values={"openshift": {"enabled": False}},
                        presync_groups=(("bundle", None), ("stubs", "!openshift.enabled")))
@@ -126,6 +127,9 @@ def test_chart_yaml_names_its_chart_and_keeps_the_version(tmp_path: Path) -> Non
     assert (meta["name"], meta["version"], meta["appVersion"]) == ("widgets-crds", "1.2.3-rev.4", "1.2.3")
     assert meta["annotations"][CRDS_OF_ANNOTATION] == "widgets"
     assert meta["annotations"]["bundle-extract.io/csv-name"] == "widgets.v1.2.3"
+    assert "artifacthub.io/images" not in meta["annotations"]  # the operator's images are not this chart's
+    assert (meta["kubeVersion"], meta["home"], meta["maintainers"]) == (
+        ">= 1.30.0-0", "https://example.com", [{"name": "Widget team"}])
     assert crds_of(out) == "widgets"
     assert crds_of(tmp_path / "widgets") is None
     assert crd_names(tmp_path / "widgets") == ["gadgets.example.com", "widgets.example.com"]
