@@ -62,6 +62,8 @@ def _path_files(entry: BundleEntry, index: int, rel: str) -> list[ExtraFile]:
     resolved = target.resolve()
     if not resolved.is_relative_to(base):
         raise ConfigError(f"{where}: leads outside the directory of bundles.yaml")
+    if resolved == base:
+        raise ConfigError(f"{where}: names the directory of bundles.yaml itself; name a file or a subdirectory")
     if resolved.is_dir():
         found: list[ExtraFile] = []
         for path in sorted(resolved.rglob("*")):

@@ -171,6 +171,7 @@ def test_extra_manifests_from_files_and_directories(tmp_path: Path) -> None:
     (lambda r: (r.parent / "outside").mkdir() or (r / "link").symlink_to(r.parent / "outside"), {"path": "link"},
      "leads outside the directory of bundles.yaml"),
     (lambda r: __import__("os").mkfifo(r / "fifo.yaml"), {"path": "fifo.yaml"}, "not a regular file"),
+    (lambda r: None, {"path": "."}, "names the directory of bundles.yaml itself"),
 ])
 def test_bad_extra_manifests(tmp_path: Path, setup: Any, item: dict[str, str], message: str) -> None:
     root = tmp_path / "p"
