@@ -58,7 +58,7 @@ def test_lock_records_inputs_and_chart_versions_move_with_content(tmp_path: Path
     entry = lock.entries["demo"]
     assert (entry.csv_name, entry.csv_version, entry.revision) == ("webhook-demo.v0.1.0", "1.0.0", 1)
     assert chart_version(root) == entry.chart_version == "1.0.0-rev.1"
-    assert entry.files == chart_files_digest(root / "charts/demo")
+    assert entry.files == chart_files_digest(root / "charts/demo", root / "charts/demo-crds")  # + its CRD chart
     assert entry.digest.startswith("tree:sha256:") and entry.generator == lockmod.GENERATOR
     assert not list((root / "charts/demo").glob(".generated.json"))
     # nothing changed: nothing is rewritten, not even the lock
