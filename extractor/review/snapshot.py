@@ -26,6 +26,7 @@ from typing import Any
 from extractor import yamlio
 from extractor.draft import ReleaseSpec
 from extractor.emit.chart import CHARTS_DIR, PRESYNC_DIR, RELEASE_FILE
+from extractor.emit.crds_chart import crds_of
 from extractor.errors import ConfigError, ExtractorError, ToolError
 from extractor.tools import find_tool, run_tool
 
@@ -227,14 +228,16 @@ def redact(obj: dict[str, Any]) -> dict[str, Any]:
 
 def load_project(label: str, root: Path, *, jobs: int = 2) -> ProjectSnapshot:
     """Load the generated project at ``root`` (``label`` names it in errors): every
-    ``charts/<name>/`` with a Chart.yaml, rendered with ``helm template`` (``jobs`` at a time).
+    ``charts/<name>/`` with a Chart.yaml (but the companion ``<name>-crds`` charts), rendered with
+    ``helm template`` (``jobs`` at a time).
 
     Raises :class:`ToolError` when helm is missing or fails, :class:`ConfigError` for unreadable
     chart files; messages start with ``label``.
     """
     if find_tool("helm") is None:
         raise ToolError("helm: not found (run 'make tools' or set BUNDLE_EXTRACT_HELM)")
-    dirs = sorted(p for p in (root / CHARTS_DIR).iterdir() if (p / "Chart.yaml").is_file())
+    # companion <name>-crds charts hold the presync CRDs again (reviewed with their chart): left out
+    dirs = sorted(p for p in (root / CHARTS_DIR).iterdir() if (p / "Chart.yaml").is_file() and crds_of(p) is None)
     charts: dict[str, dict[str, Any]] = {}
     releases: dict[str, ReleaseSpec | None] = {}
     values: dict[str, Any] = {}
