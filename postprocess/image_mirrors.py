@@ -35,6 +35,18 @@ from extractor.draft import ChartDraft, ImageUse
 from extractor.draft.gotemplate import Block, escape_template_text, go_string
 from extractor.errors import ConfigError
 from postprocess._common import Options, copy_draft, kind_of, name_of
+from postprocess.image_rewrite import (
+    MIRRORS_KEY,
+    OVERRIDES_KEY,
+    PREFIX_PATTERN,
+    SCHEMA_PATTERN,
+    check_mirrors,
+    check_overrides,
+    helpers,
+    image_name,
+    rewrite_image,
+    split_transport,
+)
 
 __all__ = [
     "DOC",
@@ -50,20 +62,10 @@ __all__ = [
     "image_warnings",
     "rewrite_image",
     "run",
+    "split_transport",
 ]
 
 DOC = "lists every image (release.yaml images); imageRegistryMirrors / imageOverrides rewrite them at deploy time"
-MIRRORS_KEY = "imageRegistryMirrors"
-OVERRIDES_KEY = "imageOverrides"
-
-#: ``host[:port][/path]`` as registries.conf prefixes are written (same text in Python and Go RE2)
-PREFIX_PATTERN = (
-    r"^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*(:[0-9]{1,5})?"
-    r"(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$"
-)
-_PREFIX = re.compile(PREFIX_PATTERN)
-#: the same with an optional trailing ``/`` (accepted and ignored), for values.schema.json
-_SCHEMA_PATTERN = PREFIX_PATTERN[:-1] + "/?$"
 
 #: registries that publish releases; ``:latest`` from any other host without a port is a build placeholder
 _KNOWN_REGISTRIES = frozenset({
@@ -87,68 +89,6 @@ OVERRIDES_DOC = (
 )
 
 
-def image_name(reference: str) -> str:
-    """``reference`` without its tag and digest (``host/path``), as the Go helper computes it."""
-    name = reference.split("@", 1)[0]
-    head, sep, last = name.rpartition("/")
-    if ":" in last:
-        last = last.split(":", 1)[0]
-    return f"{head}{sep}{last}"
-
-
-def check_mirrors(value: Any, where: str = MIRRORS_KEY) -> dict[str, str]:
-    """``value`` checked as a mirror map (``host[/path]`` -> ``host[/path]``, trailing ``/``
-    allowed). Raises :class:`ConfigError` naming ``where`` and the bad entry."""
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{where} must be a mapping of host[/path] to host[/path]")
-    out: dict[str, str] = {}
-    for source, destination in value.items():
-        ok = (isinstance(source, str) and isinstance(destination, str)
-              and _PREFIX.match(source.rstrip("/")) and _PREFIX.match(destination.rstrip("/")))
-        if not ok:
-            raise ConfigError(f"{where}: {source!r} -> {destination!r} is not host[/path] -> host[/path]")
-        out[source] = destination
-    return out
-
-
-def check_overrides(value: Any, where: str = OVERRIDES_KEY) -> dict[str, str]:
-    """``value`` checked as ``{original reference: new reference}`` (non-empty strings). Raises
-    :class:`ConfigError` naming ``where``; a new reference that is no image reference too."""
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{where} must be a mapping of image reference to image reference")
-    out: dict[str, str] = {}
-    for original, new in value.items():
-        if not isinstance(original, str) or not original or not isinstance(new, str) or not new:
-            raise ConfigError(f"{where}: {original!r} -> {new!r}: both must be non-empty strings")
-        try:
-            Reference.parse(new)
-        except ConfigError:
-            raise ConfigError(
-                f"{where}: {original!r} -> {new!r}: the new reference is not an image reference") from None
-        out[original] = new
-    return out
-
-
-def rewrite_image(reference: str, mirrors: Mapping[str, str], overrides: Mapping[str, str]) -> str:
-    """The reference a chart uses for ``reference`` (what ``<chart>.image`` computes): the
-    override, else the longest matching mirror prefix replaced (tag and digest kept), else itself.
-    ``mirrors``/``overrides`` must be checked (:func:`check_mirrors`, :func:`check_overrides`)."""
-    if reference in overrides:
-        return overrides[reference]
-    name = image_name(reference)
-    best = ""
-    target = ""
-    for source, destination in sorted(mirrors.items()):
-        prefix = source.rstrip("/")
-        if (name == prefix or name.startswith(prefix + "/")) and len(prefix) > len(best):
-            best, target = prefix, destination.rstrip("/")
-    return target + reference[len(best):] if best else reference
-
-
 def _known_registry(host: str) -> bool:
     name = host.rsplit(":", 1)[0] if ":" in host and not host.startswith("[") else host
     return host != name or name == "localhost" or name in _KNOWN_REGISTRIES or name.endswith(_KNOWN_SUFFIXES)
@@ -160,6 +100,7 @@ def image_problem(reference: str) -> str | None:
     not a known registry and has no port (``openshift.io/x:latest``, a build pipeline's placeholder)."""
     if _PLACEHOLDER.search(reference) or "$" in reference:
         return "unexpanded placeholder"
+    reference = split_transport(reference)[1]
     try:
         ref = Reference.parse(reference)
     except ConfigError:
@@ -173,6 +114,7 @@ def image_problem(reference: str) -> str | None:
 
 def _registry_reference(value: str) -> bool:
     """A registry-qualified reference with a tag or digest (for values that merely might be images)."""
+    value = split_transport(value)[1]
     first = value.split("/", 1)[0]
     if "/" not in value or not ("." in first or ":" in first or first == "localhost"):
         return False
@@ -289,59 +231,6 @@ def image_warnings(chart: str, images: list[ImageUse] | tuple[ImageUse, ...]) ->
     return lines
 
 
-def helpers(chart: str) -> dict[str, str]:
-    """The ``_helpers.tpl`` definitions ``<chart>.image`` and ``<chart>.imageField``."""
-    pattern = go_string(PREFIX_PATTERN)
-    image = "\n".join([
-        "{{- /* the reference to pull for the original (index . 1): imageOverrides, else the longest",
-        "       matching imageRegistryMirrors prefix replaced (tag, digest kept); context: list $ original */ -}}",
-        "{{- $root := index . 0 -}}",
-        "{{- $ref := index . 1 -}}",
-        f"{{{{- $overrides := $root.Values.{OVERRIDES_KEY} | default dict -}}}}",
-        f"{{{{- $mirrors := $root.Values.{MIRRORS_KEY} | default dict -}}}}",
-        f'{{{{- if not (kindIs "map" $overrides) }}}}{{{{ fail "{OVERRIDES_KEY} must be a mapping of image '
-        'reference to image reference" }}{{ end -}}',
-        f'{{{{- if not (kindIs "map" $mirrors) }}}}{{{{ fail "{MIRRORS_KEY} must be a mapping of host[/path] '
-        'to host[/path]" }}{{ end -}}',
-        "{{- $best := \"\" -}}",
-        "{{- $target := \"\" -}}",
-        "{{- $name := splitList \"@\" $ref | first -}}",
-        "{{- $parts := splitList \"/\" $name -}}",
-        "{{- if contains \":\" (last $parts) -}}",
-        "{{- $name = append (initial $parts) (splitList \":\" (last $parts) | first) | join \"/\" -}}",
-        "{{- end -}}",
-        "{{- range $source, $destination := $mirrors -}}",
-        f"{{{{- if not (and (kindIs \"string\" $destination) (regexMatch {pattern} (trimSuffix \"/\" $source)) "
-        f"(regexMatch {pattern} (trimSuffix \"/\" $destination))) -}}}}",
-        f"{{{{- fail (printf \"{MIRRORS_KEY}: %q -> %v is not host[/path] -> host[/path]\" $source $destination) -}}}}",
-        "{{- end -}}",
-        "{{- $prefix := trimSuffix \"/\" $source -}}",
-        "{{- if and (or (eq $name $prefix) (hasPrefix (printf \"%s/\" $prefix) $name)) "
-        "(gt (len $prefix) (len $best)) -}}",
-        "{{- $best = $prefix -}}",
-        "{{- $target = trimSuffix \"/\" $destination -}}",
-        "{{- end -}}",
-        "{{- end -}}",
-        "{{- if hasKey $overrides $ref -}}",
-        "{{- $new := index $overrides $ref -}}",
-        f"{{{{- if not (and (kindIs \"string\" $new) $new) }}}}{{{{ fail (printf \"{OVERRIDES_KEY}: %q must map to "
-        "a non-empty image reference\" $ref) }}{{ end -}}",
-        "{{- $new -}}",
-        "{{- else if $best -}}",
-        "{{- printf \"%s%s\" $target (trimPrefix $best $ref) -}}",
-        "{{- else -}}",
-        "{{- $ref -}}",
-        "{{- end -}}",
-    ])
-    field = "\n".join([
-        "{{- /* an image field's YAML value: the original scalar text (index . 2) while the reference",
-        "       is unchanged, else the new reference JSON-quoted; context: list $ original yamlText */ -}}",
-        f'{{{{- $new := include "{chart}.image" (list (index . 0) (index . 1)) -}}}}',
-        "{{- if eq $new (index . 1) }}{{ index . 2 }}{{ else }}{{ $new | toJson }}{{ end -}}",
-    ])
-    return {f"{chart}.image": image, f"{chart}.imageField": field}
-
-
 def _scalar_line(key: Any, value: str) -> tuple[str, str]:
     """``(key text, value text)`` of ``{key: value}`` as the chart writer dumps it (one line);
     JSON-quoted texts (valid YAML) when the dumper would use several lines (a very long key)."""
@@ -390,8 +279,8 @@ def run(draft: ChartDraft, options: Mapping[str, Any]) -> ChartDraft:
         **out.value_schemas,
         MIRRORS_KEY: {
             "type": "object",
-            "propertyNames": {"pattern": _SCHEMA_PATTERN},
-            "additionalProperties": {"type": "string", "pattern": _SCHEMA_PATTERN},
+            "propertyNames": {"pattern": SCHEMA_PATTERN},
+            "additionalProperties": {"type": "string", "pattern": SCHEMA_PATTERN},
         },
         OVERRIDES_KEY: {"type": "object", "additionalProperties": {"type": "string", "minLength": 1}},
     }

@@ -30,7 +30,8 @@ from extractor import yamlio
 from extractor.acquire.credentials import Credentials, find_credentials
 from extractor.acquire.reference import Reference
 from extractor.errors import ConfigError
-from postprocess.image_mirrors import check_mirrors, check_overrides, image_problem, rewrite_image
+from postprocess.image_mirrors import image_problem
+from postprocess.image_rewrite import check_mirrors, check_overrides, rewrite_image, split_transport
 
 __all__ = ["PullSecret", "Request", "parse_request", "pull_secret_values", "secret_registries"]
 
@@ -100,7 +101,7 @@ def secret_registries(images: Sequence[str], registries: Sequence[str], mirrors:
         new = rewrite_image(original, mirrors, overrides)
         if image_problem(new) is not None:
             continue  # a placeholder nobody overrode: nothing to pull
-        ref = Reference.parse(new)
+        ref = Reference.parse(split_transport(new)[1])
         refs = by_host.setdefault(ref.registry, [])
         if ref not in refs:
             refs.append(ref)

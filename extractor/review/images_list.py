@@ -70,7 +70,10 @@ def project_images(config: ProjectConfig, root: Path, only: Sequence[str] | None
 
 
 def _pullable(charts: Sequence[ChartImages]) -> list[str]:
-    return sorted({use.reference for chart in charts for use in chart.images if not use.problem})
+    """The pullable references, without a transport (``oci://`` of a wasm plugin): what to copy."""
+    from postprocess.image_rewrite import split_transport
+
+    return sorted({split_transport(use.reference)[1] for chart in charts for use in chart.images if not use.problem})
 
 
 def render_plain(charts: Sequence[ChartImages]) -> str:

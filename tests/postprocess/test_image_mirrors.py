@@ -13,6 +13,7 @@ import pytest
 
 from extractor import yamlio
 from extractor.draft import ChartDraft
+from extractor.draft.gotemplate import go_string
 from extractor.emit.chart import write_chart
 from extractor.errors import ConfigError
 from postprocess import run_postprocessors
@@ -26,6 +27,7 @@ from postprocess.image_mirrors import (
     rewrite_image,
     run,
 )
+from postprocess.image_rewrite import helpers
 from tests.support.drafts import SETTINGS, TARGETS, processed_draft, rendered_draft
 from tests.support.project import docs, helm
 from tests.support.tools import require_tool
@@ -57,6 +59,52 @@ def test_rewrite_longest_prefix_on_a_path_boundary() -> None:
     assert rewrite_image("registry.redhat.io/x:1", mirrors, {"registry.redhat.io/x:1": "o/y:2"}) == "o/y:2"
     assert rewrite_image("${OPERATOR_IMAGE}", mirrors, {}) == "${OPERATOR_IMAGE}"
     assert image_name("host:5000/a/b:tag@" + digest) == "host:5000/a/b"
+    # a transport (kuadrant's wasm-shim RELATED_IMAGE) is kept; the reference behind it is pullable
+    assert rewrite_image("oci://quay.io/kuadrant/wasm-shim:v0.6.0", {"quay.io": "m.example/q"}, {}) == \
+        "oci://m.example/q/kuadrant/wasm-shim:v0.6.0"
+    assert image_problem("oci://quay.io/kuadrant/wasm-shim:v0.6.0") is None
+
+
+TWIN_REFERENCES = [
+    "registry.redhat.io/openshift-service-mesh/istio-pilot-rhel9@sha256:" + "d" * 64,
+    "registry.redhat.io/openshift-service-mesh-dev/z:1",
+    "registry.redhat.io:5000/x:1",
+    "registry.redhat.io",
+    "quay.io/jetstack/cert-manager-webhook:v1.15.5",
+    "quay.io/a/b",
+    "oci://quay.io/kuadrant/wasm-shim:v0.6.0",
+    "nginx:1.25",
+    "${OSSM_OPERATOR_3_2}",
+    "openshift.io/cert-manager-operator:latest",
+    'we"ird{{ .Chart.Name }}',
+]
+TWIN_VALUES: dict[str, Any] = {
+    "imageRegistryMirrors": {"registry.redhat.io": "m.example/rh",
+                             "registry.redhat.io/openshift-service-mesh/": "m2:5000/o/",
+                             "quay.io/a/b": "m.example/ab", "quay.io": "m.example/q"},
+    "imageOverrides": {"${OSSM_OPERATOR_3_2}": "m.example/ossm@sha256:" + "e" * 64, "nginx:1.25": "m.example/nginx:1"},
+}
+
+
+@pytest.mark.parametrize("binary", ["helm", "helm4"])
+def test_go_helper_computes_what_rewrite_image_computes(tmp_path: Path, binary: str) -> None:
+    """The chart's <chart>.image and the Python rewrite (pull-secret, docs) are twins."""
+    chart = tmp_path / "twin"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: twin\nversion: 0.1.0\n")
+    (chart / "templates/_helpers.tpl").write_text("".join(
+        f'{{{{- define "{name}" -}}}}\n{body}\n{{{{- end }}}}\n' for name, body in helpers("twin").items()))
+    lines = [f'  r{i}: {{{{ include "twin.image" (list $ {go_string(r)}) | toJson }}}}'
+             for i, r in enumerate(TWIN_REFERENCES)]
+    (chart / "templates/cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: twin\ndata:\n"
+                                             + "\n".join(lines) + "\n")
+    values = tmp_path / "values.yaml"
+    values.write_text(yamlio.dump(TWIN_VALUES))
+    [config_map] = docs(helm(binary, "template", "t", str(chart), "-f", str(values)).stdout)
+    mirrors = check_mirrors(TWIN_VALUES["imageRegistryMirrors"])
+    overrides = TWIN_VALUES["imageOverrides"]
+    assert config_map["data"] == {f"r{i}": rewrite_image(r, mirrors, overrides) for i, r in enumerate(TWIN_REFERENCES)}
+    assert config_map["data"]["r0"].startswith("m2:5000/o/istio-pilot-rhel9@sha256:")
 
 
 def test_bad_mirror_and_override_values_name_the_value() -> None:
