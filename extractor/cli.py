@@ -707,5 +707,106 @@ def diff_command(base: str, head: str | None, root: Path, as_json: bool) -> None
     click.echo(report.to_json() if as_json else to_markdown(report), nl=False)
 
 
+_CHARTS_DEST_HELP = "Directory receiving the .tgz archives."
+
+
+@main.command("package")
+@click.argument("charts", nargs=-1, type=click.Path(file_okay=False, path_type=Path))
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("bundles.yaml"), show_default=True, help="The bundles file.")
+@click.option("-o", "--output", "root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Directory holding charts/ (default: the config's directory).")
+@click.option("-d", "--dest", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help=_CHARTS_DEST_HELP + " [default: <output>/dist]")
+@click.option("--helm", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The helm binary (default: the tools cache, then PATH).")
+@_handle_errors
+def package_command(charts: tuple[Path, ...], config_path: Path, root: Path | None, dest: Path | None,
+                    helm: Path | None) -> None:
+    """helm package every generated chart (and its <name>-crds chart), or the CHARTS given, reproducibly.
+
+    Two runs give byte-identical archives (fixed mtimes, owners and gzip header; SOURCE_DATE_EPOCH
+    sets the time). A directory that is not a generated chart is refused; nothing is written then.
+    """
+    from extractor.pipeline.publish import generated_charts, package_charts
+
+    root = root or config_path.resolve().parent
+    selected = list(charts) or generated_charts(config_path, root)
+    for archive in package_charts(selected, dest or root / "dist", helm=helm):
+        click.echo(str(archive))
+
+
+@main.command("push")
+@click.argument("charts", nargs=-1, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--repo", required=False, default=None, metavar="oci://HOST/PATH",
+              help="The OCI repository (charts land at HOST/PATH/<chart>:<version>).")
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("bundles.yaml"), show_default=True, help="The bundles file.")
+@click.option("-o", "--output", "root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Directory holding charts/ (default: the config's directory).")
+@click.option("-d", "--dest", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help=_CHARTS_DEST_HELP + " [default: <output>/dist]")
+@click.option("--helm", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The helm binary (default: the tools cache, then PATH).")
+@click.option("--authfile", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              envvar="REGISTRY_AUTH_FILE", help="Auth file (default: podman's lookup order).")
+@click.option("--plain-http/--no-plain-http", "plain_http", default=None,
+              help="Plain HTTP to the registry (default: only for loopback hosts).")
+@click.option("--registry-ca-file", "ca_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              envvar="BUNDLE_EXTRACT_REGISTRY_CA_FILE", help="CA bundle verifying the registry's certificate.")
+@_handle_errors
+def push_command(charts: tuple[Path, ...], repo: str | None, config_path: Path, root: Path | None,
+                 dest: Path | None, helm: Path | None, authfile: Path | None, plain_http: bool | None,
+                 ca_file: Path | None) -> None:
+    """Package (as `package` does) and helm push every generated chart, or the CHARTS given, to --repo.
+
+    Credentials are looked up as pulls look them up (auth files in podman's order, credHelpers,
+    credsStore) and passed to helm in a temporary registry config file, deleted afterwards.
+    """
+    from extractor.pipeline.publish import generated_charts, package_charts, push_charts
+
+    if not repo:
+        raise ConfigError("push: give the repository, REPO=oci://HOST/PATH (--repo)")
+    root = root or config_path.resolve().parent
+    selected = list(charts) or generated_charts(config_path, root)
+    archives = package_charts(selected, dest or root / "dist", helm=helm)
+    for pushed in push_charts(archives, repo, helm=helm, authfile=authfile, plain_http=plain_http, ca_file=ca_file):
+        click.echo(f"{pushed.reference} {pushed.digest}".rstrip())
+
+
+@main.command("destroy")
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("bundles.yaml"), show_default=True, help="The bundles file.")
+@click.option("-o", "--output", "root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Directory holding charts/ and the helmfile (default: the config's directory).")
+@click.option("--bundle", "bundles", multiple=True, help="Destroy only this release (repeatable; default: all).")
+@click.option("--delete-namespaces", is_flag=True, help="Also delete the namespaces the releases and their "
+              "presync hooks created (not default/kube-*, not those another release still uses).")
+@click.option("--delete-crds", is_flag=True, help="Also delete the charts' CRDs (and so every custom resource); "
+              "refused while custom resources remain, unless --force.")
+@click.option("--force", is_flag=True, help="With --delete-crds: delete remaining custom resources too.")
+@click.option("--kube-context", default=None, envvar="KUBE_CONTEXT",
+              help="kubeconfig context for kubectl and helmfile.")
+@click.option("--helm", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The helm binary helmfile runs.")
+@click.option("--helmfile", "helmfile_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The helmfile binary.")
+@_handle_errors
+def destroy_command(config_path: Path, root: Path | None, bundles: tuple[str, ...], delete_namespaces: bool,
+                    delete_crds: bool, force: bool, kube_context: str | None, helm: Path | None,
+                    helmfile_path: Path | None) -> None:
+    """helmfile destroy the releases; CRDs (and every custom resource) are kept unless --delete-crds."""
+    from extractor.pipeline.destroy import destroy
+
+    root = root or config_path.resolve().parent
+    result = destroy(config_path, root, bundles=bundles, delete_namespaces=delete_namespaces,
+                     delete_crds=delete_crds, force=force, kube_context=kube_context, helmfile=helmfile_path,
+                     helm=helm, report=lambda line: click.echo(line, err=True))
+    kept = "" if delete_crds else "; CRDs kept (DELETE_CRDS=1 / --delete-crds deletes them)"
+    click.echo(f"destroyed {', '.join(result.releases) or 'nothing'}"
+               + (f"; namespaces deleted: {', '.join(result.namespaces)}" if result.namespaces else "")
+               + (f"; CRDs deleted: {len(result.crds)}" if result.crds else "") + kept, err=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -27,6 +27,7 @@ from extractor.bundle.extra import ExtraFile
 from extractor.config import BundleEntry, ProjectConfig, entry_version_text, load_config
 from extractor.draft import ReleaseSpec
 from extractor.emit.chart import chart_version, set_chart_version
+from extractor.emit.crds_chart import crds_chart_name, crds_of, write_crds_chart
 from extractor.emit.helmfile import write_helmfile
 from extractor.emit.swap import swap_in
 from extractor.errors import ConfigError, EmitError, EntriesError, ExtractorError
@@ -87,6 +88,33 @@ def read_release_spec(root: Path, entry: BundleEntry) -> ReleaseSpec:
     return dataclasses.replace(spec, needs=tuple(entry.needs))
 
 
+def _crds_dir(chart_dir: Path) -> Path:
+    """Where the companion CRD chart of the chart in ``chart_dir`` lives (next to it)."""
+    return chart_dir.parent / crds_chart_name(chart_dir.name)
+
+
+def _same_tree(a: Path, b: Path) -> bool:
+    """Both absent, or both present with the same files."""
+    if not a.is_dir() or not b.is_dir():
+        return a.is_dir() == b.is_dir()
+    return tree_digest(a) == tree_digest(b)
+
+
+def _crds_move(staged_chart: Path, final_chart: Path) -> tuple[Path | None, Path]:
+    """The swap move of a rebuilt chart's companion: the staged one, or removal when there is none."""
+    staged = _crds_dir(staged_chart)
+    return (staged if staged.is_dir() else None), _crds_dir(final_chart)
+
+
+def _check_companion_names(config: ProjectConfig) -> None:
+    """Raise :class:`ConfigError` when an entry's name is another entry's companion chart name."""
+    names = {e.name for e in config.bundles}
+    for entry in config.bundles:
+        if crds_chart_name(entry.name) in names:
+            raise ConfigError(f"{config.path}: bundle {crds_chart_name(entry.name)!r} has the name of the CRD "
+                              f"chart generated for {entry.name!r}; rename it")
+
+
 def _check_entries(config: ProjectConfig, selected: Sequence[str]) -> None:
     """What can be checked before pulling (render options, jq expressions, post-processor
     settings), for every selected entry. Raises :class:`EntriesError` listing every bad entry."""
@@ -136,11 +164,15 @@ def _build(
     """Build the chart into ``staged`` with the revision the lock calls for (``revision`` forces one)."""
     spec, csv_name, csv_version = build_chart(entry, source, staged, revision=1, warnings=warnings, notes=notes,
                                               extra_files=extra_files)
-    files = chart_files_digest(staged)
+    staged_crds = staged.parent / crds_chart_name(entry.name)
+    write_crds_chart(staged, staged_crds)  # the companion <name>-crds chart, when the chart has CRDs
+    files = chart_files_digest(staged, staged_crds)
     if revision is None:
         revision = next_revision(locked, csv_version, files)
     if revision != 1:
         set_chart_version(staged, csv_version, revision)
+        if staged_crds.is_dir():
+            set_chart_version(staged_crds, csv_version, revision)
     return spec, LockEntry(
         name=entry.name, image=entry.image, version=entry.version, digest=digest, csv_name=csv_name,
         csv_version=csv_version, chart_version=chart_version(csv_version, revision), revision=revision,
@@ -187,14 +219,15 @@ def _process_entry(job: _Job, entry: BundleEntry) -> _Outcome:
         extra_files = read_extra_files(entry, job.acquire_options)  # extraManifests: files, fetched URLs
         inputs = inputs_fingerprint(_entry_data(entry), digest, source.image, extra_digest(extra_files))
         if (not job.pins and locked is not None and locked.inputs == inputs and chart_dir.is_dir()
-                and chart_files_digest(chart_dir) == locked.files):
+                and chart_files_digest(chart_dir, _crds_dir(chart_dir)) == locked.files):
             outcome.spec = read_release_spec(job.root, entry)  # nothing changed since the lock
             return outcome
         staged = job.staging / CHARTS_DIR / entry.name
         outcome.spec, outcome.lock_entry = _build(entry, source, digest, staged, locked,
                                                   job.revisions.get(entry.name), outcome.warnings, outcome.notes,
                                                   extra_files)
-        outcome.rebuilt = not (chart_dir.is_dir() and tree_digest(chart_dir) == tree_digest(staged))
+        outcome.rebuilt = not (chart_dir.is_dir() and tree_digest(chart_dir) == tree_digest(staged)
+                               and _same_tree(_crds_dir(chart_dir), _crds_dir(staged)))
     except ExtractorError as exc:
         outcome.error = exc
     except OSError as exc:
@@ -297,6 +330,7 @@ def generate(
     for name in selected:
         config.entry(name)  # raises ConfigError for unknown names
     _check_entries(config, selected)
+    _check_companion_names(config)
     versions, pins, revisions = versions or {}, pins or {}, revisions or {}
     lock_file = lock_file or root / LOCK_NAME
     lock = read_lock(lock_file)
@@ -356,12 +390,15 @@ def generate(
         warnings += resolution.warnings
         write_helmfile(resolution.specs, staged_helmfile)
         moves: list[tuple[Path | None, Path]] = [(staging / CHARTS_DIR / n, charts_root / n) for n in rebuilt]
+        moves += [_crds_move(staging / CHARTS_DIR / n, charts_root / n) for n in rebuilt]
         names = [e.name for e in config.bundles]
         if only is None:
             lock = lock.only(names)
             if charts_root.is_dir():
                 for child in sorted(charts_root.iterdir()):
-                    if child.is_dir() and child.name not in names and (child / _RELEASE_FILE).is_file():
+                    stale_chart = child.name not in names and (child / _RELEASE_FILE).is_file()
+                    stale_companion = crds_of(child) not in (None, *names)
+                    if child.is_dir() and (stale_chart or stale_companion):
                         moves.append((None, child))
         outputs = [(root / HELMFILE_NAME, staged_helmfile.read_text(encoding="utf-8")),
                    (lock_file, render_lock(lock, names))]
