@@ -122,7 +122,12 @@ _ENV_DOCS = (
     "pullSecret.authFile: container auth file for the charts' pull secrets; default: the first of",
     "  $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, $XDG_CONFIG_HOME or",
     "  ~/.config/containers/auth.json, $DOCKER_CONFIG/config.json, ~/.docker/config.json.",
-    "  Only the auths entries of the registries a chart pulls from reach its Secret.",
+    "  Only the registries a chart pulls from (after imageRegistryMirrors/imageOverrides) get an",
+    "  entry; credHelpers and credsStore are asked like for pulls (see docs/bundles.md).",
+    "pullSecret.command: the program building the pull Secrets (default: bundle-extract on PATH,",
+    "  else python3 -m extractor), a list or a string split at spaces.",
+    "imageRegistryMirrors: {host[/path]: host[/path]} passed to every chart (registries.conf-style",
+    "  prefix rewrite of every image); imageOverrides: {reference: reference} likewise.",
 )
 
 
