@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from extractor import yamlio
+from extractor.emit.helmfile import KUBE_CONTEXT_ARG
 from extractor.tools import tools_dir
 from tests.conftest import SeededRegistry
 from tests.support.kubeschema import validate_objects
@@ -189,7 +190,9 @@ def test_hooks_survive_helmfile_template_pass(project: Path) -> None:
         assert applies, f"{name}: no server-side CRD apply hook"
         assert any("--force-conflicts" in h["args"] for h in applies)
         waits = [h for h in presync if h["name"].endswith("-established")]
-        assert waits and all("kubectl wait --for=condition=Established" in h["args"][1] for h in waits)
+        assert waits and all("kubectl wait --for=condition=Established" in h["args"][6] for h in waits)
+        # every hook runs through the kube-context wrapper (tests/emit/test_environments.py)
+        assert all(h["command"] == "bash" and h["args"][2:4] == ["kube-context", KUBE_CONTEXT_ARG] for h in hooks)
     sail_hooks = releases["sail-operator"]["hooks"]
     post = [h for h in sail_hooks if "postsync" in h.get("events", [])]
     assert post, "sail 3.2.1 < 3.2.3 must get the webhook-annotation hook"
