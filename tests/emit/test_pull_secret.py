@@ -115,6 +115,22 @@ def test_environment_mirror_reaches_the_chart_and_the_secret(project: Path, tmp_
     assert "warning: pull-secret: release rotation: no credential for nocreds.test" in proc.stderr
     assert not [d for d in docs(proc.stdout) if d["kind"] == "Secret"]
 
+    # a release's own values file (values/<release>.yaml, read after the generated values) wins for
+    # the chart, and the Secret follows it
+    (project / "values").mkdir()
+    try:
+        (project / "values/rotation.yaml").write_text(
+            yamlio.dump({"imageRegistryMirrors": {"example.com": "mirror.test/per-release"}}))
+        proc = _helmfile(project, _env(tmp_path, bin_dir), "--state-values-file", str(values), "template",
+                         "--skip-deps")
+    finally:
+        shutil.rmtree(project / "values")
+    assert proc.returncode == 0, proc.stderr
+    [deployment] = [d for d in docs(proc.stdout) if d["kind"] == "Deployment"]
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "mirror.test/per-release/demo:1.0.0"
+    assert list(_secret_config(proc.stdout)["auths"]) == ["mirror.test"]
+    assert "nocreds.test" not in proc.stderr
+
 
 def test_bad_mirror_value_and_failing_helper_fail_the_deploy(project: Path, tmp_path: Path) -> None:
     bin_dir = tmp_path / "bin"
