@@ -602,7 +602,7 @@ def _warn(line: str, parent: bool) -> None:
     """``line`` on stderr; with ``parent``, on the stderr of the nearest ancestor process whose
     stderr is another file instead (Linux ``/proc/<pid>/fd/2``; helmfile's, past wrapper scripts
     such as pyenv shims that share our stderr pipe), where the user sees it."""
-    if parent:
+    if parent and not sys.stderr.isatty():  # a terminal: the user sees our own stderr
         try:
             ours = os.fstat(2)
             pid = os.getppid()
