@@ -18,6 +18,7 @@ from extractor.acquire import AcquireOptions
 from extractor.bundle.loader import load_bundle
 from extractor.config import BundleEntry, load_config
 from extractor.demo.push import push_bundle_image
+from extractor.emit.helmfile import KUBE_CONTEXT_ARG
 from extractor.errors import ConfigError
 from extractor.model import BundleSource, KubeObject, RenderOptions
 from extractor.pipeline import generate, render_options_for
@@ -185,10 +186,14 @@ def test_conversion_crds_are_bound_to_the_install_namespace(generated: Generated
     hooks = releases[name]["hooks"]
     assert hooks[0]["name"] == "namespace-guard", "the guard runs before the CRDs are applied"
     guard = hooks[0]
-    assert guard["args"][3] == "{{ .Release.Namespace }}" and guard["args"][4] == NAMESPACE
+    # bash -c KUBE_CONTEXT_SCRIPT kube-context CONTEXT <the hook's command and arguments>
+    assert guard["args"][2:5] == ["kube-context", KUBE_CONTEXT_ARG, "bash"]
+    assert guard["args"][8] == "{{ .Release.Namespace }}" and guard["args"][9] == NAMESPACE
 
     def run_guard(namespace: str) -> subprocess.CompletedProcess[str]:
-        args = [namespace if a == "{{ .Release.Namespace }}" else a for a in guard["args"]]
+        # as helmfile renders the arguments when it runs the hook (no kube context given)
+        rendered = {"{{ .Release.Namespace }}": namespace, KUBE_CONTEXT_ARG: ""}
+        args = [rendered.get(a, a) for a in guard["args"]]
         return subprocess.run([guard["command"], *args], capture_output=True, text=True, check=False)
 
     assert run_guard(NAMESPACE).returncode == 0
