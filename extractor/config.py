@@ -31,12 +31,15 @@ file users edit, its checks and its round-trip rewriting stay in one module. Sha
           - path: crds/                     # a file or directory, relative to this file, inside it
           - url: https://example.com/x.yaml # fetched when generating; https (http: loopback only)
             sha256: 0123...                 # required with url: 64 hex digits of the file
+    environments:                           # optional; helmfile environments (`default` always exists)
+      prod: {kubeContext: prod-cluster}     # name: a DNS-1123 label; kubeContext optional
 """
 
 from __future__ import annotations
 
 import io
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -208,6 +211,9 @@ class ProjectConfig:
 
     path: Path
     bundles: tuple[BundleEntry, ...]
+    environments: Mapping[str, str | None] = field(default_factory=lambda: {"default": None})
+    """helmfile environment name -> its ``kubeContext`` (``None``: none); ``default`` first, then
+    the others in file order."""
 
     def entry(self, name: str) -> BundleEntry:
         """Return the entry named ``name``; raises :class:`ConfigError` listing the known names."""
@@ -383,7 +389,33 @@ def load_config(path: Path) -> ProjectConfig:
     cycle = _needs_cycle({e.name: list(e.needs) for e in entries})
     if cycle:
         raise ConfigError(f"{path}: needs form a cycle: {' -> '.join(cycle)}")
-    return ProjectConfig(path=path, bundles=entries)
+    return ProjectConfig(path=path, bundles=entries, environments=_environments(path, data.get("environments")))
+
+
+def _environments(path: Path, raw: Any) -> dict[str, str | None]:
+    """The top-level ``environments:`` mapping (name -> ``{kubeContext: str}``, every key optional)
+    as name -> kube context, ``default`` first. Raises :class:`ConfigError` naming the environment."""
+    result: dict[str, str | None] = {"default": None}
+    if raw is None:
+        return result
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: environments must be a mapping of name to {{kubeContext: ...}}")
+    for name, spec in raw.items():
+        where = f"{path}: environment {_plain(name)!r}"
+        if not isinstance(name, str) or not DNS_LABEL.match(name):
+            raise ConfigError(f"{where}: the name must be a DNS-1123 label")
+        if spec is None:
+            spec = {}
+        if not isinstance(spec, dict):
+            raise ConfigError(f"{where}: expected a mapping (optional key: kubeContext)")
+        unknown = sorted(set(map(str, spec)) - {"kubeContext"})
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)} (known: kubeContext)")
+        context = spec.get("kubeContext")
+        if context is not None and (not isinstance(context, str) or not context):
+            raise ConfigError(f"{where}: kubeContext must be a non-empty string (got {_plain(context)!r})")
+        result[name] = None if context is None else str(context)
+    return result
 
 
 def _needs_cycle(needs: dict[str, list[str]]) -> list[str]:

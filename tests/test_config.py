@@ -118,6 +118,36 @@ def test_local_sources_resolve_against_the_config_directory(tmp_path: Path) -> N
         load_config(write(tmp_path, SAMPLE.replace('    version: "1.0"\n', "")))
 
 
+def test_environments_default_first_then_in_file_order(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, SAMPLE)).environments == {"default": None}
+    text = SAMPLE + "environments:\n  prod: {kubeContext: prod-admin@prod}\n  lab:\n  default:\n    kubeContext: dev\n"
+    config = load_config(write(tmp_path, text))
+    assert list(config.environments.items()) == [("default", "dev"), ("prod", "prod-admin@prod"), ("lab", None)]
+
+
+@pytest.mark.parametrize(
+    ("environments", "message"),
+    [
+        ("[prod]", "environments must be a mapping"),
+        ("{Prod: {}}", "environment 'Prod': the name must be a DNS-1123 label"),
+        ("{prod.eu: {}}", "environment 'prod.eu': the name must be a DNS-1123 label"),
+        ("{prod: {kubeContext: x, namespace: y}}", "environment 'prod': unknown key.s. namespace"),
+        ("{prod: {kubecontext: x}}", "environment 'prod': unknown key.s. kubecontext"),
+        ("{prod: {kubeContext: 42}}", "environment 'prod': kubeContext must be a non-empty string .got 42"),
+        ("{prod: {kubeContext: [a]}}", "environment 'prod': kubeContext must be a non-empty string"),
+        ("{prod: {kubeContext: ''}}", "environment 'prod': kubeContext must be a non-empty string"),
+        ("{prod: cluster-a}", "environment 'prod': expected a mapping"),
+    ],
+)
+def test_bad_environment_is_one_line_error_naming_the_file_and_environment(
+        tmp_path: Path, environments: str, message: str) -> None:
+    path = write(tmp_path, SAMPLE + f"environments: {environments}\n")
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}: ")
+    assert "\n" not in str(info.value)
+
+
 # -- patches and extraManifests ----------------------------------------------------------------------
 def with_fields(text: str) -> str:
     """SAMPLE with ``text`` (indented YAML keys) added to the first entry."""

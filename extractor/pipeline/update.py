@@ -388,7 +388,7 @@ def generate(
         resolution = resolve_needs(ordered)  # needs for what a chart requires or depends on
         notes += resolution.notes
         warnings += resolution.warnings
-        write_helmfile(resolution.specs, staged_helmfile)
+        write_helmfile(resolution.specs, staged_helmfile, config.environments)
         moves: list[tuple[Path | None, Path]] = [(staging / CHARTS_DIR / n, charts_root / n) for n in rebuilt]
         moves += [_crds_move(staging / CHARTS_DIR / n, charts_root / n) for n in rebuilt]
         names = [e.name for e in config.bundles]
@@ -429,7 +429,7 @@ def regenerate_helmfile(config: ProjectConfig, root: Path) -> Path:
     specs = resolve_needs([read_release_spec(root, entry) for entry in config.bundles]).specs
     with tempfile.TemporaryDirectory(prefix=".bundle-extract-", dir=root) as tmp:
         staged = Path(tmp) / HELMFILE_NAME
-        write_helmfile(specs, staged)
+        write_helmfile(specs, staged, config.environments)
         staged.replace(root / HELMFILE_NAME)
     return root / HELMFILE_NAME
 
