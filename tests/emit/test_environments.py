@@ -180,6 +180,7 @@ def _sync_env(cluster: KubeCluster, kubeconfig: Path, **extra: str) -> dict[str,
     ("ctxflag", ("--kube-context", GOOD), "sync"),
     ("ctxenv", ("-e", "remote"), "sync"),
     ("ctxapply", ("-e", "remote"), "apply"),
+    ("ctxflagapply", ("--kube-context", GOOD), "apply"),
 ])
 def test_hooks_follow_helms_kube_context(case: str, selection: tuple[str, ...], command: str,
                                          kube_cluster: KubeCluster, tmp_path: Path) -> None:
