@@ -707,6 +707,45 @@ def diff_command(base: str, head: str | None, root: Path, as_json: bool) -> None
     click.echo(report.to_json() if as_json else to_markdown(report), nl=False)
 
 
+@main.command("adopt")
+@click.option("--release", required=True, help="The generated release (bundles.yaml entry) taking the objects over.")
+@click.option("--from-release", "from_release", default=None,
+              help="The old chart's Helm release in the same namespace (default: --release).")
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("bundles.yaml"), show_default=True)
+@click.option("-o", "--output", "root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Directory holding charts/ (default: the config's directory).")
+@click.option("-n", "--namespace", default=None, help="Release namespace (default: the entry's namespace).")
+@click.option("--kube-context", default=None, help="kubeconfig context for kubectl and helm (default: current).")
+@click.option("-f", "--values", "values", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="More values files the helmfile passes to the release (values/<release>.yaml is read itself).")
+@click.option("--dry-run", is_flag=True, help="Print what would be adopted; change nothing.")
+@_handle_errors
+def adopt_command(release: str, from_release: str | None, config_path: Path, root: Path | None,
+                  namespace: str | None, kube_context: str | None, values: tuple[Path, ...], dry_run: bool) -> None:
+    """Hand objects of the old charts over to a generated release (explicit opt-in).
+
+    Every object the release would own (helm template of charts/RELEASE) that exists in the
+    cluster without a Helm owner, or owned by --from-release, gets Helm's ownership label and
+    annotations for RELEASE, so that helmfile sync can take it over. An object owned by any other
+    release is refused and nothing is changed (exit 10). Objects the old chart created that the new
+    one does not own are listed as left-overs. See docs/migrate.md.
+    """
+    from extractor.pipeline.adopt import AdoptOptions, adopt
+
+    result = adopt(AdoptOptions(release=release, config=config_path, root=root, namespace=namespace,
+                                from_release=from_release, kube_context=kube_context, values=values,
+                                dry_run=dry_run))
+    verb = "would adopt" if dry_run else "adopted"
+    for adoption in result.adopted:
+        click.echo(f"{verb}: {adoption.ref} (owner before: {adoption.owner})")
+    for item in result.left_over:
+        click.echo(f"left over: {item.ref} (from {item.source}; {item.fate})")
+    click.echo(f"adopt {result.release} in {result.namespace}: {len(result.adopted)} {verb}, "
+               f"{len(result.owned)} already owned, {len(result.absent)} to be created, "
+               f"{len(result.left_over)} left over" + (" (dry run: nothing changed)" if dry_run else ""), err=True)
+
+
 _CHARTS_DEST_HELP = "Directory receiving the .tgz archives."
 
 
