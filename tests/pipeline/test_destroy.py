@@ -130,9 +130,44 @@ def test_destroy_removes_the_release_and_keeps_the_crds(deployed: Path, cluster:
     cluster.kubectl("get", "issuer", "leftover", "-n", "destroy-extra")  # not the chart's: untouched
 
 
+def _dead_current_context(cluster: KubeCluster, path: Path) -> Path:
+    """A kubeconfig whose current context ``dead`` points at a closed port; ``test`` is the API server."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again when the block ends: connections are refused
+    config = json.loads(cluster.kubeconfig.read_text())
+    [good] = config["clusters"]
+    [context] = config["contexts"]
+    config["clusters"].append({"name": "dead", "cluster": {**good["cluster"], "server": f"https://127.0.0.1:{port}"}})
+    config["contexts"].append({"name": "dead", "context": {**context["context"], "cluster": "dead"}})
+    config["current-context"] = "dead"
+    path.write_text(json.dumps(config))
+    path.chmod(0o600)
+    return path
+
+
+def test_kube_context_reaches_kubectl_and_helmfile(deployed: Path, cluster: KubeCluster, tmp_path: Path) -> None:
+    crds = crd_names(deployed / "charts" / RELEASE)
+    _sync(deployed, cluster)  # the step above removed the release
+    kubeconfig = _dead_current_context(cluster, tmp_path / "kubeconfig")
+    env = {**_env(cluster), "KUBECONFIG": str(kubeconfig)}
+    proc = make("destroy", f"CONFIG={deployed / 'bundles.yaml'}", "DELETE_CRDS=1", "FORCE=1", env=env, check=False)
+    assert proc.returncode != 0  # the current context is dead: nothing reached the cluster
+    assert _releases(cluster) == [RELEASE]
+    assert _crds_present(cluster, crds) == crds
+    proc = make("destroy", f"CONFIG={deployed / 'bundles.yaml'}", "DELETE_CRDS=1", "FORCE=1", "KUBE_CONTEXT=test",
+                env=env, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert _releases(cluster) == []
+    assert _crds_present(cluster, crds) == []
+
+
 def test_destroy_with_everything_leaves_nothing(deployed: Path, cluster: KubeCluster) -> None:
     crds = crd_names(deployed / "charts" / RELEASE)
     _sync(deployed, cluster)
+    cluster.kubectl("apply", "-f", "-", input=LEFTOVER)  # the step above deleted it with its CRD
     assert _releases(cluster) == [RELEASE]
     proc = _destroy(deployed, cluster, "DELETE_CRDS=1", "DELETE_NAMESPACES=1", "FORCE=1")
     assert proc.returncode == 0, proc.stderr
