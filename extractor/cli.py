@@ -799,17 +799,19 @@ def push_command(charts: tuple[Path, ...], repo: str | None, config_path: Path, 
                  ca_file: Path | None) -> None:
     """Package (as `package` does) and helm push every generated chart, or the CHARTS given, to --repo.
 
+    The archives reach --dest only once every push succeeded.
+
     Credentials are looked up as pulls look them up (auth files in podman's order, credHelpers,
     credsStore) and passed to helm in a temporary registry config file, deleted afterwards.
     """
-    from extractor.pipeline.publish import generated_charts, package_charts, push_charts
+    from extractor.pipeline.publish import generated_charts, publish_charts
 
     if not repo:
         raise ConfigError("push: give the repository, REPO=oci://HOST/PATH (--repo)")
     root = root or config_path.resolve().parent
     selected = list(charts) or generated_charts(config_path, root)
-    archives = package_charts(selected, dest or root / "dist", helm=helm)
-    for pushed in push_charts(archives, repo, helm=helm, authfile=authfile, plain_http=plain_http, ca_file=ca_file):
+    for pushed in publish_charts(selected, dest or root / "dist", repo, helm=helm, authfile=authfile,
+                                 plain_http=plain_http, ca_file=ca_file):
         click.echo(f"{pushed.reference} {pushed.digest}".rstrip())
 
 

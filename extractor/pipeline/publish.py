@@ -23,10 +23,12 @@ pulls reach them.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import gzip
 import io
 import json
 import os
+import shutil
 import subprocess
 import tarfile
 import tempfile
@@ -45,13 +47,17 @@ from extractor.emit.crds_chart import CRDS_OF_ANNOTATION, crds_chart_name
 from extractor.errors import ConfigError, EmitError, ToolError
 from extractor.tools import find_tool
 
-__all__ = ["ARCHIVE_MTIME", "PushResult", "generated_charts", "normalise_archive", "package_charts", "push_charts"]
+__all__ = [
+    "ARCHIVE_MTIME", "PushResult", "generated_charts", "normalise_archive", "package_charts", "publish_charts",
+    "push_charts",
+]
 
 ARCHIVE_MTIME = 0
 """Modification time (seconds since the epoch) of every entry of a packaged chart, unless
 ``$SOURCE_DATE_EPOCH`` says otherwise."""
 MAX_ARCHIVE_BYTES = 256 * 1024 * 1024
 """Largest archive (compressed or unpacked) :func:`normalise_archive` reads."""
+_AUTH_WORDS = ("401", "403", "unauthorized", "authentication", "denied", "forbidden")
 HELM_TIMEOUT = 300.0
 """Seconds one ``helm package`` or ``helm push`` may run."""
 
@@ -217,6 +223,32 @@ def package_charts(
     return results
 
 
+def publish_charts(
+    charts: Sequence[Path],
+    dest: Path,
+    repo: str,
+    *,
+    helm: Path | None = None,
+    authfile: Path | None = None,
+    plain_http: bool | None = None,
+    ca_file: Path | None = None,
+) -> list[PushResult]:
+    """``make push``: :func:`package_charts` into a private temporary directory, :func:`push_charts`
+    every archive, then move the archives into ``dest`` (created then). ``repo`` is checked first;
+    when packaging or a push fails, ``dest`` is left as it was. Raises what those two raise."""
+    _parse_repo(repo)
+    with tempfile.TemporaryDirectory(prefix="bundle-extract-packages-") as tmp:
+        archives = package_charts(charts, Path(tmp), helm=helm)
+        pushed = push_charts(archives, repo, helm=helm, authfile=authfile, plain_http=plain_http, ca_file=ca_file)
+        try:
+            dest.mkdir(parents=True, exist_ok=True)
+            for archive in archives:
+                shutil.move(archive, dest / archive.name)
+        except OSError as exc:
+            raise EmitError(f"{dest}: cannot move the packages into place: {exc.strerror}") from None
+    return [dataclasses.replace(p, archive=dest / p.archive.name) for p in pushed]
+
+
 @dataclass(frozen=True)
 class PushResult:
     """One pushed archive: the ``oci://`` reference and the manifest digest helm reported."""
@@ -296,7 +328,7 @@ def push_charts(
                 proc = _run_helm(binary, ["push", str(archive), repo.rstrip("/"), *flags], extra)
             except ToolError as exc:
                 hint = ""
-                if creds is None:
+                if creds is None and any(word in str(exc).lower() for word in _AUTH_WORDS):
                     places = ", ".join(str(p) for p in auth_file_candidates(authfile, env))
                     hint = f" (no credentials for {host} in {places}, nor a credential helper)"
                 raise ToolError(f"push {archive.name} to {repo}: {exc}{hint}") from None

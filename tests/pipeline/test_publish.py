@@ -192,3 +192,5 @@ def test_push_without_credentials_to_an_auth_registry_is_one_line(project: Path,
                                 f"to {repo}: ")
     assert f"no credentials for {auth_registry.host} in " in errors[0]
     assert not [r for r in _repositories(auth_registry) if r.startswith("nocreds/")]
+    assert not (tmp_path / "dist").exists()  # nothing written either
+    assert list((home / "tmp").iterdir()) == []
