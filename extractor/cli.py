@@ -716,13 +716,17 @@ def diff_command(base: str, head: str | None, root: Path, as_json: bool) -> None
 @click.option("-o", "--output", "root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Directory holding charts/ (default: the config's directory).")
 @click.option("-n", "--namespace", default=None, help="Release namespace (default: the entry's namespace).")
-@click.option("--kube-context", default=None, help="kubeconfig context for kubectl and helm (default: current).")
+@click.option("-e", "--environment", default="default", show_default=True,
+              help="helmfile environment: its kubeContext (bundles.yaml) and values/<release>.<env>.yaml.")
+@click.option("--kube-context", default=None,
+              help="kubeconfig context for kubectl and helm (default: the environment's, else the current one).")
 @click.option("-f", "--values", "values", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="More values files the helmfile passes to the release (values/<release>.yaml is read itself).")
+              help="More values files for the release (values/<release>[.<env>].yaml are read already).")
 @click.option("--dry-run", is_flag=True, help="Print what would be adopted; change nothing.")
 @_handle_errors
 def adopt_command(release: str, from_release: str | None, config_path: Path, root: Path | None,
-                  namespace: str | None, kube_context: str | None, values: tuple[Path, ...], dry_run: bool) -> None:
+                  namespace: str | None, environment: str, kube_context: str | None, values: tuple[Path, ...],
+                  dry_run: bool) -> None:
     """Hand objects of the old charts over to a generated release (explicit opt-in).
 
     Every object the release would own (helm template of charts/RELEASE) that exists in the
@@ -734,8 +738,8 @@ def adopt_command(release: str, from_release: str | None, config_path: Path, roo
     from extractor.pipeline.adopt import AdoptOptions, adopt
 
     result = adopt(AdoptOptions(release=release, config=config_path, root=root, namespace=namespace,
-                                from_release=from_release, kube_context=kube_context, values=values,
-                                dry_run=dry_run))
+                                from_release=from_release, kube_context=kube_context, environment=environment,
+                                values=values, dry_run=dry_run))
     verb = "would adopt" if dry_run else "adopted"
     for adoption in result.adopted:
         click.echo(f"{verb}: {adoption.ref} (owner before: {adoption.owner})")

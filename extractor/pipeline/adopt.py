@@ -58,8 +58,8 @@ MANAGED_BY = "app.kubernetes.io/managed-by"
 HELM_MANAGED_BY = "Helm"
 RELEASE_NAME = "meta.helm.sh/release-name"
 RELEASE_NAMESPACE = "meta.helm.sh/release-namespace"
-#: user values files of a release, relative to the project (added to the generated helmfile)
-USER_VALUES = ("values/{release}.yaml",)
+#: user values files of a release, relative to the project, in the generated helmfile's order
+USER_VALUES = ("values/{release}.yaml", "values/{release}.{environment}.yaml")
 #: the largest helm/kubectl output read (a rendered chart, a release manifest, a list of objects)
 MAX_OUTPUT = 64 * 1024 * 1024
 #: a placeholder turning on each chart's pull Secret (``pullSecret.dockerConfigJson``) when
@@ -138,9 +138,11 @@ class AdoptOptions:
 
     ``config``: bundles.yaml; ``root``: the directory holding ``charts/`` (default: the config's);
     ``namespace``: the release namespace (default: the entry's); ``from_release``: the old release
-    name in that namespace (default: ``release``); ``values``: extra values files (after the user's
-    ``values/<release>.yaml``, which is read when it exists); ``timeout``: seconds per kubectl/helm
-    call.
+    name in that namespace (default: ``release``); ``environment``: the helmfile environment (its
+    ``kubeContext`` from bundles.yaml unless ``kube_context`` is given, and its user values file);
+    ``values``: extra values files, after the user's ``values/<release>.yaml`` and
+    ``values/<release>.<environment>.yaml`` (read when they exist, as the helmfile does);
+    ``timeout``: seconds per kubectl/helm call.
     """
 
     release: str
@@ -149,6 +151,7 @@ class AdoptOptions:
     namespace: str | None = None
     from_release: str | None = None
     kube_context: str | None = None
+    environment: str = "default"
     values: tuple[Path, ...] = ()
     dry_run: bool = False
     timeout: float = 60.0
@@ -252,7 +255,7 @@ def _new_objects(options: AdoptOptions, root: Path, namespace: str, cluster: _Cl
     chart = root / CHARTS_DIR / options.release
     if not (chart / "Chart.yaml").is_file():
         raise ConfigError(f"{chart}: no generated chart for release {options.release!r}; run 'make update-bundle'")
-    values = [root / v.format(release=options.release) for v in USER_VALUES]
+    values = [root / v.format(release=options.release, environment=options.environment) for v in USER_VALUES]
     files = [p for p in values if p.is_file()] + list(options.values)
     for path in options.values:
         if not path.is_file():
@@ -294,7 +297,10 @@ def adopt(options: AdoptOptions) -> AdoptResult:
     root = options.root or options.config.resolve().parent
     namespace = options.namespace or entry.namespace
     old = options.from_release or options.release
-    cluster = _Cluster(options.kube_context, options.timeout)
+    if options.environment not in config.environments:
+        known = ", ".join(sorted(config.environments))
+        raise ConfigError(f"{options.config}: no environment {options.environment!r} (known: {known})")
+    cluster = _Cluster(options.kube_context or config.environments[options.environment], options.timeout)
 
     new = _new_objects(options, root, namespace, cluster)
     adopt_list: list[tuple[Adoption, str]] = []

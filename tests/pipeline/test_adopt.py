@@ -112,7 +112,8 @@ def setup(kube_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory) -
     project = root / "project"
     write(project, {
         "bundles.yaml": (f"bundles:\n  - name: {RELEASE}\n    image: registry.example.com/widget/bundle\n"
-                         f"    version: '1.0'\n    namespace: {NAMESPACE}\n"),
+                         f"    version: '1.0'\n    namespace: {NAMESPACE}\n"
+                         "environments:\n  staging: {}\n  elsewhere: {kubeContext: no-such-context}\n"),
         **{f"charts/{RELEASE}/{name}": text for name, text in CHART.items()},
     })
     write(root / "old", OLD_CHART)
@@ -204,6 +205,22 @@ def test_user_values_files_change_the_objects_the_release_owns(setup: Setup) -> 
     finally:
         (setup.project / "values" / f"{RELEASE}.yaml").unlink()
     assert f"ConfigMap {NAMESPACE}/extra" in {str(r) for r in result.absent}
+
+
+def test_the_environment_brings_its_values_file_and_kube_context(setup: Setup) -> None:
+    (setup.project / "values").mkdir(exist_ok=True)
+    (setup.project / "values" / f"{RELEASE}.staging.yaml").write_text("extra: true\n")
+    try:
+        staging = setup.run(from_release=OLD, environment="staging", dry_run=True)
+        default = setup.run(from_release=OLD, dry_run=True)
+    finally:
+        (setup.project / "values" / f"{RELEASE}.staging.yaml").unlink()
+    assert f"ConfigMap {NAMESPACE}/extra" in {str(r) for r in staging.absent}
+    assert f"ConfigMap {NAMESPACE}/extra" not in {str(r) for r in default.absent}
+    with pytest.raises(ToolError, match="no-such-context"):
+        setup.run(from_release=OLD, environment="elsewhere", dry_run=True)
+    with pytest.raises(ConfigError, match=r"no environment 'prod' \(known: default, elsewhere, staging\)"):
+        setup.run(environment="prod")
 
 
 def test_an_object_changed_after_the_check_is_not_patched(setup: Setup) -> None:
