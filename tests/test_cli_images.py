@@ -108,6 +108,14 @@ def test_images_errors_are_one_line(generated: tuple[Path, subprocess.CompletedP
     empty = _local_config(tmp_path / "empty")
     proc = cli("images", "-c", str(empty))
     assert proc.returncode != 0 and "release.yaml: not found: generate the chart first" in proc.stderr
+    # a chart generated before images were recorded: said so, not an empty list without a word
+    old = tmp_path / "old"
+    shutil.copytree(config.parent, old, ignore=shutil.ignore_patterns(".bundle-extract-*"))
+    release = old / "charts/lws-operator/release.yaml"
+    release.write_text(yamlio.dump({**yamlio.load(release.read_bytes()), "images": []}))
+    proc = cli("images", "-c", str(old / "bundles.yaml"), "--bundle", "lws-operator")
+    assert proc.returncode == 0 and proc.stdout == ""
+    assert "warning: chart 'lws-operator' lists no images" in proc.stderr
 
 
 def test_make_images(generated: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
