@@ -220,6 +220,7 @@ def _documented_values(name: str) -> list[dict[str, Any]]:
     draft = processed_draft(name)
     out: list[dict[str, Any]] = [
         {},
+        {"global": {"anything": True}},  # what a parent chart passes
         {"pullSecret": {"dockerConfigJson": PULL_SECRET}, "imagePullSecrets": ["x", {"name": "y"}]},
         {key: {"create": False}},
         {
@@ -313,3 +314,29 @@ def test_notes_render(charts: dict[str, Path], create: bool) -> None:
     assert "kubectl --namespace mesh rollout status deployment/servicemesh-operator3" in notes
     assert ("kubectl get istios.sailoperator.io default" in notes) is create
     assert "{{" not in notes
+
+
+def test_value_schemas_merge_by_path() -> None:
+    from extractor.emit.schema import values_schema
+    from extractor.errors import EmitError
+
+    draft = processed_draft("lws-operator")
+    draft.value_schemas = {
+        "extra.nested.count": {"type": "integer", "minimum": 1},
+        "pullSecret.name": {"type": "string", "maxLength": 253, "description": "the fragment's"},
+    }
+    draft.value_bindings = {"switches.enabled": "!openshift.enabled"}
+    schema = values_schema(draft)["properties"]
+    assert schema["extra"] == {"type": "object", "additionalProperties": False, "properties": {
+        "nested": {"type": "object", "additionalProperties": False,
+                   "properties": {"count": {"type": "integer", "minimum": 1}}}}}  # fmt: skip
+    name = schema["pullSecret"]["properties"]["name"]
+    assert name["maxLength"] == 253 and name["description"].startswith("Name of the pull Secret")
+    assert schema["switches"]["properties"]["enabled"] == {"type": "boolean"}
+    for bad in ("", "a..b", ".a"):
+        draft.value_schemas = {bad: {"type": "string"}}
+        with pytest.raises(EmitError, match="not a dotted value path"):
+            values_schema(draft)
+    draft.value_schemas = {"a": ["not", "a", "schema"]}
+    with pytest.raises(EmitError, match="not a JSON Schema object"):
+        values_schema(draft)
