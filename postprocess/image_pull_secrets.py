@@ -229,6 +229,15 @@ def run(draft: ChartDraft, options: Mapping[str, Any]) -> ChartDraft:
 
     out.helpers.update(_helpers(chart))
     out.values.setdefault("imagePullSecrets", [])
+    # values.schema.json: a Secret name, or a LocalObjectReference
+    out.value_schemas.setdefault("imagePullSecrets", {
+        "type": "array",
+        "items": {"anyOf": [
+            {"type": "string", "minLength": 1},
+            {"type": "object", "properties": {"name": {"type": "string", "minLength": 1}}, "required": ["name"],
+             "additionalProperties": False},
+        ]},
+    })  # fmt: skip
     out.values.setdefault("pullSecret", {"name": f"{chart}-pull-secret", "dockerConfigJson": ""})
     out.value_docs.setdefault(
         "imagePullSecrets",

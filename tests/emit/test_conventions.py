@@ -190,6 +190,8 @@ WRONG = [
     ("lws-operator", {"lwsOperator": {"spec": {"managementState": "Sometimes"}}}),
     ("cert-manager-operator", {"deploymentConfig": {"tolerations": {"key": "x"}}}),
     ("cert-manager-operator", {"infrastructure": {"create": "no"}}),
+    ("lws-operator", {"imagePullSecrets": [{"nmae": "x"}]}),
+    ("lws-operator", {"imagePullSecrets": "x"}),
 ]
 
 
@@ -221,7 +223,7 @@ def _documented_values(name: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = [
         {},
         {"global": {"anything": True}},  # what a parent chart passes
-        {"pullSecret": {"dockerConfigJson": PULL_SECRET}, "imagePullSecrets": ["x", {"name": "y"}]},
+        {"pullSecret": {"dockerConfigJson": PULL_SECRET}, "imagePullSecrets": ["x", {"name": "other"}]},
         {key: {"create": False}},
         {
             "deploymentConfig": {
