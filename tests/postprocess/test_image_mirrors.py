@@ -116,6 +116,14 @@ def test_bad_mirror_and_override_values_name_the_value() -> None:
     assert check_mirrors({"quay.io/": "m.example:5000/q/"}) == {"quay.io/": "m.example:5000/q/"}
     with pytest.raises(ConfigError, match="option 'mirrors'"):
         run(rendered_draft("lws-operator"), {"mirrors": {"quay.io": "bad mirror"}})
+    # options are the chart's defaults, checked when it is generated
+    draft = run(rendered_draft("lws-operator"), {"mirrors": {"registry.redhat.io": "m.example/rh"},
+                                                 "overrides": {"a/b:1": "c/d:2"}})
+    assert draft.values["imageRegistryMirrors"] == {"registry.redhat.io": "m.example/rh"}
+    assert draft.values["imageOverrides"] == {"a/b:1": "c/d:2"}
+    assert draft.value_schemas["imageRegistryMirrors"]["additionalProperties"]["type"] == "string"
+    with pytest.raises(ConfigError, match=r"unknown option\(s\) mirror \(known: mirrors, overrides\)"):
+        run(rendered_draft("lws-operator"), {"mirror": {}})
 
 
 @pytest.mark.parametrize(
