@@ -173,13 +173,17 @@ def render_readme(draft: ChartDraft, chart_version: str) -> str:
         ]
     out += [
         "",
-        "Hooks the generated helmfile runs before Helm installs or upgrades the release (presync):",
+        "Hooks the generated helmfile runs around Helm (presync unless said otherwise):",
         "",
-        "- checks: the APIs the chart needs are served, and no CRD update drops a version still stored;",
     ]
     if draft.namespace_bound_crds:
         out.append(f"- `namespace-guard`: the release must be installed in `{namespace}` "
                    "(CRD conversion webhooks point there);")  # fmt: skip
+    if draft.requires:
+        out.append("- `require-apis`: the APIs listed under Prerequisites are served (unless a release this one "
+                   "needs provides them);")  # fmt: skip
+    if any(crd.versions for crd in draft.crds):
+        out.append("- `crd-stored-versions`: no CRD update drops a version still stored in the cluster;")
     if draft.extra_namespaces:
         out.append("- `create-namespaces`: " + ", ".join(f"`{n}`" for n in sorted(set(draft.extra_namespaces))) + ";")
     if draft.crds:
@@ -187,6 +191,8 @@ def render_readme(draft: ChartDraft, chart_version: str) -> str:
     for hook in draft.hooks:
         gate = f" (when `{hook.condition}`)" if hook.condition else ""
         out.append(f"- `{hook.name}` ({', '.join(hook.events)}){gate};")
+    if out[-1] == "":
+        out.append("- none.")
     out[-1] = out[-1].rstrip(";") + "."
 
     out += ["", "## Prerequisites", ""]
