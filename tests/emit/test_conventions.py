@@ -18,6 +18,7 @@ from extractor import yamlio
 from extractor.emit.chart import write_chart
 from postprocess.operator_crs import alm_examples
 from tests.support.drafts import TARGETS, processed_draft
+from tests.support.kube import KubeCluster
 from tests.support.tools import require_tool
 
 CHARTS = list(TARGETS)
@@ -342,3 +343,21 @@ def test_value_schemas_merge_by_path() -> None:
     draft.value_schemas = {"a": ["not", "a", "schema"]}
     with pytest.raises(EmitError, match="not a JSON Schema object"):
         values_schema(draft)
+
+
+@pytest.mark.parametrize("tool", HELMS)
+def test_notes_render_against_the_api_server(charts: dict[str, Path], kube_cluster: KubeCluster, tool: str) -> None:
+    # a client dry run against the real API server (helm 3 asks the cluster for its version even
+    # then): the cluster (v1.32) meets lws's kubeVersion, nothing is created. Helm 3 also maps
+    # every object to a served API, and this cluster has no LeaderWorkerSetOperator CRD: the CR off.
+    create = tool == "helm4"
+    proc = subprocess.run(
+        [str(require_tool(tool)), "install", "conventions-notes", str(charts["lws-operator"]), "--dry-run=client",
+         "--namespace", "conventions-notes", "--set", f"lwsOperator.create={str(create).lower()}"],
+        capture_output=True, text=True, timeout=300, check=False, env=kube_cluster.env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    notes = proc.stdout.split("NOTES:\n", 1)[1]
+    assert "release conventions-notes in namespace conventions-notes." in notes
+    assert "kubectl --namespace conventions-notes rollout status deployment/openshift-lws-operator" in notes
+    assert ("kubectl get leaderworkersetoperators.operator.openshift.io cluster" in notes) is create
