@@ -11,4 +11,4 @@ Pipeline (each stage is its own module):
 Library code never prints or exits; errors derive from extractor.errors.ExtractorError.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

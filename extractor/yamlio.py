@@ -6,7 +6,9 @@ stay strings, ``0777`` is not an octal int, ``1:20`` is not a sexagesimal int. O
 (any case), ``null``/``~``/empty, decimal/hex/octal (``0o``) ints and decimal floats are typed.
 
 Dumping uses ``yaml.CSafeDumper`` whose resolver is PyYAML's YAML 1.1 one, so every string that any
-YAML 1.1 reader (Kubernetes' sigs.k8s.io/yaml included) would mistype is quoted on output.
+YAML 1.1 reader would mistype is quoted on output; so are the strings go-yaml v2 (Helm, Kubernetes'
+sigs.k8s.io/yaml) or the YAML 1.2 core schema would type although PyYAML does not (``y``, ``n``,
+``1e3``, ``0o17``).
 Empty maps, lists and strings are always kept.
 
 Limits (hostile input is refused quickly with :class:`LimitError`, a ``yaml.YAMLError``): nesting
@@ -259,12 +261,23 @@ class Dumper(_BaseDumper):
             key = (value, implicit[0], implicit[1])
             tag = _RESOLVED.get(key)
             if tag is None:
-                tag = _RESOLVED[key] = _BaseDumper.resolve(self, kind, value, implicit)  # type: ignore[no-untyped-call]
+                tag = _BaseDumper.resolve(self, kind, value, implicit)  # type: ignore[no-untyped-call]
+                if tag == _STR and implicit[0] and _TYPED_ELSEWHERE.match(value):
+                    tag = _TYPED_TAG  # not plain: quoted on output
+                _RESOLVED[key] = tag
             return tag
         return _BaseDumper.resolve(self, kind, value, implicit)  # type: ignore[no-untyped-call]
 
 
 _RESOLVED: dict[tuple[Any, bool, bool], str] = {}
+#: Plain scalars PyYAML's YAML 1.1 resolver takes for strings but another reader types: go-yaml v2
+#: (Helm and Kubernetes, through sigs.k8s.io/yaml) reads ``y``/``n`` as booleans and ``1e3`` as a
+#: float; the YAML 1.2 core schema (this module's loader) reads ``0o17`` as an int and ``1e3``,
+#: ``1.5e3`` as floats. Strings matching it are quoted.
+_TYPED_ELSEWHERE = re.compile(
+    r"^(?:[yYnN]|[-+]?0o[0-7]+|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?)$"
+)
+_TYPED_TAG = "tag:yaml.org,2002:float"
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 _INT_TAG = "tag:yaml.org,2002:int"
 _NULL_TAG = "tag:yaml.org,2002:null"

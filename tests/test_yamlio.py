@@ -1,9 +1,19 @@
 from __future__ import annotations
 
+import json
+import subprocess
+from pathlib import Path
+
 import pytest
 import yaml
 
 from extractor import yamlio
+from tests.support.tools import require_tool
+
+#: strings some YAML reader types when they are written plain: go-yaml v2 (Helm) reads y/n as
+#: booleans and 1e3 as a float; YAML 1.2 core reads 0o17 as an int and 1.5e3 as a float
+_TYPED_ELSEWHERE = ["y", "Y", "n", "N", "0o17", "1e3", "1E3", "+1e-3", "1.5e3", ".5", "7.", "yes", "off", "0x1F",
+                    "1_000", "12", "~", "null", "true", "2026-11-30", "=", "<<"]
 
 
 def test_yaml11_traps_stay_strings() -> None:
@@ -47,7 +57,7 @@ def test_dump_all_and_load_all_round_trip() -> None:
 
 def test_dump_is_deterministic_and_keeps_order() -> None:
     data = {"z": 1, "a": {"y": 2, "b": 3}}
-    assert yamlio.dump(data) == "z: 1\na:\n  y: 2\n  b: 3\n"
+    assert yamlio.dump(data) == "z: 1\na:\n  'y': 2\n  b: 3\n"  # y: a boolean to go-yaml
     assert yamlio.dump(data) == yamlio.dump(data)
 
 
@@ -59,3 +69,32 @@ def test_no_aliases_for_shared_objects() -> None:
 def test_bad_yaml_raises_yaml_error() -> None:
     with pytest.raises(yaml.YAMLError):
         yamlio.load("a: [\n")
+
+
+def test_strings_other_readers_type_are_quoted_and_round_trip() -> None:
+    data = {value: value for value in _TYPED_ELSEWHERE}
+    text = yamlio.dump(data)
+    assert yamlio.load(text) == data
+    assert yaml.load(text, Loader=yaml.SafeLoader) == data  # YAML 1.1 reader
+    for value in ("y", "n", "0o17", "1e3", "1.5e3"):
+        assert f"'{value}': '{value}'" in text
+
+
+@pytest.mark.parametrize("helm", ["helm", "helm4"])
+def test_helm_reads_dumped_strings_as_strings(tmp_path: Path, helm: str) -> None:
+    """values.yaml written by yamlio.dump: Helm (go-yaml) sees every string as a string."""
+    chart = tmp_path / "chart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: strings\nversion: 0.1.0\n")
+    values = {"strings": _TYPED_ELSEWHERE, "keys": {value: 1 for value in _TYPED_ELSEWHERE}}
+    (chart / "values.yaml").write_text(yamlio.dump(values))
+    (chart / "templates" / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: strings\ndata:\n"
+        "  json: {{ dict \"strings\" .Values.strings \"keys\" .Values.keys | toJson | quote }}\n"
+    )
+    proc = subprocess.run([str(require_tool(helm)), "template", "x", str(chart)], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    rendered = json.loads(yamlio.load(proc.stdout)["data"]["json"])
+    assert rendered["strings"] == _TYPED_ELSEWHERE
+    assert sorted(rendered["keys"]) == sorted(_TYPED_ELSEWHERE)
