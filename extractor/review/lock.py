@@ -8,7 +8,7 @@ One entry per bundles.yaml entry::
       digest: sha256:…                     # what it resolved to (a local directory: tree:sha256:…)
       csv: {name: servicemeshoperator3.v3.2.1, version: 3.2.1}
       chart: {version: 3.2.1-rev.1, revision: 1, files: sha256:…}
-      generator: bundle-extract 0.2.0
+      generator: bundle-extract 0.3.0
       inputs: sha256:…                     # generator version + entry options (patches included)
                                            # + bundle digest + extraManifests content digest
       checksum: sha256:…                   # over the fields above: a hand edit is refused
