@@ -270,10 +270,8 @@ class Dumper(_BaseDumper):
 
 
 _RESOLVED: dict[tuple[Any, bool, bool], str] = {}
-#: Plain scalars PyYAML's YAML 1.1 resolver takes for strings but another reader types: go-yaml v2
-#: (Helm and Kubernetes, through sigs.k8s.io/yaml) reads ``y``/``n`` as booleans and ``1e3`` as a
-#: float; the YAML 1.2 core schema (this module's loader) reads ``0o17`` as an int and ``1e3``,
-#: ``1.5e3`` as floats. Strings matching it are quoted.
+#: Strings PyYAML 1.1 leaves plain but go-yaml v2 (``y``/``n`` bools, ``1e3``) or YAML 1.2 core
+#: (``0o17``, ``1.5e3``) would type: quoted on output.
 _TYPED_ELSEWHERE = re.compile(
     r"^(?:[yYnN]|[-+]?0o[0-7]+|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?)$"
 )
