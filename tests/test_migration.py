@@ -1,7 +1,7 @@
 """Migrating a cluster from the old rhaii-on-xks charts to the generated ones (docs/migrate.md).
 
 The old charts (``../shared/reference-charts``, rhaii-on-xks 8f3386a) are installed with their
-umbrella helmfile on the session's API server (``kube_cluster``), then the generated project
+umbrella helmfile on an API server of the module's own (``migration_cluster``), then the generated project
 (``project``: ``make update-bundle`` of ``../shared/bundles`` through the loopback registry) takes
 over: ``bundle-extract adopt`` per release, ``helmfile sync``, ``helmfile apply``.
 
@@ -22,8 +22,8 @@ The faithful minimum of the old install (everything else runs as published):
 Namespaces cannot be unique: the old charts hard-code ``istio-system`` and
 ``openshift-lws-operator`` in their presync manifests, and the cluster-scoped names (ClusterRoles,
 ``CertManager``/``LeaderWorkerSetOperator`` ``cluster``, ``Istio`` ``default``) are fixed in both
-generations. So the module uses the real namespaces, checks first that nobody else uses them on the
-shared API server, and removes what it created at the end: the releases (helm uninstall), what is
+generations. So the module runs its own API server (other modules install the same charts on the
+session's), uses the real namespaces, checks first that they are free, and removes what it created at the end: the releases (helm uninstall), what is
 left in its namespaces, the namespaces, the istiod webhook configurations, and the CRDs that did
 not exist before the module (CRDs are cluster-scoped and shared with other tests: those present
 before are left alone).
@@ -52,7 +52,7 @@ from extractor.pipeline.adopt import (
     AdoptResult,
     adopt,
 )
-from tests.support.kube import ISTIOD_WEBHOOKS, KubeCluster
+from tests.support.kube import ISTIOD_WEBHOOKS, KubeCluster, start_kube
 from tests.support.project import REPO, helmfile
 from tests.support.tools import require_shared, require_tool
 from tests.test_deploy import require_helm_diff
@@ -198,11 +198,20 @@ class Migration:
 
 
 @pytest.fixture(scope="module")
-def migration(kube_cluster: KubeCluster, project: Path, tmp_path_factory: pytest.TempPathFactory
+def migration_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
+    """An API server of this module's own: the old charts hard-code their namespaces and
+    cluster-scoped names, which other modules' tests on the session's server also use."""
+    with start_kube(tmp_path_factory.mktemp("migration-kube")) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module")
+def migration(migration_cluster: KubeCluster, project: Path, tmp_path_factory: pytest.TempPathFactory
               ) -> Iterator[Migration]:
+    cluster = migration_cluster
     for namespace in NAMESPACES:
-        taken = kube_cluster.kubectl("get", "namespace", namespace, "--ignore-not-found", "-o", "name").stdout
-        assert not taken.strip(), f"namespace {namespace} exists on the shared API server: another test uses it"
+        taken = cluster.kubectl("get", "namespace", namespace, "--ignore-not-found", "-o", "name").stdout
+        assert not taken.strip(), f"namespace {namespace} exists before the old charts are installed"
     kubectl, helm = require_tool("kubectl"), require_tool("helm")
     root = tmp_path_factory.mktemp("migration")
     home = root / "home"
@@ -211,8 +220,8 @@ def migration(kube_cluster: KubeCluster, project: Path, tmp_path_factory: pytest
     (home / ".config" / "containers" / "auth.json").write_text(
         json.dumps({"auths": {"registry.redhat.io": {"auth": "bWlncmF0aW9uOnRlc3Q="}}}))
     env = {
-        "KUBECONFIG": str(kube_cluster.kubeconfig),
-        "KUBECACHEDIR": str(kube_cluster.root / "kube-cache"),
+        "KUBECONFIG": str(cluster.kubeconfig),
+        "KUBECACHEDIR": str(cluster.root / "kube-cache"),
         "HOME": str(home),
         "PATH": os.pathsep.join([str(kubectl.parent), str(helm.parent), os.environ.get("PATH", "/usr/bin:/bin")]),
         "BUNDLE_EXTRACT_KUBECTL": str(kubectl),
@@ -224,8 +233,8 @@ def migration(kube_cluster: KubeCluster, project: Path, tmp_path_factory: pytest
     shutil.copytree(project, copy)
     (copy / "values").mkdir(exist_ok=True)
     (copy / "values" / "sail-operator.yaml").write_text(yamlio.dump(SAIL_VALUES))
-    crds = set(kube_cluster.kubectl("get", "crd", "-o", "name").stdout.split())
-    state = Migration(kube_cluster, env, old_umbrella(root / "old"), copy, crds)
+    crds = set(cluster.kubectl("get", "crd", "-o", "name").stdout.split())
+    state = Migration(cluster, env, old_umbrella(root / "old"), copy, crds)
     try:
         yield state
     finally:
@@ -250,7 +259,7 @@ def _clean_up(state: Migration) -> None:
     created = sorted(set(cluster.kubectl("get", "crd", "-o", "name").stdout.split()) - state.crds_before)
     if created:
         cluster.kubectl("delete", *created, "--ignore-not-found", timeout=300, check=False)
-    # the shared API server is as it was (a failure here is an error of the module's last test)
+    # the API server is as it was (a failure here is an error of the module's last test)
     for namespace in NAMESPACES:
         left = cluster.kubectl("get", "namespace", namespace, "--ignore-not-found", "-o", "name").stdout
         assert not left.strip(), f"namespace {namespace} is still there after the clean-up"

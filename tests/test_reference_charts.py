@@ -33,6 +33,16 @@ ONLY_OURS: dict[str, dict[Key, str]] = {
         ("ClusterRoleBinding", "servicemeshoperator3-servicemesh-operator3-role"): "AllNamespaces promotion",
         ("ConfigMap", "sail-operator-crd-checksums"): "CRD change => chart change (apply runs hooks)",
         ("Secret", "sail-operator-pull-secret"): "pull secret named after the chart",
+        # bundles.yaml extraManifests: the reference applied them in a presync hook from GitHub at
+        # deploy time (kubectl apply -k), so they are in neither of its directories
+        **{("CustomResourceDefinition", f"{plural}.gateway.networking.k8s.io"): "extraManifests (Gateway API v1.4.0)"
+           for plural in ("backendtlspolicies", "gatewayclasses", "gateways", "grpcroutes", "httproutes",
+                          "referencegrants")},
+        **{("CustomResourceDefinition", name): "extraManifests (Inference Extension v1.2.0)"
+           for name in ("inferenceobjectives.inference.networking.x-k8s.io",
+                        "inferencepoolimports.inference.networking.x-k8s.io",
+                        "inferencepools.inference.networking.k8s.io",
+                        "inferencepools.inference.networking.x-k8s.io")},
     },
     "lws-operator": {
         ("Role", "leader-worker-set-openshift-lws-operator-role"): "readable name",

@@ -26,6 +26,7 @@ from tests.conftest import REPO, SeededRegistry
 from tests.support.dockerd import TestDockerd
 from tests.support.project import tree
 from tests.support.registry import TestRegistry, make_tar, tar_file, tar_member
+from tests.support.urlserver import url_mirrors
 
 NAMESPACES = {"cert-manager-operator": "cert-manager-operator", "sail-operator": "istio-system",
               "lws-operator": "lws"}
@@ -83,7 +84,8 @@ def snapshot(root: Path) -> dict[str, tuple[str, int, bytes]]:
 def options(tmp_path: Path, puller: str, *mirrors: str, **extra: object) -> AcquireOptions:
     return AcquireOptions(
         mirrors=tuple(Mirror.parse(m) for m in mirrors), cache_dir=tmp_path / "cache",
-        work_dir=tmp_path / f"work-{puller}", puller=puller, **extra,  # type: ignore[arg-type]
+        work_dir=tmp_path / f"work-{puller}", puller=puller, url_mirrors=url_mirrors(),
+        **extra,  # type: ignore[arg-type]
     )
 
 
