@@ -23,10 +23,9 @@ Namespaces cannot be unique: the old charts hard-code ``istio-system`` and
 ``openshift-lws-operator`` in their presync manifests, and the cluster-scoped names (ClusterRoles,
 ``CertManager``/``LeaderWorkerSetOperator`` ``cluster``, ``Istio`` ``default``) are fixed in both
 generations. So the module runs its own API server (other modules install the same charts on the
-session's), uses the real namespaces, checks first that they are free, and removes what it created at the end: the releases (helm uninstall), what is
-left in its namespaces, the namespaces, the istiod webhook configurations, and the CRDs that did
-not exist before the module (CRDs are cluster-scoped and shared with other tests: those present
-before are left alone).
+session's), uses the real namespaces, checks first that they are free, and removes what it created
+at the end: the releases (helm uninstall), what is left in its namespaces, the namespaces, the
+istiod webhook configurations, and the CRDs that did not exist before the module.
 """
 
 from __future__ import annotations

@@ -26,7 +26,8 @@ def test_block_key_becomes_indented_template_lines() -> None:
 def test_block_key_first_in_a_list_item_follows_the_dash() -> None:
     """An image field that the bundle writes first in its container (``- image: x``) stays first."""
     obj = {"containers": [{Block("image: {{ x }}\n# two"): None, "name": "m"}, {"name": "n"}]}
-    assert dump_template(obj) == "containers:\n- image: {{ x }}\n  # two\n  name: m\n- name: 'n'\n"  # n: a boolean to go-yaml
+    # 'n' is quoted: go-yaml reads a plain n as a boolean
+    assert dump_template(obj) == "containers:\n- image: {{ x }}\n  # two\n  name: m\n- name: 'n'\n"
 
 
 def test_plain_data_is_plain_yaml() -> None:
