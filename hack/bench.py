@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from extractor.acquire import AcquireOptions  # noqa: E402
 from extractor.acquire.reference import Mirror, Reference  # noqa: E402
 from extractor.config import load_config  # noqa: E402
+from extractor.demo.fileserver import StaticFileServer, extra_crd_url_mirrors  # noqa: E402
 from extractor.demo.localregistry import LocalRegistry  # noqa: E402
 from extractor.demo.push import push_bundle_image  # noqa: E402
 from extractor.demo.run import SAMPLE_BUNDLES  # noqa: E402
@@ -40,14 +41,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--bundles-dir", type=Path, default=ROOT.parent / "shared" / "bundles")
+    parser.add_argument("--extra-crds-dir", type=Path, default=ROOT.parent / "shared" / "extra-crds",
+                        help="local copy of the bundles.yaml extraManifests URLs, served on loopback")
     parser.add_argument("--catalog-packages", type=int, default=300)
     parser.add_argument("--catalog-child", nargs=3, metavar=("CATALOG", "CACHE", "PACKAGE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.catalog_child:
         return _catalog_child(*args.catalog_child)
     config = load_config(ROOT / "bundles.yaml")
-    with tempfile.TemporaryDirectory(prefix="bundle-extract-bench-") as tmp_name:
+    with tempfile.TemporaryDirectory(prefix="bundle-extract-bench-") as tmp_name, \
+            StaticFileServer(args.extra_crds_dir) as files:
         tmp = Path(tmp_name)
+        url_mirrors = extra_crd_url_mirrors(files.url)
         with LocalRegistry(tmp / "registry") as registry:
             mirrors = []
             for entry in config.bundles:
@@ -59,7 +64,8 @@ def main() -> int:
                     mirrors.append(mirror)
 
             def run(cache: Path, out: Path) -> float:
-                options = AcquireOptions(mirrors=tuple(mirrors), cache_dir=cache, work_dir=tmp / "work")
+                options = AcquireOptions(mirrors=tuple(mirrors), cache_dir=cache, work_dir=tmp / "work",
+                                         url_mirrors=url_mirrors)
                 start = time.perf_counter()
                 generate(config, out, options)
                 return time.perf_counter() - start
@@ -69,7 +75,7 @@ def main() -> int:
             run(warm_cache, tmp / "out-warm")
             warm = [run(warm_cache, tmp / "out-warm") for _ in range(args.runs)]
             catalog_lines = _catalog_figures(tmp, registry.host, args.catalog_packages, args.runs)
-        diff = _diff_times(tmp, args.bundles_dir, args.runs)
+        diff = _diff_times(tmp, args.bundles_dir, args.runs, url_mirrors)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"bundles: {', '.join(e.name for e in config.bundles)}")
     print(f"cold (empty cache):   min {min(cold):.3f} s  median {statistics.median(cold):.3f} s  (target <= 1.0 s)")
@@ -139,7 +145,7 @@ def _catalog_figures(tmp: Path, host: str, packages: int, runs: int) -> list[str
     ]
 
 
-def _diff_times(tmp: Path, bundles_dir: Path, runs: int) -> list[float]:
+def _diff_times(tmp: Path, bundles_dir: Path, runs: int, url_mirrors: Any) -> list[float]:
     """Generate sail 3.2.1 and 3.2.3 projects from the sample directories and time
     ``bundle-extract diff OLD NEW`` as a whole process."""
     entry = next(e for e in load_config(ROOT / "bundles.yaml").bundles if e.name == "sail-operator")
@@ -150,7 +156,8 @@ def _diff_times(tmp: Path, bundles_dir: Path, runs: int) -> list[float]:
         shutil.copy(ROOT / "bundles.yaml", project / "bundles.yaml")
         config = load_config(project / "bundles.yaml")
         local = dataclass_replace(config, entry.name, str(bundles_dir / f"servicemeshoperator3-v{version}"))
-        generate(local, project, AcquireOptions(work_dir=tmp / "work"), only=[entry.name])
+        generate(local, project, AcquireOptions(work_dir=tmp / "work", cache_dir=tmp / "diff-cache",
+                                                url_mirrors=url_mirrors), only=[entry.name])
         projects.append(project)
     times = []
     for _ in range(runs):

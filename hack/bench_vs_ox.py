@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from extractor.acquire.reference import Reference  # noqa: E402
 from extractor.config import load_config  # noqa: E402
+from extractor.demo.fileserver import StaticFileServer, extra_crd_url_mirrors  # noqa: E402
 from extractor.demo.localregistry import LocalRegistry  # noqa: E402
 from extractor.demo.push import push_bundle_image  # noqa: E402
 from extractor.demo.run import SAMPLE_BUNDLES  # noqa: E402
@@ -113,6 +114,8 @@ def main() -> int:
     parser.add_argument("--ox", type=Path, default=os.environ.get("OX") or None)
     parser.add_argument("--bundles-dir", type=Path, default=ROOT.parent / "shared" / "bundles")
     parser.add_argument("--corpus-dir", type=Path, default=ROOT.parent / "shared" / "corpus")
+    parser.add_argument("--extra-crds-dir", type=Path, default=ROOT.parent / "shared" / "extra-crds",
+                        help="local copy of the bundles.yaml extraManifests URLs, served on loopback")
     args = parser.parse_args()
     if args.ox is None:
         raise SystemExit("bench-vs-ox: give OX=/path/to/olm-extractor or OX_SRC=<its source> (see the Makefile)")
@@ -123,7 +126,9 @@ def main() -> int:
         tmp = Path(tmp_name)
         tool = str(venv_tool(tmp))
         env = {**os.environ, "HOME": str(tmp / "home"), "DOCKER_CONFIG": str(tmp / "docker")}
-        with LocalRegistry(tmp / "registry") as registry:
+        with LocalRegistry(tmp / "registry") as registry, StaticFileServer(args.extra_crds_dir) as files:
+            url_mirror_args = [arg for mirror in extra_crd_url_mirrors(files.url)
+                               for arg in ("--url-mirror", str(mirror))]
             images: dict[str, str] = {}
             for entry in config.bundles:
                 ref = Reference.parse(entry.reference)
@@ -183,7 +188,7 @@ def main() -> int:
                 out = tmp / f"up{next(counter)}"
                 cache = str(tmp / f"c{next(counter)}")
                 return measure([tool, "update-bundle", "--config", str(project / "bundles.yaml"), "--output", str(out),
-                                "--mirror", mirror], {**env, "BUNDLE_EXTRACT_CACHE_DIR": cache})
+                                "--mirror", mirror, *url_mirror_args], {**env, "BUNDLE_EXTRACT_CACHE_DIR": cache})
 
             def ox_three(_: int) -> Sample:
                 total = Sample(0.0, 0)
@@ -201,7 +206,7 @@ def main() -> int:
             noop_out = tmp / "noop"
             noop_env = {**env, "BUNDLE_EXTRACT_CACHE_DIR": str(tmp / "noop-cache")}
             noop_cmd = [tool, "update-bundle", "--config", str(project / "bundles.yaml"), "--output", str(noop_out),
-                        "--mirror", mirror]
+                        "--mirror", mirror, *url_mirror_args]
             measure(noop_cmd, noop_env)
             noop = [measure(noop_cmd, noop_env) for _ in range(args.runs)]
             helps = [measure([tool, "--help"], env) for _ in range(args.runs)]

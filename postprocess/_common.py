@@ -131,13 +131,14 @@ class Options:
 def copy_draft(draft: ChartDraft) -> ChartDraft:
     """A deep copy of ``draft``: post-processors mutate the copy, never their input.
 
-    CustomResourceDefinition objects are shared, not copied: they are by far the largest objects
-    (the sail CRDs are 0.5-0.7 MB each) and no post-processor may modify one in place (a
-    post-processor that needs a changed CRD builds a new object).
+    CustomResourceDefinition objects are shared, not copied (in ``objects`` and as ``CRDFile.obj``):
+    they are by far the largest objects (the sail CRDs are 0.5-0.7 MB each) and no post-processor
+    may modify one in place (a post-processor that needs a changed CRD builds a new object).
     """
     memo: dict[int, Any] = {
         id(obj): obj for obj in draft.objects if isinstance(obj, dict) and obj.get("kind") == "CustomResourceDefinition"
     }
+    memo.update((id(crd.obj), crd.obj) for crd in draft.crds if crd.obj is not None)  # parsed presync CRDs
     return copy.deepcopy(draft, memo)
 
 

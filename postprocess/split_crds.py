@@ -94,7 +94,7 @@ def run(draft: ChartDraft, options: Mapping[str, Any]) -> ChartDraft:
             if binds_namespace(obj, out.install_namespace):
                 out.namespace_bound_crds.append(name)
         out.crds.append(CRDFile(name=name, filename=f"{name}.yaml", data=data, group=BUNDLE_GROUP,
-                                versions=_version_names(obj)))
+                                versions=_version_names(obj), obj=obj))
     out.objects = kept
     if out.crds:
         checksums = {

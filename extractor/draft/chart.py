@@ -26,7 +26,9 @@ class CRDFile:
     (``"bundle"`` for the bundle's CRDs); ``condition``: helmfile environment value path that
     gates the group's hook (``None`` = always applied), e.g. ``"openshiftInfrastructureStub.enabled"``;
     ``versions``: the names of the CRD's ``spec.versions`` (for the presync check that no version
-    still stored in the cluster is removed; ``()`` = not checked).
+    still stored in the cluster is removed; ``()`` = not checked); ``obj``: the parsed CRD, equal
+    to ``yamlio.load(data)``, when the post-processor that made the file had it (shared, read-only:
+    writers use it instead of parsing ``data`` again; not part of equality).
     """
 
     name: str
@@ -35,6 +37,7 @@ class CRDFile:
     group: str = "bundle"
     condition: str | None = None
     versions: tuple[str, ...] = ()
+    obj: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -89,12 +90,17 @@ def _load_crd(path: Path) -> dict[str, Any]:
         data = yamlio.load(path.read_bytes())
     except (OSError, yaml.YAMLError) as exc:
         raise EmitError(f"{path}: cannot read the CRD ({type(exc).__name__})") from None
+    return _checked_crd(path, data)
+
+
+def _checked_crd(path: Path, data: Any) -> dict[str, Any]:
+    """A shallow copy of ``data`` when it is a named CustomResourceDefinition; raises :class:`EmitError`."""
     if not isinstance(data, dict) or data.get("kind") != "CustomResourceDefinition":
         raise EmitError(f"{path}: not a CustomResourceDefinition")
     name = (data.get("metadata") or {}).get("name") if isinstance(data.get("metadata"), dict) else None
     if not isinstance(name, str) or not name:
         raise EmitError(f"{path}: CustomResourceDefinition without metadata.name")
-    return data
+    return dict(data)
 
 
 def crd_names(chart_dir: Path) -> list[str]:
@@ -133,14 +139,17 @@ def _lookup(tree: Any, path: str) -> Any:
     return tree
 
 
-def _crd_json(path: Path) -> bytes:
-    crd = _load_crd(path)
-    metadata = crd["metadata"]
+def _crd_json(path: Path, parsed: Any = None) -> bytes:
+    """The CRD of ``path`` as compact JSON with the keep annotation; ``parsed``: the file's CRD
+    already parsed (read-only: copied where the annotation goes), else the file is read."""
+    crd = _load_crd(path) if parsed is None else _checked_crd(path, parsed)
+    metadata = crd["metadata"] = dict(crd["metadata"])
     annotations = metadata.get("annotations")
     if annotations is None:
-        annotations = metadata["annotations"] = {}
+        annotations = {}
     if not isinstance(annotations, dict):
         raise EmitError(f"{path}: metadata.annotations is not a mapping")
+    annotations = metadata["annotations"] = dict(annotations)
     annotations[KEEP_ANNOTATION[0]] = KEEP_ANNOTATION[1]
     try:
         text = json.dumps(crd, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
@@ -159,10 +168,11 @@ def _values_text(chart: str, values: dict[str, Any]) -> str:
     return header + (yamlio.dump(values) if values else "{}\n")
 
 
-def write_crds_chart(chart_dir: Path, out_dir: Path) -> bool:
+def write_crds_chart(chart_dir: Path, out_dir: Path, parsed: Mapping[str, Any] | None = None) -> bool:
     """Write the companion chart of the generated chart in ``chart_dir`` into ``out_dir`` (absent
     or empty; see the module docstring). Returns ``False``, writing nothing, when the chart has no
-    presync CRDs.
+    presync CRDs. ``parsed``: CRDs of ``presync/`` already parsed, by ``"<group>/<file name>"``
+    (each equal to ``yamlio.load`` of its file, shared read-only), to spare parsing them again.
 
     Raises :class:`EmitError` naming the file for a missing or malformed ``Chart.yaml``,
     ``release.yaml`` or CRD, a bad condition, or a filesystem error.
@@ -176,7 +186,8 @@ def write_crds_chart(chart_dir: Path, out_dir: Path) -> bool:
         if not DNS_LABEL.match(group) or not sources:
             continue
         for source in sources:
-            files[f"{_FILES}/{group}/{source.stem}.json"] = _crd_json(source)
+            known = parsed.get(f"{group}/{source.name}") if parsed else None
+            files[f"{_FILES}/{group}/{source.stem}.json"] = _crd_json(source, known)
         loop = (
             f"{{{{- range $path, $_ := .Files.Glob {go_string(f'{_FILES}/{group}/*.json')} }}}}\n"
             "---\n{{ $.Files.Get $path }}\n{{- end }}\n"

@@ -157,14 +157,16 @@ def postprocessor_settings(entry: BundleEntry) -> dict[str, Any]:
 def build_chart(
     entry: BundleEntry, source: BundleSource, chart_dir: Path, *, revision: int | None = None,
     warnings: list[str] | None = None, notes: list[str] | None = None, extra_files: Sequence[ExtraFile] = (),
+    crd_objects: dict[str, Any] | None = None,
 ) -> tuple[ReleaseSpec, str, str]:
     """Load, validate, render, add ``extra_files`` (the entry's ``extraManifests``, see
     :func:`extractor.pipeline.extras.read_extra_files`), apply the entry's ``patches`` and
     post-process ``source`` for ``entry`` and write the chart into
     ``chart_dir`` with chart ``revision``. Returns the release spec, the CSV name and the CSV
     version; appends :func:`bundle_warnings` to ``warnings`` and the load and render notes
-    (:attr:`extractor.model.Manifests.notes`, naming the entry) to ``notes``. Raises the stage
-    errors."""
+    (:attr:`extractor.model.Manifests.notes`, naming the entry) to ``notes``; fills ``crd_objects``
+    with the parsed presync CRDs it has, by ``"<group>/<file name>"`` under ``presync/`` (for
+    :func:`extractor.emit.crds_chart.write_crds_chart`, read-only). Raises the stage errors."""
     from extractor.emit.chart import write_chart
     from extractor.pipeline.extras import apply_entry_changes
     from postprocess import run_postprocessors
@@ -180,4 +182,6 @@ def build_chart(
         warnings.extend(image_warnings(entry.name, draft.images))  # placeholders, unpullable references
     if notes is not None:
         notes.extend(f"bundle {entry.name!r}: {note}" for note in manifests.notes)
+    if crd_objects is not None:
+        crd_objects.update((f"{crd.group}/{crd.filename}", crd.obj) for crd in draft.crds if crd.obj is not None)
     return write_chart(draft, chart_dir, revision=revision), bundle.csv_name, bundle.version

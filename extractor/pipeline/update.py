@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from extractor.acquire import AcquireOptions, acquire
 from extractor.acquire.reference import Reference
@@ -162,10 +163,12 @@ def _build(
     extra_files: Sequence[ExtraFile] = (),
 ) -> tuple[ReleaseSpec, LockEntry]:
     """Build the chart into ``staged`` with the revision the lock calls for (``revision`` forces one)."""
+    crd_objects: dict[str, Any] = {}
     spec, csv_name, csv_version = build_chart(entry, source, staged, revision=1, warnings=warnings, notes=notes,
-                                              extra_files=extra_files)
+                                              extra_files=extra_files, crd_objects=crd_objects)
     staged_crds = staged.parent / crds_chart_name(entry.name)
-    write_crds_chart(staged, staged_crds)  # the companion <name>-crds chart, when the chart has CRDs
+    # the companion <name>-crds chart, when the chart has CRDs (from the CRDs parsed already)
+    write_crds_chart(staged, staged_crds, parsed=crd_objects)
     files = chart_files_digest(staged, staged_crds)
     if revision is None:
         revision = next_revision(locked, csv_version, files)

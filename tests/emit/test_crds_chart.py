@@ -168,3 +168,23 @@ def test_a_presync_file_that_is_no_crd_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(EmitError, match=r"widgets\.example\.com\.yaml: not a CustomResourceDefinition$"):
         write_crds_chart(chart, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_parsed_crds_give_the_same_chart_and_stay_unchanged(tmp_path: Path) -> None:
+    """update-bundle hands over the CRDs it parsed already: same bytes as parsing the files."""
+    chart = _chart(tmp_path)
+    parsed = {"bundle/widgets.example.com.yaml": yamlio.load(WIDGET_CRD),
+              "stubs/gadgets.example.com.yaml": json.loads(json.dumps(GADGET_CRD))}
+    before = json.dumps(parsed)
+    write_crds_chart(chart, tmp_path / "from-files")
+    write_crds_chart(chart, tmp_path / "from-parsed", parsed=parsed)
+    assert tree(tmp_path / "from-files") == tree(tmp_path / "from-parsed")
+    assert json.dumps(parsed) == before  # the keep annotation went on copies
+
+
+@pytest.mark.parametrize("name", ["cert-manager-operator", "sail-operator", "lws-operator"])
+def test_generated_companion_equals_one_written_from_the_chart_files(project: Path, tmp_path: Path,
+                                                                     name: str) -> None:
+    """The companion chart update-bundle wrote (from the parsed CRDs) is the one the chart's files give."""
+    assert write_crds_chart(project / "charts" / name, tmp_path / "again")
+    assert tree(tmp_path / "again") == tree(project / "charts" / f"{name}-crds")
