@@ -133,12 +133,14 @@ def copy_draft(draft: ChartDraft) -> ChartDraft:
 
     CustomResourceDefinition objects are shared, not copied (in ``objects`` and as ``CRDFile.obj``):
     they are by far the largest objects (the sail CRDs are 0.5-0.7 MB each) and no post-processor
-    may modify one in place (a post-processor that needs a changed CRD builds a new object).
+    may modify one in place (a post-processor that needs a changed CRD builds a new object). The
+    ``value_schemas`` fragments are shared the same way (``istio.spec`` is the Istio CRD's schema).
     """
     memo: dict[int, Any] = {
         id(obj): obj for obj in draft.objects if isinstance(obj, dict) and obj.get("kind") == "CustomResourceDefinition"
     }
     memo.update((id(crd.obj), crd.obj) for crd in draft.crds if crd.obj is not None)  # parsed presync CRDs
+    memo.update((id(schema), schema) for schema in draft.value_schemas.values())  # e.g. a CRD's spec schema
     return copy.deepcopy(draft, memo)
 
 
