@@ -180,7 +180,8 @@ class ReleaseSpec:
     optionally negated with a leading ``!`` (``"!openshift.enabled"``).
     ``custom_resources``: the chart creates custom resources (-> ``disableValidationOnInstall``).
     ``pull_secret_values``: file name, inside the chart directory, of the ``*.values.yaml.gotmpl``
-    that fills ``pullSecret.dockerConfigJson`` at deploy time (``None``: the chart has no pull secret).
+    that passes the deploy-wide image values and fills ``pullSecret.dockerConfigJson`` at deploy
+    time (``None``: the chart has neither a pull secret nor the image values).
     ``value_bindings``: ``(chart value path, condition)`` pairs passed as boolean chart values.
     ``namespace_bound_crds``: names of presync CRDs bound to ``namespace`` (their conversion webhook
     points at the Service there): the helmfile refuses to install the release anywhere else.

@@ -426,13 +426,15 @@ def write_helmfile(specs: Sequence[ReleaseSpec], path: Path,
         raise EmitError(f"{path}: cannot write helmfile: {exc.strerror or exc}") from None
 
 
-def render_pull_secret_values(registries: Sequence[str], images: Sequence[ImageUse] = ()) -> str:
+def render_pull_secret_values(registries: Sequence[str], images: Sequence[ImageUse] = (), *,
+                              pull_secret: bool = True) -> str:
     """The ``pull-secret.values.yaml.gotmpl`` of a chart pulling from ``registries`` (hosts,
     ``docker.io`` for Docker Hub) and naming ``images`` (:class:`~extractor.draft.ImageUse`; each
     reference once, as Go string literals). At deploy time it runs ``bundle-extract pull-secret
     --request -`` (see :func:`extractor.pipeline.pull_secret.pull_secret_values`) and passes the
-    helmfile values ``imageRegistryMirrors``/``imageOverrides`` to the chart. Raises
-    :class:`EmitError` for a malformed host."""
+    helmfile values ``imageRegistryMirrors``/``imageOverrides`` to the chart; with ``pull_secret``
+    false (a chart without pull Secret) it only passes those values. Raises :class:`EmitError` for
+    a malformed host."""
     for registry in registries:
         if not _REGISTRY.match(registry):
             raise EmitError(f"registry host {registry!r} is malformed")
@@ -442,4 +444,5 @@ def render_pull_secret_values(registries: Sequence[str], images: Sequence[ImageU
     # registries only reached otherwise (image-like env values): the images name the others
     listed = " ".join(json.dumps(r) for r in sorted(set(registries) - named))
     references = " ".join(go_string(r) for r in sorted({i.reference for i in images}))
-    return _environment().get_template(PULL_SECRET_VALUES_FILE + ".j2").render(registries=listed, images=references)
+    return _environment().get_template(PULL_SECRET_VALUES_FILE + ".j2").render(
+        registries=listed, images=references, pull_secret=pull_secret)

@@ -132,6 +132,33 @@ def test_environment_mirror_reaches_the_chart_and_the_secret(project: Path, tmp_
     assert "nocreds.test" not in proc.stderr
 
 
+def test_a_chart_without_pull_secret_still_follows_the_environment_mirror(tmp_path: Path) -> None:
+    """``image-pull-secrets: false``: no Secret and no credential lookup, but the deploy-wide
+    ``imageRegistryMirrors`` of helmfile.values.yaml still reaches the chart."""
+    root = tmp_path / "project"
+    shutil.copytree(REPO / "tests/fixtures/bundles/multi-doc", root / "bundle")
+    (root / "bundles.yaml").write_text(yamlio.dump({"bundles": [{
+        "name": "nosecret", "image": "./bundle", "namespace": NAMESPACE,
+        "exclude": ['.kind == "CustomResourceDefinition"', '.kind == "PriorityClass"'],
+        "postprocessors": {"image-pull-secrets": False},
+    }]}))
+    proc = subprocess.run([sys.executable, "-m", "extractor", "update-bundle", "-c", str(root / "bundles.yaml")],
+                          capture_output=True, text=True, timeout=300, check=False,
+                          env={**os.environ, "BUNDLE_EXTRACT_CACHE_DIR": str(root / "cache")})
+    assert proc.returncode == 0, proc.stderr
+    gotmpl = (root / "charts/nosecret/pull-secret.values.yaml.gotmpl").read_text()
+    assert "exec" not in gotmpl.split("*/ -}}", 1)[1]  # no credential lookup for a chart without Secret
+    (root / "helmfile.values.yaml").write_text(yamlio.dump({"imageRegistryMirrors": {"example.com": "mirror.test/m"}}))
+    # an empty PATH but for helm's: nothing is run at deploy time but helm
+    proc = _helmfile(root, {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "HELMFILE_UPGRADE_NOTICE_DISABLED": "1"},
+                     "template", "--skip-deps")
+    assert proc.returncode == 0, proc.stderr
+    [deployment] = [d for d in docs(proc.stdout) if d["kind"] == "Deployment"]
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "mirror.test/m/demo:1.0.0"
+    assert IMAGE not in proc.stdout
+    assert not [d for d in docs(proc.stdout) if d["kind"] == "Secret"]
+
+
 def test_bad_mirror_value_and_failing_helper_fail_the_deploy(project: Path, tmp_path: Path) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
