@@ -27,8 +27,9 @@ ACTIONLINT_VERSION="${ACTIONLINT_VERSION:-v1.7.12}"
 MODULE=github.com/rhysd/actionlint
 
 NAME=build-actionlint
-TOOLS="${BUNDLE_EXTRACT_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/bundle-extract/tools}"
-BIN="$TOOLS/bin"
+# shellcheck source=hack/go-tool.sh
+source "$(dirname "${BASH_SOURCE[0]}")/go-tool.sh"
+WANTED="${ACTIONLINT_VERSION#v}"
 TARGET="$BIN/actionlint"
 
 # current: true when the installed binary reports the wanted version (first line of -version).
@@ -39,27 +40,7 @@ current() {
 }
 
 # --check needs no Go toolchain: install-tools.sh asks before it builds.
-if [ "${1:-}" = --check ]; then
-  current
-  exit
-fi
-[ $# -eq 0 ] || {
-  echo "usage: $0 [--check]" >&2
-  exit 2
-}
-current && exit 0
-
-# shellcheck source=hack/go-env.sh
-source "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
-mkdir -p "$BIN"
-lock build-actionlint
-# Another build may have finished while this one waited for the lock.
-current && exit 0
-
-start=$SECONDS
+go_tool_start "$@"
 go_install actionlint "$MODULE/cmd/actionlint@$ACTIONLINT_VERSION" "$TARGET" \
   "-X $MODULE.version=${ACTIONLINT_VERSION#v}"
-current --built || {
-  log "$TARGET does not report version ${ACTIONLINT_VERSION#v} (after $((SECONDS - start))s)"
-  exit 1
-}
+go_tool_verify

@@ -30,8 +30,9 @@ CT_VERSION="${CT_VERSION:-v3.14.0}"
 MODULE=github.com/helm/chart-testing/v3
 
 NAME=build-ct
-TOOLS="${BUNDLE_EXTRACT_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/bundle-extract/tools}"
-BIN="$TOOLS/bin"
+# shellcheck source=hack/go-tool.sh
+source "$(dirname "${BASH_SOURCE[0]}")/go-tool.sh"
+WANTED="$CT_VERSION"
 TARGET="$BIN/ct"
 CONF="$TOOLS/ct"
 
@@ -43,24 +44,7 @@ current() {
 }
 
 # --check needs no Go toolchain: install-tools.sh asks before it builds.
-if [ "${1:-}" = --check ]; then
-  current
-  exit
-fi
-[ $# -eq 0 ] || {
-  echo "usage: $0 [--check]" >&2
-  exit 2
-}
-current && exit 0
-
-# shellcheck source=hack/go-env.sh
-source "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
-mkdir -p "$BIN"
-lock build-ct
-# Another build may have finished while this one waited for the lock.
-current && exit 0
-
-start=$SECONDS
+go_tool_start "$@"
 # `go install module@version` first asks the proxy for the module's version list (deprecation
 # check), which the proxy here refuses for this module; so the exact version is downloaded and
 # built as the main module, with its own go.mod and go.sum (module verification on).
@@ -93,7 +77,4 @@ for f in chart_schema.yaml lintconf.yaml; do
   install -m 0644 "$src/$f" "$CONF/$f.tmp"
   mv -f "$CONF/$f.tmp" "$CONF/$f"
 done
-current --built || {
-  log "$TARGET does not report version $CT_VERSION (after $((SECONDS - start))s)"
-  exit 1
-}
+go_tool_verify

@@ -26,8 +26,9 @@ KUSTOMIZE_VERSION="${KUSTOMIZE_VERSION:-v5.7.1}"
 MODULE=sigs.k8s.io/kustomize/kustomize/v5
 
 NAME=build-kustomize
-TOOLS="${BUNDLE_EXTRACT_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/bundle-extract/tools}"
-BIN="$TOOLS/bin"
+# shellcheck source=hack/go-tool.sh
+source "$(dirname "${BASH_SOURCE[0]}")/go-tool.sh"
+WANTED="$KUSTOMIZE_VERSION"
 TARGET="$BIN/kustomize"
 
 # current: true when the installed binary reports the wanted version.
@@ -38,26 +39,6 @@ current() {
 }
 
 # --check needs no Go toolchain: install-tools.sh asks before it builds.
-if [ "${1:-}" = --check ]; then
-  current
-  exit
-fi
-[ $# -eq 0 ] || {
-  echo "usage: $0 [--check]" >&2
-  exit 2
-}
-current && exit 0
-
-# shellcheck source=hack/go-env.sh
-source "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
-mkdir -p "$BIN"
-lock build-kustomize
-# Another build may have finished while this one waited for the lock.
-current && exit 0
-
-start=$SECONDS
+go_tool_start "$@"
 go_install kustomize "$MODULE@$KUSTOMIZE_VERSION" "$TARGET"
-current --built || {
-  log "$TARGET does not report version $KUSTOMIZE_VERSION (after $((SECONDS - start))s)"
-  exit 1
-}
+go_tool_verify
