@@ -25,7 +25,7 @@ from extractor.draft.gotemplate import Tpl, dump_template
 from extractor.emit.chartmeta import chart_metadata
 from extractor.emit.helmfile import PULL_SECRET_VALUES_FILE, render_pull_secret_values
 from extractor.emit.labels import helpers_tpl, with_labels
-from extractor.emit.readme import render_notes, render_readme
+from extractor.emit.readme import render_notes, render_readme, version_line
 from extractor.emit.schema import render_values_schema
 from extractor.errors import EmitError
 from extractor.model import DNS_LABEL
@@ -311,11 +311,19 @@ def write_chart(draft: ChartDraft, chart_dir: Path, *, revision: int | None = No
 
 def set_chart_version(chart_dir: Path, csv_version: str, revision: int) -> None:
     """Rewrite the ``version`` of the chart in ``chart_dir`` (written by :func:`write_chart`) for
-    ``revision``, byte-for-byte as :func:`write_chart` would have written it."""
+    ``revision`` in Chart.yaml and, when there is one, README.md's version line, byte-for-byte as
+    :func:`write_chart` would have written them."""
     path = chart_dir / "Chart.yaml"
     meta = yamlio.load(path.read_bytes())
-    meta["version"] = chart_version(csv_version, revision)
+    old, new = meta["version"], chart_version(csv_version, revision)
+    meta["version"] = new
     path.write_bytes(yamlio.dump(meta).encode("utf-8"))
+    readme = chart_dir / "README.md"
+    if readme.is_file():
+        app_version = str(meta.get("appVersion", ""))
+        text = readme.read_text(encoding="utf-8")
+        text = text.replace(version_line(old, app_version), version_line(new, app_version), 1)
+        readme.write_text(text, encoding="utf-8")
 
 
 def _chart_files(draft: ChartDraft, revision: int | None = None) -> dict[str, bytes]:

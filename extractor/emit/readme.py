@@ -23,7 +23,7 @@ from extractor.draft import ChartDraft
 from extractor.draft.gotemplate import escape_template_text
 from extractor.emit.chartmeta import min_kube_version, owned_crds
 
-__all__ = ["render_notes", "render_readme"]
+__all__ = ["render_notes", "render_readme", "version_line"]
 
 _CREATE = re.compile(r"^\.Values\.([A-Za-z][A-Za-z0-9]*)\.create$")
 _CERT_MANAGER_GROUPS = ("cert-manager.io", "acme.cert-manager.io")
@@ -135,6 +135,12 @@ def _crd_lines(draft: ChartDraft) -> list[str]:
     return lines
 
 
+def version_line(chart_version: str, app_version: str) -> str:
+    """README.md's third line, naming the chart ``version`` (rewritten by
+    :func:`extractor.emit.chart.set_chart_version` when the revision changes)."""
+    return f"**Version:** {chart_version} · **Type:** application · **AppVersion:** {app_version}"
+
+
 def render_readme(draft: ChartDraft, chart_version: str) -> str:
     """README.md text for ``draft`` (``chart_version``: the Chart.yaml ``version``)."""
     chart, namespace = draft.name, draft.install_namespace
@@ -144,7 +150,7 @@ def render_readme(draft: ChartDraft, chart_version: str) -> str:
     out = [
         f"# {chart}",
         "",
-        f"**Version:** {chart_version} · **Type:** application · **AppVersion:** {draft.csv_version}",
+        version_line(chart_version, draft.csv_version),
         "",
         f"{_cell(_display_name(draft))} ({draft.csv_name}, OLM package `{draft.package}`) for Kubernetes",
         "clusters without OLM, rendered from its OLM bundle by bundle-extract. Generated: do not edit;",

@@ -14,7 +14,7 @@ import pytest
 
 from extractor import yamlio
 from extractor.draft import ReleaseSpec, Template
-from extractor.emit.chart import chart_version, render_values, template_filenames, write_chart
+from extractor.emit.chart import chart_version, render_values, set_chart_version, template_filenames, write_chart
 from extractor.errors import EmitError
 from tests.support.drafts import TARGETS, processed_draft
 from tests.support.kubeschema import assert_valid
@@ -261,6 +261,17 @@ def test_chart_version() -> None:
     assert chart_version("3.2.1-rc.1+build.5") == "3.2.1-rc.1+build.5"
     with pytest.raises(EmitError):
         chart_version("latest")
+
+
+def test_set_chart_version_matches_write_chart(tmp_path: Path) -> None:
+    """The revision rewrite (the pipeline builds revision 1, then sets the locked one) leaves the
+    chart byte-identical to one written with that revision: Chart.yaml and README.md alike."""
+    draft = processed_draft("lws-operator")
+    write_chart(draft, tmp_path / "direct", revision=3)
+    write_chart(draft, tmp_path / "rewritten", revision=1)
+    set_chart_version(tmp_path / "rewritten", draft.csv_version, 3)
+    assert "-rev.3 " in (tmp_path / "direct" / "README.md").read_text()
+    assert _tree(tmp_path / "rewritten") == _tree(tmp_path / "direct")
 
 
 def _obj(kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
