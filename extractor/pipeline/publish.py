@@ -261,9 +261,12 @@ class PushResult:
 def _parse_repo(repo: str) -> tuple[str, str]:
     """``oci://host[:port]/path`` -> (host, path). Raises :class:`ConfigError`."""
     if not repo or not repo.startswith("oci://"):
-        raise ConfigError(f"push: REPO={repo!r} must be an OCI repository, oci://HOST/PATH")
+        raise ConfigError(f"push: REPO={repo[:200]!r} must be an OCI repository, oci://HOST/PATH")
     rest = repo[len("oci://"):].rstrip("/")
     host, _, path = rest.partition("/")
+    if "@" in host:  # never echo user:password@ back
+        raise ConfigError(f"push: REPO=oci://{host.rpartition('@')[2]}/...: credentials in REPO are not accepted "
+                          "(use an auth file or a credential helper)")
     try:
         Reference.parse(f"{host}/{path or 'charts'}/chart")
     except ConfigError:
@@ -316,6 +319,7 @@ def push_charts(
     with tempfile.TemporaryDirectory(prefix="bundle-extract-push-") as tmp:
         os.chmod(tmp, 0o700)
         extra = {"HELM_CACHE_HOME": str(Path(tmp) / "cache")}
+        token = ""
         if creds is not None:
             config = Path(tmp) / "registry.json"
             token = base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
@@ -331,7 +335,12 @@ def push_charts(
                 if creds is None and any(word in str(exc).lower() for word in _AUTH_WORDS):
                     places = ", ".join(str(p) for p in auth_file_candidates(authfile, env))
                     hint = f" (no credentials for {host} in {places}, nor a credential helper)"
-                raise ToolError(f"push {archive.name} to {repo}: {exc}{hint}") from None
+                message = str(exc)
+                if creds is not None:  # helm's line should not hold the secret; make sure
+                    for secret in (creds.password, token):
+                        if secret:
+                            message = message.replace(secret, "***")
+                raise ToolError(f"push {archive.name} to {repo}: {message}{hint}") from None
             digest = ""
             for line in (proc.stdout + "\n" + proc.stderr).splitlines():
                 if line.startswith("Digest:"):

@@ -96,6 +96,17 @@ def test_push_without_repo_is_one_line_and_changes_nothing(project: Path, tmp_pa
     assert not (tmp_path / "dist").exists()
 
 
+
+def test_push_refuses_credentials_in_repo_without_echoing_them(project: Path, tmp_path: Path) -> None:
+    proc = make("push", f"CONFIG={project / 'bundles.yaml'}", f"DIST={tmp_path / 'dist'}",
+                "REPO=oci://robot:s3cr3t-pw@registry.example.com/charts", check=False)
+    assert proc.returncode != 0
+    assert "s3cr3t-pw" not in proc.stderr  # (make echoes its own command line on stdout)
+    assert [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")] == [
+        "error: push: REPO=oci://registry.example.com/...: credentials in REPO are not accepted "
+        "(use an auth file or a credential helper)"]
+    assert not (tmp_path / "dist").exists()
+
 @pytest.mark.parametrize("binary", ["helm", "helm4"])
 def test_push_then_pull_and_template_from_the_oci_reference(binary: str, project: Path, registry: TestRegistry,
                                                              tmp_path: Path) -> None:
