@@ -21,26 +21,34 @@ __all__ = ["SHA256_HEX", "UrlMirror", "apply_url_mirrors", "check_url"]
 
 SHA256_HEX = re.compile(r"[a-f0-9]{64}")
 _MAX_URL_LENGTH = 2048
+_USERINFO = re.compile(r"//[^@]*@")
+
+
+def _shown(text: object, limit: int = 200) -> str:
+    """``text`` quoted for an error message: everything from ``//`` to an ``@`` (a
+    ``user:password@``, even one with an unencoded ``/``) replaced by ``***@``
+    (a URL rejected for another reason may still hold credentials), at most ``limit`` characters."""
+    return repr(_USERINFO.sub("//***@", str(text))[:limit])
 
 
 def check_url(url: str) -> None:
     """Raise :class:`ConfigError` unless ``url`` is an absolute ``https://`` URL, or ``http://`` to
     a loopback host, without credentials (``user:password@``), at most 2048 characters."""
     if not isinstance(url, str) or not url or len(url) > _MAX_URL_LENGTH or any(ch.isspace() for ch in url):
-        raise ConfigError(f"{str(url)[:80]!r} is not a URL")
+        raise ConfigError(f"{_shown(url, 80)} is not a URL")
     try:
         parts = urlsplit(url)
         port = parts.port  # raises ValueError for a bad port
     except ValueError:
-        raise ConfigError(f"{url[:200]!r} is not a valid URL") from None
+        raise ConfigError(f"{_shown(url)} is not a valid URL") from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ConfigError(f"{url[:200]!r}: expected an https:// URL")
+        raise ConfigError(f"{_shown(url)}: expected an https:// URL")
     if parts.username is not None or parts.password is not None:
         raise ConfigError(f"{parts.scheme}://{parts.hostname}: credentials in URLs are not accepted")
     del port
     name = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     if parts.scheme == "http" and not is_loopback(name):
-        raise ConfigError(f"{url[:200]!r}: plain http:// is allowed for loopback hosts only; use https://")
+        raise ConfigError(f"{_shown(url)}: plain http:// is allowed for loopback hosts only; use https://")
 
 
 @dataclass(frozen=True)
@@ -57,17 +65,17 @@ class UrlMirror:
         """Parse ``SRC=DST``; raises :class:`ConfigError` when either side is not a URL prefix."""
         source, sep, destination = text.strip().partition("=")
         if not sep or not source.strip() or not destination.strip():
-            raise ConfigError(f"invalid URL mirror {text!r}: expected SRC=DST "
+            raise ConfigError(f"invalid URL mirror {_shown(text)}: expected SRC=DST "
                               "(e.g. https://raw.githubusercontent.com=http://127.0.0.1:8080)")
         source, destination = source.strip().rstrip("/"), destination.strip().rstrip("/")
         for side in (source, destination):
             parts = urlsplit(side)
             if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-                raise ConfigError(f"invalid URL mirror {text!r}: {side!r} is not an http(s):// URL prefix")
+                raise ConfigError(f"invalid URL mirror {_shown(text)}: {_shown(side)} is not an http(s):// URL prefix")
         try:
             check_url(destination + "/")
         except ConfigError as exc:
-            raise ConfigError(f"invalid URL mirror {text!r}: {exc}") from None
+            raise ConfigError(f"invalid URL mirror {_shown(text)}: {exc}") from None
         return cls(source, destination)
 
     def matches(self, url: str) -> bool:

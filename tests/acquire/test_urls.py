@@ -60,6 +60,28 @@ def test_check_url_refuses(url: str, message: str) -> None:
     assert "pw" not in str(info.value)
 
 
+@pytest.mark.parametrize("url", [
+    "https://user:s3cret@example.com:99999/x",  # bad port: rejected before the credential check
+    "ftp://user:s3cret@example.com/x",
+    "http://user:s3cret@example.com/x",
+    "https://user:s3c/ret@example.com/x",  # an unencoded / in the password
+    "https://user:s3cret@exa mple.com/x",
+])
+def test_check_url_errors_never_show_credentials(url: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        check_url(url)
+    assert "s3c" not in str(info.value)
+    assert "mple.com" in str(info.value)  # the host is still named
+
+
+@pytest.mark.parametrize("text", ["https://a=ftp://u:s3cret@h", "https://a=https://u:s3cret@h",
+                                  "https://u:s3cret@a=", "https://a=https://u:s3cret@h?q"])
+def test_url_mirror_errors_never_show_credentials(text: str) -> None:
+    with pytest.raises(ConfigError, match="invalid URL mirror") as info:
+        UrlMirror.parse(text)
+    assert "s3cret" not in str(info.value)
+
+
 @pytest.mark.parametrize("url", ["https://example.com/x.yaml", "http://127.0.0.1:8080/x", "http://localhost/x",
                                  "http://[::1]:80/x"])
 def test_check_url_accepts(url: str) -> None:
