@@ -28,6 +28,7 @@ The CRs are ordinary templates: their CRDs are applied by the presync hook befor
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -70,13 +71,13 @@ def alm_examples(csv: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def find_crd(draft: ChartDraft, group: str, kind: str) -> dict[str, Any] | None:
-    """The CRD of ``group``/``kind`` among the draft's objects or already split CRD files."""
-    candidates = [obj for obj in draft.objects if kind_of(obj) == "CustomResourceDefinition"]
-    for crd_file in draft.crds:
-        loaded = yamlio.load(crd_file.data)
-        if isinstance(loaded, dict):
-            candidates.append(loaded)
-    for crd in candidates:
+    """The CRD of ``group``/``kind`` among the draft's objects or already split CRD files (their
+    parsed :attr:`CRDFile.obj` when set; the files' bytes are parsed only as far as needed)."""
+    objects = (obj for obj in draft.objects if kind_of(obj) == "CustomResourceDefinition")
+    files = (yamlio.load(f.data) if f.obj is None else f.obj for f in draft.crds)
+    for crd in itertools.chain(objects, files):
+        if not isinstance(crd, dict):
+            continue
         spec = crd.get("spec") or {}
         if spec.get("group") == group and (spec.get("names") or {}).get("kind") == kind:
             return crd
