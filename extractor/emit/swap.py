@@ -11,12 +11,24 @@ is ever written next to the outputs (no ``.old`` siblings that a crash could lea
 from __future__ import annotations
 
 import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from extractor.errors import EmitError
 
-__all__ = ["swap_in"]
+__all__ = ["staging_dir", "swap_in"]
+
+
+def staging_dir(root: Path, prefix: str = ".bundle-extract-") -> tempfile.TemporaryDirectory[str]:
+    """Create ``root`` if needed and a private staging directory inside it (same filesystem as the
+    outputs, so :func:`swap_in` renames are atomic); use it as a context manager. Raises
+    :class:`EmitError` naming ``root`` when either cannot be created."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        return tempfile.TemporaryDirectory(prefix=prefix, dir=root)
+    except OSError as exc:
+        raise EmitError(f"{root}: cannot write the output here: {exc.strerror}") from None
 
 
 def _remove(path: Path) -> None:

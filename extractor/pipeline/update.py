@@ -30,7 +30,7 @@ from extractor.draft import ReleaseSpec
 from extractor.emit.chart import chart_version, set_chart_version
 from extractor.emit.crds_chart import crds_chart_name, crds_of, write_crds_chart
 from extractor.emit.helmfile import write_helmfile
-from extractor.emit.swap import swap_in
+from extractor.emit.swap import staging_dir, swap_in
 from extractor.errors import ConfigError, EmitError, EntriesError, ExtractorError
 from extractor.model import BundleSource
 from extractor.pipeline.build import build_chart, postprocessor_settings, render_options_for
@@ -338,12 +338,7 @@ def generate(
     lock_file = lock_file or root / LOCK_NAME
     lock = read_lock(lock_file)
     charts_root = root / CHARTS_DIR
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        staging_dir = tempfile.TemporaryDirectory(prefix=".bundle-extract-", dir=root)
-    except OSError as exc:
-        raise EmitError(f"{root}: cannot write the output here: {exc.strerror}") from None
-    with staging_dir as tmp:
+    with staging_dir(root) as tmp:
         staging = Path(tmp)
         specs: dict[str, ReleaseSpec] = {}
         digests: dict[str, str | None] = {}
