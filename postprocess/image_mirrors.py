@@ -30,7 +30,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from extractor import yamlio
-from extractor.acquire.reference import Reference
+from extractor.acquire.reference import Reference, names_registry
 from extractor.draft import ChartDraft, ImageUse
 from extractor.draft.gotemplate import Block, escape_template_text, go_string
 from extractor.errors import ConfigError
@@ -105,9 +105,7 @@ def image_problem(reference: str) -> str | None:
         ref = Reference.parse(reference)
     except ConfigError:
         return "not an image reference"
-    first = reference.split("/", 1)[0]
-    explicit = "/" in reference and ("." in first or ":" in first or first == "localhost")
-    if explicit and ref.digest is None and ref.tag == "latest" and not _known_registry(ref.registry):
+    if names_registry(reference) and ref.digest is None and ref.tag == "latest" and not _known_registry(ref.registry):
         return f"floating tag :latest from {ref.registry}, which is not a registry that publishes releases"
     return None
 
@@ -115,8 +113,7 @@ def image_problem(reference: str) -> str | None:
 def _registry_reference(value: str) -> bool:
     """A registry-qualified reference with a tag or digest (for values that merely might be images)."""
     value = split_transport(value)[1]
-    first = value.split("/", 1)[0]
-    if "/" not in value or not ("." in first or ":" in first or first == "localhost"):
+    if not names_registry(value):
         return False
     try:
         ref = Reference.parse(value)

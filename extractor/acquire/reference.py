@@ -29,6 +29,7 @@ __all__ = [
     "apply_mirrors",
     "is_insecure",
     "is_loopback",
+    "names_registry",
 ]
 
 DOCKER_HUB = "docker.io"
@@ -48,6 +49,14 @@ _HOST = re.compile(
 
 def _looks_like_host(component: str) -> bool:
     return "." in component or ":" in component or component == "localhost" or component.startswith("[")
+
+
+def names_registry(text: str) -> bool:
+    """True when the image reference ``text`` names its registry host explicitly (its first
+    ``/``-separated component has a ``.`` or ``:``, is ``localhost`` or ``[IPv6]``), as
+    :meth:`Reference.parse` decides; ``quay.io/x`` does, ``library/x`` and ``x`` do not."""
+    first, sep, _rest = text.strip().partition("/")
+    return bool(sep) and _looks_like_host(first)
 
 
 def _normalise_host(host: str) -> str:

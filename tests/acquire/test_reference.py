@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from extractor.acquire.reference import Mirror, Reference, apply_mirrors, is_insecure, is_loopback
+from extractor.acquire.reference import Mirror, Reference, apply_mirrors, is_insecure, is_loopback, names_registry
 from extractor.errors import ConfigError
 
 DIGEST = "sha256:" + "ab" * 32
@@ -147,3 +147,13 @@ def test_loopback_and_insecure() -> None:
     assert is_insecure("mirror.lan:5000", ["mirror.lan:5000"])
     assert not is_insecure("mirror.lan:5000", ["mirror.lan:5001"])
     assert is_insecure("anything.example", ["*"])
+
+
+@pytest.mark.parametrize(("text", "explicit"), [
+    ("quay.io/x:1", True), ("localhost/x", True), ("127.0.0.1:5000/x", True), ("[::1]:5000/x", True),
+    ("mirror:5000/x", True), ("library/x:1", False), ("x", False), ("quay.io", False),
+])
+def test_names_registry_agrees_with_parse(text: str, explicit: bool) -> None:
+    assert names_registry(text) is explicit
+    # parse puts a reference without an explicit host on Docker Hub
+    assert (Reference.parse(text).registry != "docker.io") is explicit
