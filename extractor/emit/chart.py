@@ -40,6 +40,7 @@ __all__ = [
     "set_chart_version",
     "template_filenames",
     "write_chart",
+    "write_chart_files",
 ]
 
 RELEASE_FILE = "release.yaml"
@@ -295,18 +296,24 @@ def write_chart(draft: ChartDraft, chart_dir: Path, *, revision: int | None = No
     """
     if not DNS_LABEL.match(draft.name):
         raise EmitError(f"chart name {draft.name!r} is not a DNS-1123 label")
+    files = _chart_files(draft, revision)
+    write_chart_files(chart_dir, files)
+    has_pull_secret = PULL_SECRET_VALUES_FILE in files
+    return _release_spec(draft, has_pull_secret)
+
+
+def write_chart_files(chart_dir: Path, files: Mapping[str, bytes]) -> None:
+    """Write ``files`` (path relative to ``chart_dir`` -> bytes) into ``chart_dir`` (created; must
+    be empty or absent). Raises :class:`EmitError` for a non-empty directory or a filesystem error."""
     try:
         if chart_dir.exists() and any(chart_dir.iterdir()):
             raise EmitError(f"{chart_dir}: chart directory is not empty")
-        files = _chart_files(draft, revision)
         for rel, data in sorted(files.items()):
             path = chart_dir / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
     except OSError as exc:
         raise EmitError(f"{chart_dir}: cannot write chart: {exc.strerror or exc}") from None
-    has_pull_secret = PULL_SECRET_VALUES_FILE in files
-    return _release_spec(draft, has_pull_secret)
 
 
 def set_chart_version(chart_dir: Path, csv_version: str, revision: int) -> None:

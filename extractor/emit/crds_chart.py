@@ -43,6 +43,7 @@ import yaml
 from extractor import yamlio
 from extractor.draft import ReleaseSpec
 from extractor.draft.gotemplate import escape_template_text, go_string
+from extractor.emit.chart import write_chart_files
 from extractor.errors import EmitError
 from extractor.model import DNS_LABEL
 
@@ -238,13 +239,5 @@ def write_crds_chart(chart_dir: Path, out_dir: Path, parsed: Mapping[str, Any] |
             f"{{{{- if .Values.{_NAMESPACES_VALUE} }}}}\n" + escape_template_text("".join(docs)) + "{{- end }}\n"
         ).encode("utf-8")
     files["values.yaml"] = _values_text(name, values).encode("utf-8")
-    try:
-        if out_dir.exists() and any(out_dir.iterdir()):
-            raise EmitError(f"{out_dir}: chart directory is not empty")
-        for rel, data in sorted(files.items()):
-            target = out_dir / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-    except OSError as exc:
-        raise EmitError(f"{out_dir}: cannot write chart: {exc.strerror or exc}") from None
+    write_chart_files(out_dir, files)
     return True
