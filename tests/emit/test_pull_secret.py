@@ -20,23 +20,13 @@ import pytest
 from extractor import yamlio
 from extractor.tools import tools_dir
 from tests.conftest import REPO
+from tests.support.credhelper import write_credential_helper
 from tests.support.kube import KubeCluster
 from tests.support.project import docs
 from tests.support.tools import in_ci, require_tool
 
 NAMESPACE = "bundle-extract-pull-secret"
 IMAGE = "example.com/demo:1.0.0"  # the fixture bundle's operator image
-
-
-def _helper(bin_dir: Path, name: str, tokens: dict[str, str]) -> None:
-    """``docker-credential-<name>``: ``get`` answers the servers of ``tokens``, else "not found"."""
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    cases = "".join(f'  {server}) printf \'{{"Username":"helper","Secret":"{token}"}}\' ;;\n'
-                    for server, token in tokens.items())
-    path = bin_dir / f"docker-credential-{name}"
-    path.write_text(f'#!/bin/sh\nread -r server\ncase "$server" in\n{cases}'
-                    '  *) echo "credentials not found in native keychain"; exit 1 ;;\nesac\n')
-    path.chmod(0o755)
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +70,7 @@ def _secret_config(rendered: str) -> dict[str, Any]:
 
 def test_cred_helper_fills_the_pull_secret(project: Path, tmp_path: Path) -> None:
     bin_dir = tmp_path / "bin"
-    _helper(bin_dir, "corp", {"example.com": "helper-token-1"})
+    write_credential_helper(bin_dir, "corp", {"example.com": "helper-token-1"}, username="helper")
     (tmp_path / ".docker").mkdir()
     (tmp_path / ".docker/config.json").write_text(json.dumps({"credHelpers": {"example.com": "corp"}}))
     proc = _helmfile(project, _env(tmp_path, bin_dir), "template", "--skip-deps")
@@ -95,7 +85,8 @@ def test_cred_helper_fills_the_pull_secret(project: Path, tmp_path: Path) -> Non
 
 def test_environment_mirror_reaches_the_chart_and_the_secret(project: Path, tmp_path: Path) -> None:
     bin_dir = tmp_path / "bin"
-    _helper(bin_dir, "corp", {"example.com": "original-token", "mirror.test": "mirror-token"})
+    write_credential_helper(bin_dir, "corp", {"example.com": "original-token", "mirror.test": "mirror-token"},
+                            username="helper")
     (tmp_path / ".docker").mkdir()
     (tmp_path / ".docker/config.json").write_text(
         json.dumps({"credHelpers": {"example.com": "corp", "mirror.test": "corp"}}))
@@ -196,7 +187,7 @@ def test_changed_auth_file_rotates_the_secret(project: Path, kube_cluster: KubeC
     plugins = _require_helm_diff()
     kubectl = require_tool("kubectl")
     bin_dir = tmp_path / "bin"
-    _helper(bin_dir, "corp", {"example.com": "token-before"})
+    write_credential_helper(bin_dir, "corp", {"example.com": "token-before"}, username="helper")
     auth = tmp_path / "auth.json"
     auth.write_text(json.dumps({"credHelpers": {"example.com": "corp"}}))
     env = _env(tmp_path, Path(f"{bin_dir}:{kubectl.parent}"), KUBECONFIG=str(kube_cluster.kubeconfig),

@@ -13,20 +13,10 @@ import pytest
 from extractor import yamlio
 from extractor.errors import AuthenticationError, ConfigError
 from extractor.pipeline.pull_secret import parse_request, pull_secret_values, secret_registries
+from tests.support.credhelper import write_credential_helper
 
 LWS = "registry.redhat.io/leader-worker-set/lws-rhel9-operator@sha256:" + "b" * 64
 WEBHOOK = "quay.io/jetstack/cert-manager-webhook:v1.15.5"
-
-
-def helper(bin_dir: Path, name: str, secrets: dict[str, str]) -> None:
-    """A ``docker-credential-<name>`` script answering ``get`` for the servers in ``secrets``."""
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    cases = "".join(f'  {server}) printf \'{{"Username":"u-{server}","Secret":"{secret}"}}\' ;;\n'
-                    for server, secret in secrets.items())
-    script = bin_dir / f"docker-credential-{name}"
-    script.write_text(f'#!/bin/sh\nread -r server\ncase "$server" in\n{cases}'
-                      '  *) echo "credentials not found in native keychain"; exit 1 ;;\nesac\n')
-    script.chmod(0o755)
 
 
 def config_json(values: str) -> dict[str, dict[str, dict[str, str]]]:
@@ -42,8 +32,8 @@ def decoded(config: dict[str, dict[str, dict[str, str]]], key: str) -> str:
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     bin_dir = tmp_path / "bin"
-    helper(bin_dir, "rh", {"registry.redhat.io": "rh-token", "mirror.example.com": "mirror-token"})
-    helper(bin_dir, "store", {"quay.io": "store-token"})
+    write_credential_helper(bin_dir, "rh", {"registry.redhat.io": "rh-token", "mirror.example.com": "mirror-token"})
+    write_credential_helper(bin_dir, "store", {"quay.io": "store-token"})
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
     return {"HOME": str(tmp_path)}
 
