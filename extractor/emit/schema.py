@@ -25,29 +25,25 @@ from extractor.errors import EmitError
 
 __all__ = ["render_values_schema", "values_schema"]
 
+#: JSON Schema type of a default value, first match (bool before int: ``True`` is an int)
+_JSON_TYPES: tuple[tuple[type, str], ...] = (
+    (bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"), (list, "array"), (Mapping, "object"),
+)
+
 
 def _from_default(value: Any, path: str, docs: Mapping[str, str]) -> dict[str, Any]:
     node: dict[str, Any] = {}
     doc = docs.get(path)
     if doc and doc.strip():
         node["description"] = " ".join(line.strip() for line in doc.strip().splitlines())
-    if isinstance(value, bool):
-        node["type"] = "boolean"
-    elif isinstance(value, int):
-        node["type"] = "integer"
-    elif isinstance(value, float):
-        node["type"] = "number"
-    elif isinstance(value, str):
-        node["type"] = "string"
-    elif isinstance(value, list):
-        node["type"] = "array"
-    elif isinstance(value, Mapping):
-        node["type"] = "object"
-        if value:
-            node["properties"] = {
-                str(k): _from_default(v, f"{path}.{k}" if path else str(k), docs) for k, v in value.items()
-            }
-            node["additionalProperties"] = False
+    kind = next((name for kind, name in _JSON_TYPES if isinstance(value, kind)), None)
+    if kind is not None:
+        node["type"] = kind
+    if isinstance(value, Mapping) and value:
+        node["properties"] = {
+            str(k): _from_default(v, f"{path}.{k}" if path else str(k), docs) for k, v in value.items()
+        }
+        node["additionalProperties"] = False
     return node
 
 
