@@ -22,8 +22,9 @@ from extractor.demo.catalog import (
     write_yaml_stream,
 )
 from extractor.errors import CatalogError, ConfigError
+from tests.support.catalogs import CM, cert_manager_stable
 
-PKG = "cert-manager-operator"
+PKG = CM
 
 
 def cm_docs(image: str = "registry.example.com/cm-bundle") -> list[dict[str, Any]]:
@@ -31,13 +32,7 @@ def cm_docs(image: str = "registry.example.com/cm-bundle") -> list[dict[str, Any
     def b(version: str) -> dict[str, Any]:
         return fbc_bundle(PKG, f"{PKG}.v{version}", version, f"{image}:v{version}")
 
-    stable = [
-        {"name": f"{PKG}.v1.14.0"},
-        {"name": f"{PKG}.v1.15.2", "replaces": f"{PKG}.v1.14.0"},
-        {"name": f"{PKG}.v1.16.0", "replaces": f"{PKG}.v1.15.2"},
-        {"name": f"{PKG}.v1.16.1", "replaces": f"{PKG}.v1.15.2", "skips": [f"{PKG}.v1.16.0"]},
-        {"name": f"{PKG}.v1.16.2", "replaces": f"{PKG}.v1.16.1", "skipRange": ">=1.15.0 <1.16.2"},
-    ]
+    stable = cert_manager_stable()
     return [
         fbc_package(PKG, "stable-v1"),
         fbc_channel(PKG, "stable-v1", stable),

@@ -57,19 +57,26 @@ class CatalogRegistry:
     bundle_dirs: dict[str, Path]
 
 
-def cert_manager_docs(images: dict[str, str]) -> list[dict[str, Any]]:
-    def bundle(version: str) -> dict[str, Any]:
-        return fbc_bundle(CM, f"{CM}.v{version}", version, images[version],
-                          [{"type": "olm.gvk", "value": {"group": "operator.openshift.io", "kind": "CertManager",
-                                                         "version": "v1alpha1"}}])
-
-    stable = [
+def cert_manager_stable() -> list[dict[str, Any]]:
+    """The ``stable-v1`` channel entries of the test cert-manager package (see the module docstring):
+    v1.14.0 -> v1.15.2 -> v1.16.0, v1.16.1 replaces v1.15.2 and skips v1.16.0, v1.16.2 replaces
+    v1.16.1 with skipRange >=1.15.0 <1.16.2.  The first two make ``stable-v1.15``."""
+    return [
         {"name": f"{CM}.v1.14.0"},
         {"name": f"{CM}.v1.15.2", "replaces": f"{CM}.v1.14.0"},
         {"name": f"{CM}.v1.16.0", "replaces": f"{CM}.v1.15.2"},
         {"name": f"{CM}.v1.16.1", "replaces": f"{CM}.v1.15.2", "skips": [f"{CM}.v1.16.0"]},
         {"name": f"{CM}.v1.16.2", "replaces": f"{CM}.v1.16.1", "skipRange": ">=1.15.0 <1.16.2"},
     ]
+
+
+def cert_manager_docs(images: dict[str, str]) -> list[dict[str, Any]]:
+    def bundle(version: str) -> dict[str, Any]:
+        return fbc_bundle(CM, f"{CM}.v{version}", version, images[version],
+                          [{"type": "olm.gvk", "value": {"group": "operator.openshift.io", "kind": "CertManager",
+                                                         "version": "v1alpha1"}}])
+
+    stable = cert_manager_stable()
     return [fbc_package(CM, "stable-v1"), fbc_channel(CM, "stable-v1", stable),
             fbc_channel(CM, "stable-v1.15", stable[:2]), *[bundle(v) for v in images]]
 
