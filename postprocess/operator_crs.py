@@ -70,16 +70,17 @@ def alm_examples(csv: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [e for e in examples if isinstance(e, dict)]
 
 
-def find_crd(draft: ChartDraft, group: str, kind: str) -> dict[str, Any] | None:
-    """The CRD of ``group``/``kind`` among the draft's objects or already split CRD files (their
-    parsed :attr:`CRDFile.obj` when set; the files' bytes are parsed only as far as needed)."""
+def find_crd(draft: ChartDraft, group: str | None, kind: str) -> dict[str, Any] | None:
+    """The CRD of ``group``/``kind`` (``group`` ``None``: the first CRD of that kind in any group)
+    among the draft's objects or already split CRD files (their parsed :attr:`CRDFile.obj` when
+    set; the files' bytes are parsed only as far as needed)."""
     objects = (obj for obj in draft.objects if kind_of(obj) == "CustomResourceDefinition")
     files = (yamlio.load(f.data) if f.obj is None else f.obj for f in draft.crds)
     for crd in itertools.chain(objects, files):
         if not isinstance(crd, dict):
             continue
         spec = crd.get("spec") or {}
-        if spec.get("group") == group and (spec.get("names") or {}).get("kind") == kind:
+        if group in (None, spec.get("group")) and (spec.get("names") or {}).get("kind") == kind:
             return crd
     return None
 
@@ -130,15 +131,7 @@ def _one(
     spec = deep_merge(spec, overrides)
 
     group = api_version.partition("/")[0] if api_version and "/" in api_version else None
-    crd = None
-    if group is not None:
-        crd = find_crd(draft, group, kind)
-    else:
-        for candidate in draft.objects:
-            names = (candidate.get("spec") or {}).get("names") or {}
-            if kind_of(candidate) == "CustomResourceDefinition" and names.get("kind") == kind:
-                crd = candidate
-                break
+    crd = find_crd(draft, group, kind)
     if crd is None:
         raise PostProcessError(f"no CustomResourceDefinition for {api_version or kind} in the bundle")
     crd_spec = crd.get("spec") or {}

@@ -133,3 +133,11 @@ def test_find_crd_uses_the_parsed_presync_crds() -> None:
     assert istio is not None
     assert any(crd.obj is istio for crd in split.crds)  # the shared object, not a new parse
     assert operator_crs.find_crd(split, "sailoperator.io", "NoSuchKind") is None
+
+
+def test_kind_without_api_version_found_after_split_crds() -> None:
+    """Without apiVersion the CRD is looked up by kind alone, in the split presync CRDs too."""
+    split = split_crds.run(rendered_draft("sail-operator"), {})
+    out = operator_crs.run(split, {"items": [{"kind": "Istio", "name": "default", "valuesKey": "istio"}]})
+    [template] = out.templates
+    assert template.obj["apiVersion"] == "sailoperator.io/v1"  # the CRD's storage version
