@@ -637,7 +637,7 @@ def test_test_workflow_runs_make_test_as_root(workflows: dict[str, dict[str, Any
 
 def test_tools_are_cached_and_built_with_go(workflows: dict[str, dict[str, Any]]) -> None:
     """Every job running make tools (make test runs it) has Go for hack/build-*.sh and the tools
-    cache, keyed on hack/*.sh, restored before make runs."""
+    cache (binaries and ct's config files), keyed on hack/*.sh, restored before make runs."""
     seen = 0
     for name, workflow in workflows.items():
         for job_id, job in workflow["jobs"].items():
@@ -649,6 +649,8 @@ def test_tools_are_cached_and_built_with_go(workflows: dict[str, dict[str, Any]]
             cache_index, cache = find_step(job, uses="actions/cache@")
             go_index, _ = find_step(job, uses="actions/setup-go@")
             assert max(cache_index, go_index) < make_index, (name, job_id)
-            assert "~/.cache/bundle-extract/tools/bin" in cache["with"]["path"].split()
+            # tools/ct: the config files build-ct.sh checks beside the binary (else ct rebuilds every run)
+            assert {"~/.cache/bundle-extract/tools/bin", "~/.cache/bundle-extract/tools/ct"} <= set(
+                cache["with"]["path"].split()), (name, job_id)
             assert "hashFiles('hack/*.sh')" in cache["with"]["key"]
     assert seen == 4
