@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build chart-testing (`ct`, what tests/emit/test_chart_lint.py runs `ct lint` with on the
+# Build chart-testing (`ct`, what tests/emit/test_chart_testing.py runs `ct lint` with on the
 # generated charts) from Go modules into the tools cache:
 #
 #   "$BUNDLE_EXTRACT_TOOLS/bin/ct"

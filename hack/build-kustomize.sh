@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Build kustomize (what tests/krm/ runs `kustomize build --enable-alpha-plugins --enable-exec` with,
-# to use `bundle-extract krm` as an exec KRM generator) from Go modules into the tools cache:
+# Build kustomize (what tests/pipeline/test_krm.py runs `kustomize build --enable-alpha-plugins
+# --enable-exec` with, to use `bundle-extract krm` as an exec KRM generator) from Go modules into the tools cache:
 #
 #   "$BUNDLE_EXTRACT_TOOLS/bin/kustomize"
 #
