@@ -32,7 +32,7 @@ from extractor.acquire.reference import DOCKER_HUB, Reference
 from extractor.errors import AuthenticationError, ConfigError
 from extractor.tools import find_tool
 
-__all__ = ["Credentials", "auth_file_candidates", "find_credentials", "lookup_in_file"]
+__all__ = ["Credentials", "HelperAnswers", "auth_file_candidates", "find_credentials", "lookup_in_file"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,12 @@ class Credentials:
     username: str
     password: str = field(repr=False)
     source: str = ""
+
+
+HelperAnswers = dict[tuple[str, str, bool], "Credentials | None"]
+"""Answers of credential helpers already run, by ``(helper, registry, required)``: a caller
+looking up many references of one registry passes the same dict so each helper runs once per
+registry (a helper is asked for the registry only, never the repository)."""
 
 
 def auth_file_candidates(authfile: Path | None = None, env: Mapping[str, str] | None = None) -> list[Path]:
@@ -79,8 +85,11 @@ def find_credentials(
     username: str | None = None,
     password: str | None = None,
     env: Mapping[str, str] | None = None,
+    helper_answers: HelperAnswers | None = None,
 ) -> Credentials | None:
     """Credentials for ``ref`` (its registry and repository), or ``None`` for anonymous access.
+
+    ``helper_answers``: see :data:`HelperAnswers` (read and filled; ``None``: run helpers every time).
 
     ``username``/``password`` given explicitly win over every file. Raises :class:`ConfigError`
     when only one of them is given, when an explicit ``authfile`` does not exist, or when an auth
@@ -97,7 +106,7 @@ def find_credentials(
             if explicit:
                 raise ConfigError(f"{path}: auth file not found")
             continue
-        found = lookup_in_file(path, ref)
+        found = lookup_in_file(path, ref, helper_answers)
         if found is not None:
             return found
     return None
@@ -155,8 +164,9 @@ def _decode_entry(path: Path, key: str, entry: Any) -> Credentials | None:
     return None
 
 
-def lookup_in_file(path: Path, ref: Reference) -> Credentials | None:
-    """Credentials for ``ref`` from one auth file (see the module docstring), or ``None``.
+def lookup_in_file(path: Path, ref: Reference, helper_answers: HelperAnswers | None = None) -> Credentials | None:
+    """Credentials for ``ref`` from one auth file (see the module docstring), or ``None``
+    (``helper_answers``: see :data:`HelperAnswers`).
 
     Raises :class:`ConfigError` for unreadable/malformed files, :class:`AuthenticationError`
     when a credential helper named for the registry fails.
@@ -173,7 +183,7 @@ def lookup_in_file(path: Path, ref: Reference) -> Credentials | None:
     if isinstance(helpers, dict):
         for key, helper in sorted(helpers.items()):
             if _normalise_key(key) == ref.registry and isinstance(helper, str) and helper:
-                found = _run_helper(helper, ref, required=True)
+                found = _run_helper(helper, ref, required=True, answers=helper_answers)
                 if found is not None:
                     return found
     if isinstance(auths, dict):
@@ -186,15 +196,22 @@ def lookup_in_file(path: Path, ref: Reference) -> Credentials | None:
                 if found is not None:
                     return found
     if isinstance(store, str) and store:
-        return _run_helper(store, ref, required=False)
+        return _run_helper(store, ref, required=False, answers=helper_answers)
     return None
 
 
-def _run_helper(helper: str, ref: Reference, *, required: bool) -> Credentials | None:
+def _run_helper(helper: str, ref: Reference, *, required: bool,
+                answers: HelperAnswers | None = None) -> Credentials | None:
     """Run ``docker-credential-<helper> get``; ``None`` when it has no entry for the registry.
 
-    A missing ``credsStore`` program (``required=False``) is skipped, like a missing entry.
+    A missing ``credsStore`` program (``required=False``) is skipped, like a missing entry. An
+    answer in ``answers`` is reused; a new one is stored there (failures raise and are not stored).
     """
+    if answers is not None:
+        key = (helper, ref.registry, required)
+        if key not in answers:
+            answers[key] = _run_helper(helper, ref, required=required)
+        return answers[key]
     program = f"docker-credential-{helper}"
     path = find_tool(program)
     if path is None:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from extractor import yamlio
-from extractor.acquire.credentials import Credentials, find_credentials
+from extractor.acquire.credentials import Credentials, HelperAnswers, find_credentials
 from extractor.acquire.reference import Reference
 from extractor.errors import ConfigError
 from postprocess.image_mirrors import image_problem
@@ -132,10 +132,11 @@ def pull_secret_values(
     """
     auths: dict[str, Any] = {}
     missing: list[str] = []
+    answers: HelperAnswers = {}  # each credential helper runs once per registry, not once per image
     for host, refs in sorted(secret_registries(images, registries, mirrors, overrides).items()):
         probes = refs or [Reference(registry=host, repository="library/x" if host == "docker.io" else "x",
                                     tag="latest")]
-        found = [(ref, find_credentials(ref, authfile=authfile, env=env)) for ref in probes]
+        found = [(ref, find_credentials(ref, authfile=authfile, env=env, helper_answers=answers)) for ref in probes]
         usable = [(ref, c) for ref, c in found if c is not None]
         if not usable:
             missing.append(host)

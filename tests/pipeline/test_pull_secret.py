@@ -107,3 +107,21 @@ def test_request_parsing_names_the_bad_value() -> None:
                          ('{"images": "x"}', "images must be a list"), ('{"other": 1}', "unknown field")):
         with pytest.raises(ConfigError, match=message):
             parse_request(bad)
+
+
+def test_each_credential_helper_runs_once_per_registry(tmp_path: Path, env: dict[str, str]) -> None:
+    # sail-operator names ~25 references on registry.redhat.io: one helper run, not one per image
+    calls = tmp_path / "calls"
+    bin_dir = tmp_path / "bin"
+    counting = bin_dir / "docker-credential-counting"
+    counting.write_text(f'#!/bin/sh\necho "$$" >> {calls}\nread -r server\n'
+                        'printf \'{"Username":"robot","Secret":"t-%s"}\' "$server"\n')
+    counting.chmod(0o755)
+    auth = tmp_path / "auth.json"
+    auth.write_text(json.dumps({"credHelpers": {"registry.redhat.io": "counting"}, "credsStore": "counting"}))
+    images = [f"registry.redhat.io/ns/image-{n}:v1" for n in range(5)] + [WEBHOOK, "quay.io/other/x:v2"]
+    secret = pull_secret_values(images, [], {}, {}, authfile=auth, env=env)
+    config = config_json(secret.values)
+    assert decoded(config, "registry.redhat.io") == "robot:t-registry.redhat.io"
+    assert decoded(config, "quay.io") == "robot:t-quay.io"
+    assert len(calls.read_text().splitlines()) == 2  # one per registry
