@@ -15,7 +15,6 @@ import dataclasses
 import multiprocessing
 import os
 import pickle
-import tempfile
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -159,10 +158,11 @@ def _entry_data(entry: BundleEntry) -> dict[str, object]:
 
 def _build(
     entry: BundleEntry, source: BundleSource, digest: str, staged: Path, locked: LockEntry | None,
-    revision: int | None, warnings: list[str], notes: list[str] | None = None,
+    revision: int | None, warnings: list[str], inputs: str, notes: list[str] | None = None,
     extra_files: Sequence[ExtraFile] = (),
 ) -> tuple[ReleaseSpec, LockEntry]:
-    """Build the chart into ``staged`` with the revision the lock calls for (``revision`` forces one)."""
+    """Build the chart into ``staged`` with the revision the lock calls for (``revision`` forces one).
+    ``inputs``: the entry's :func:`extractor.review.lock.inputs_fingerprint`, recorded in the lock."""
     crd_objects: dict[str, Any] = {}
     spec, csv_name, csv_version = build_chart(entry, source, staged, revision=1, warnings=warnings, notes=notes,
                                               extra_files=extra_files, crd_objects=crd_objects)
@@ -179,8 +179,7 @@ def _build(
     return spec, LockEntry(
         name=entry.name, image=entry.image, version=entry.version, digest=digest, csv_name=csv_name,
         csv_version=csv_version, chart_version=chart_version(csv_version, revision), revision=revision,
-        files=files, generator=GENERATOR,
-        inputs=inputs_fingerprint(_entry_data(entry), digest, source.image, extra_digest(extra_files)),
+        files=files, generator=GENERATOR, inputs=inputs,
     )
 
 
@@ -227,8 +226,8 @@ def _process_entry(job: _Job, entry: BundleEntry) -> _Outcome:
             return outcome
         staged = job.staging / CHARTS_DIR / entry.name
         outcome.spec, outcome.lock_entry = _build(entry, source, digest, staged, locked,
-                                                  job.revisions.get(entry.name), outcome.warnings, outcome.notes,
-                                                  extra_files)
+                                                  job.revisions.get(entry.name), outcome.warnings, inputs,
+                                                  outcome.notes, extra_files)
         outcome.rebuilt = not (chart_dir.is_dir() and tree_digest(chart_dir) == tree_digest(staged)
                                and _same_tree(_crds_dir(chart_dir), _crds_dir(staged)))
     except ExtractorError as exc:
@@ -425,7 +424,7 @@ def generate(
 def regenerate_helmfile(config: ProjectConfig, root: Path) -> Path:
     """Rewrite ``helmfile.yaml.gotmpl`` from the charts' ``release.yaml`` files (no pulling)."""
     specs = resolve_needs([read_release_spec(root, entry) for entry in config.bundles]).specs
-    with tempfile.TemporaryDirectory(prefix=".bundle-extract-", dir=root) as tmp:
+    with staging_dir(root) as tmp:
         staged = Path(tmp) / HELMFILE_NAME
         write_helmfile(specs, staged, config.environments)
         staged.replace(root / HELMFILE_NAME)
