@@ -49,8 +49,9 @@ def run_tool(
 ) -> subprocess.CompletedProcess[str]:
     """Run tool ``name`` with ``args``; return the completed process (stdout/stderr as text).
 
-    Raises :class:`ToolError` if the tool is missing, times out (``timeout`` seconds) or exits
-    non-zero; the message names the command and the last line of its stderr.
+    Raises :class:`ToolError` if the tool is missing, cannot be run, times out (``timeout``
+    seconds) or exits non-zero; the message names the command and the last line of its stderr.
+    The tool's stdin is ``/dev/null``: it never waits for a prompt.
     """
     path = find_tool(name)
     if path is None:
@@ -61,10 +62,12 @@ def run_tool(
     try:
         proc = subprocess.run(
             [str(path), *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
-            check=False,
+            check=False, stdin=subprocess.DEVNULL,  # never wait for a prompt
         )
     except subprocess.TimeoutExpired:
         raise ToolError(f"{name} {' '.join(args[:2])}: timed out after {timeout:.0f}s") from None
+    except OSError as exc:  # not executable, a directory, a bad interpreter line
+        raise ToolError(f"{path}: cannot run {name} ({exc.strerror})") from None
     if proc.returncode != 0:
         lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if ln.strip()]
         last = lines[-1] if lines else f"exit code {proc.returncode}"

@@ -105,6 +105,22 @@ def test_run_tool_nonzero_exit_raises(monkeypatch: pytest.MonkeyPatch, tmp_path:
         run_tool("failing-tool", ["--nope"])
 
 
+def test_run_tool_that_cannot_be_run_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    script = tmp_path / "not-executable"
+    script.write_text("#!/bin/sh\nexit 0\n")
+    script.chmod(0o644)
+    monkeypatch.setenv("BUNDLE_EXTRACT_NOT_EXECUTABLE", str(script))
+    with pytest.raises(ToolError, match=rf"^{script}: cannot run not-executable \(Permission denied\)$"):
+        run_tool("not-executable", ["--version"])
+
+
+def test_run_tool_gives_the_tool_no_stdin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    script = tmp_path / "reads-stdin"
+    script.write_text("#!/bin/sh\nreadlink /proc/self/fd/0\n")  # what the tool's stdin is (Linux)
+    script.chmod(0o755)
+    monkeypatch.setenv("BUNDLE_EXTRACT_READS_STDIN", str(script))
+    assert run_tool("reads-stdin", [], timeout=30).stdout == "/dev/null\n"
+
 def test_run_tool_returns_output() -> None:
     jq = require_tool("jq")
     assert find_tool("jq") == jq
