@@ -754,19 +754,25 @@ def adopt_command(release: str, from_release: str | None, config_path: Path, roo
                f"{len(result.left_over)} left over" + (" (dry run: nothing changed)" if dry_run else ""), err=True)
 
 
-_CHARTS_DEST_HELP = "Directory receiving the .tgz archives."
+def _package_options(func: F) -> F:
+    """The options ``package`` and ``push`` share: --config, --output, --dest, --helm."""
+    for option in reversed([
+        click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+                     default=Path("bundles.yaml"), show_default=True, help="The bundles file."),
+        click.option("-o", "--output", "root", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="Directory holding charts/ (default: the config's directory)."),
+        click.option("-d", "--dest", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="Directory receiving the .tgz archives. [default: <output>/dist]"),
+        click.option("--helm", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="The helm binary (default: the tools cache, then PATH)."),
+    ]):
+        func = option(func)
+    return func
 
 
 @main.command("package")
 @click.argument("charts", nargs=-1, type=click.Path(file_okay=False, path_type=Path))
-@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("bundles.yaml"), show_default=True, help="The bundles file.")
-@click.option("-o", "--output", "root", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Directory holding charts/ (default: the config's directory).")
-@click.option("-d", "--dest", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help=_CHARTS_DEST_HELP + " [default: <output>/dist]")
-@click.option("--helm", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="The helm binary (default: the tools cache, then PATH).")
+@_package_options
 @_handle_errors
 def package_command(charts: tuple[Path, ...], config_path: Path, root: Path | None, dest: Path | None,
                     helm: Path | None) -> None:
@@ -787,14 +793,7 @@ def package_command(charts: tuple[Path, ...], config_path: Path, root: Path | No
 @click.argument("charts", nargs=-1, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--repo", required=False, default=None, metavar="oci://HOST/PATH",
               help="The OCI repository (charts land at HOST/PATH/<chart>:<version>).")
-@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("bundles.yaml"), show_default=True, help="The bundles file.")
-@click.option("-o", "--output", "root", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Directory holding charts/ (default: the config's directory).")
-@click.option("-d", "--dest", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help=_CHARTS_DEST_HELP + " [default: <output>/dist]")
-@click.option("--helm", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="The helm binary (default: the tools cache, then PATH).")
+@_package_options
 @click.option("--authfile", type=click.Path(dir_okay=False, path_type=Path), default=None,
               envvar="REGISTRY_AUTH_FILE", help="Auth file (default: podman's lookup order).")
 @click.option("--plain-http/--no-plain-http", "plain_http", default=None,
