@@ -173,6 +173,14 @@ class _Cluster:
         extra = ("--kube-context", self.context) if self.context else ()
         return _bounded(run_tool("helm", [*args, *extra], timeout=self.timeout).stdout, "helm", args)
 
+    def kubectl_json(self, *args: str) -> Any:
+        """``kubectl`` output parsed as JSON; :class:`ToolError` (one line) when it is not JSON."""
+        text = self.kubectl(*args)
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise ToolError(f"kubectl {' '.join(args[:2])}: output is not JSON") from None
+
     def api_versions(self) -> list[str]:
         return sorted(line.strip() for line in self.kubectl("api-versions").splitlines() if line.strip())
 
@@ -182,7 +190,7 @@ class _Cluster:
         if api_version not in self._resources:
             path = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
             try:
-                listing = json.loads(self.kubectl("get", "--raw", path))
+                listing = self.kubectl_json("get", "--raw", path)
             except ToolError as error:
                 if "NotFound" in str(error) or "could not find the requested resource" in str(error):
                     listing = {}
@@ -191,7 +199,8 @@ class _Cluster:
             group, _, version = api_version.rpartition("/")
             self._resources[api_version] = {  # core kinds by plain name: "configmaps.v1" would be a group
                 r["kind"]: (f"{r['name']}.{version}.{group}" if group else r["name"], bool(r.get("namespaced")))
-                for r in listing.get("resources") or [] if "/" not in r.get("name", "/")
+                for r in (listing.get("resources") if isinstance(listing, dict) else None) or []
+                if isinstance(r, dict) and "/" not in r.get("name", "/")
             }
         return self._resources[api_version].get(kind)
 
@@ -205,7 +214,12 @@ class _Cluster:
         text = self.kubectl("get", resource, ref.name, *scope, "--ignore-not-found", "-o", "jsonpath={.metadata}")
         if not text.strip():
             return None
-        meta: dict[str, Any] = json.loads(text)
+        try:
+            meta = json.loads(text)
+        except ValueError:
+            meta = None
+        if not isinstance(meta, dict):
+            raise ToolError(f"kubectl get {resource} {ref.name}: metadata is not a JSON object")
         return meta
 
     def label_as_owned(self, ref: ObjectRef, resource_version: str, release: str, namespace: str) -> None:
