@@ -51,7 +51,7 @@ from extractor.pipeline.adopt import (
     AdoptResult,
     adopt,
 )
-from tests.support.kube import ISTIOD_WEBHOOKS, KubeCluster, start_kube
+from tests.support.kube import ISTIOD_WEBHOOKS, KubeCluster, process_environ, start_kube
 from tests.support.project import REPO, helmfile
 from tests.support.tools import require_shared, require_tool
 from tests.test_deploy import require_helm_diff
@@ -169,16 +169,8 @@ class Migration:
                               env={**os.environ, **self.env})
 
     def adopt(self, release: str, *, dry_run: bool = False) -> AdoptResult:
-        saved = {key: os.environ.get(key) for key in self.env}
-        os.environ.update(self.env)
-        try:
+        with process_environ(self.env):
             return adopt(AdoptOptions(release=release, config=self.project / "bundles.yaml", dry_run=dry_run))
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
     def helmfile(self, *args: str) -> subprocess.CompletedProcess[str]:
         return helmfile(self.project, *args, env=self.env, check=False)

@@ -8,7 +8,6 @@ the end of the module. The migration of the real reference charts is tests/test_
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
@@ -31,7 +30,7 @@ from extractor.pipeline.adopt import (
     _Cluster,
     adopt,
 )
-from tests.support.kube import KubeCluster
+from tests.support.kube import KubeCluster, process_environ
 from tests.support.tools import require_tool
 
 SUFFIX = secrets.token_hex(3)
@@ -70,23 +69,9 @@ class Setup:
     project: Path
     env: dict[str, str]
 
-    @contextlib.contextmanager
-    def environ(self) -> Iterator[None]:
-        """``os.environ`` with :attr:`env` (adopt runs kubectl and helm with the process environment)."""
-        saved = {key: os.environ.get(key) for key in self.env}
-        os.environ.update(self.env)
-        try:
-            yield
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-
     def run(self, **options: Any) -> AdoptResult:
         options.setdefault("release", RELEASE)
-        with self.environ():
+        with process_environ(self.env):  # adopt runs kubectl and helm with the process environment
             return adopt(AdoptOptions(config=self.project / "bundles.yaml", **options))
 
     def meta(self, *target: str) -> dict[str, Any]:
@@ -227,7 +212,7 @@ def test_an_object_changed_after_the_check_is_not_patched(setup: Setup) -> None:
     """The patch carries the resourceVersion that was read: a change in between is a Conflict."""
     setup.cluster.kubectl("create", "configmap", "raced", "-n", NAMESPACE)
     ref = ObjectRef("ConfigMap", NAMESPACE, "raced", "v1")
-    with setup.environ():
+    with process_environ(setup.env):
         cluster = _Cluster(None, 60)
         meta = cluster.metadata(ref)
         assert meta is not None

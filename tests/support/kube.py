@@ -559,3 +559,13 @@ def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeClust
     """One etcd + kube-apiserver for the whole test session (see the module docstring)."""
     with start_kube(tmp_path_factory.mktemp("kube-cluster")) as cluster:
         yield cluster
+
+
+@contextlib.contextmanager
+def process_environ(env: Mapping[str, str]) -> Iterator[None]:
+    """``os.environ`` updated with ``env`` for the block, restored after it (for library code
+    that runs kubectl and helm with the process environment, such as ``adopt``)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        yield
