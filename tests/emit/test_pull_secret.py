@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 
 from extractor import yamlio
-from extractor.tools import tools_dir
 from tests.conftest import REPO
 from tests.support.credhelper import write_credential_helper
 from tests.support.kube import KubeCluster
 from tests.support.project import docs
-from tests.support.tools import in_ci, require_tool
+from tests.support.tools import require_tool
+from tests.test_deploy import require_helm_diff
 
 NAMESPACE = "bundle-extract-pull-secret"
 IMAGE = "example.com/demo:1.0.0"  # the fixture bundle's operator image
@@ -172,19 +172,8 @@ def test_bad_mirror_value_and_failing_helper_fail_the_deploy(project: Path, tmp_
     assert "pull secret: no-such-bundle-extract not found in PATH" in proc.stderr
 
 
-def _require_helm_diff() -> Path:
-    plugins = Path(os.environ.get("HELM_PLUGINS") or tools_dir() / "helm-plugins")
-    proc = subprocess.run([str(require_tool("helm")), "diff", "version"], capture_output=True, text=True,
-                          timeout=60, check=False, env={**os.environ, "HELM_PLUGINS": str(plugins)})
-    if proc.returncode != 0:
-        if in_ci():
-            pytest.fail(f"helm-diff not usable from HELM_PLUGINS={plugins}")
-        pytest.skip(f"helm-diff not usable from HELM_PLUGINS={plugins}")
-    return plugins
-
-
 def test_changed_auth_file_rotates_the_secret(project: Path, kube_cluster: KubeCluster, tmp_path: Path) -> None:
-    plugins = _require_helm_diff()
+    plugins = require_helm_diff()
     kubectl = require_tool("kubectl")
     bin_dir = tmp_path / "bin"
     write_credential_helper(bin_dir, "corp", {"example.com": "token-before"}, username="helper")
