@@ -193,6 +193,14 @@ class _Resolver:
                 f"bundle {spec.name!r} creates {', '.join(kinds)} ({group_version}), which no entry of bundles.yaml "
                 f"provides: install {install_hint(group_version)} first (the release's presync hook checks)")
 
+    def _cycle(self, spec: ReleaseSpec, label: str, provider: str) -> None:
+        self.warnings.append(f"bundle {spec.name!r}: dependency {label}: {provider!r} provides it but "
+                             f"needs {spec.name!r} (needs would be a cycle)")
+
+    def _unprovided(self, spec: ReleaseSpec, dependency: str) -> None:
+        self.warnings.append(f"bundle {spec.name!r} depends on {dependency}, which no entry of "
+                             "bundles.yaml provides: install it first")
+
     def _gvk_dependency(self, spec: ReleaseSpec, api: str, what: str) -> None:
         label = f"{what} {_api_label(api)}"
         via = self.graph.provider(spec.name, api)
@@ -205,26 +213,21 @@ class _Resolver:
         if chosen is not None:
             self.notes.append(f"bundle {spec.name!r}: dependency {label}: provided by {chosen!r} (in needs)")
         elif providers:
-            self.warnings.append(f"bundle {spec.name!r}: dependency {label}: {providers[0]!r} provides it but "
-                                 f"needs {spec.name!r} (needs would be a cycle)")
+            self._cycle(spec, label, providers[0])
         else:
-            self.warnings.append(f"bundle {spec.name!r} depends on {_api_label(api)} ({what}), which no entry of "
-                                 "bundles.yaml provides: install it first")
+            self._unprovided(spec, f"{_api_label(api)} ({what})")
 
     def _package_dependency(self, spec: ReleaseSpec, package: str, expression: str, what: str) -> None:
         label = f"{what} {package!r}" + (f" {expression}" if expression else "")
         candidates = [n for n in self.graph.order if n != spec.name and self.graph.specs[n].package == package]
         if not candidates:
-            self.warnings.append(f"bundle {spec.name!r} depends on package {package!r}"
-                                 f"{f' ({expression})' if expression else ''} ({what}), which no entry of "
-                                 "bundles.yaml provides: install it first")
+            self._unprovided(spec, f"package {package!r}{f' ({expression})' if expression else ''} ({what})")
             return
         fits = [n for n in candidates if not expression
                 or version_in_range(self.graph.specs[n].version, expression)]
         chosen = next((n for n in fits + candidates if self.graph.link(spec.name, n)), None)
         if chosen is None:
-            self.warnings.append(f"bundle {spec.name!r}: dependency {label}: {candidates[0]!r} provides it but "
-                                 f"needs {spec.name!r} (needs would be a cycle)")
+            self._cycle(spec, label, candidates[0])
             return
         version = self.graph.specs[chosen].version
         if chosen in fits:
