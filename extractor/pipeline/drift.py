@@ -63,8 +63,7 @@ def verify(config_path: Path, root: Path, acquire_options: AcquireOptions) -> li
             revisions={n: lock.entries[n].revision for n in names},
         )
         expected = _files(scratch, names)
-    actual = _files(root, names)
-    actual[LOCK_NAME] = locked.read_bytes()
+    actual = _files(root, names)  # the lock included: it is root / LOCK_NAME
     problems = [f"changed: {rel}" for rel in sorted(expected) if rel in actual and actual[rel] != expected[rel]]
     problems += [f"missing: {rel}" for rel in sorted(expected) if rel not in actual]
     problems += [f"unexpected: {rel}" for rel in sorted(actual) if rel not in expected]
