@@ -127,6 +127,9 @@ def test_verify_finds_every_difference_and_writes_nothing(tmp_path: Path) -> Non
         "unexpected: charts/demo/templates/extra.yaml",
     ]
     assert snapshot(root) == before  # verify wrote nothing into the project
+    lock_file = root / LOCK_NAME
+    lock_file.write_text(lock_file.read_text() + "# hand-added comment\n")  # still a valid lock
+    assert "changed: bundles.lock.yaml" in verify(root / "bundles.yaml", root, options(tmp_path))
     # a bundle directory that no longer matches its locked digest is named
     csv = root / "bundle" / CSV
     csv.write_text(csv.read_text().replace("capabilities: template wins", "capabilities: x"))
