@@ -102,12 +102,9 @@ class ExtraManifest:
         return self.url if self.url is not None else str(self.path)
 
 
-_SHA256_HEX = re.compile(r"[a-f0-9]{64}")
-
-
 def _extra_manifests(where: str, raw: Any) -> tuple[ExtraManifest, ...]:
     """Parse ``extraManifests:``; raises :class:`ConfigError` naming ``extraManifests[i]`` and the field."""
-    from extractor.acquire.urlref import check_url
+    from extractor.acquire.urlref import SHA256_HEX, check_url
 
     if raw is None:
         return ()
@@ -133,10 +130,10 @@ def _extra_manifests(where: str, raw: Any) -> tuple[ExtraManifest, ...]:
             if not isinstance(url, str):
                 raise ConfigError(f"{at}: url must be a string")
             try:
-                check_url(str(url))
+                check_url(url)
             except ConfigError as exc:
                 raise ConfigError(f"{at}: url {exc}") from None
-            if not isinstance(sha256, str) or not _SHA256_HEX.fullmatch(sha256):
+            if not isinstance(sha256, str) or not SHA256_HEX.fullmatch(sha256):
                 raise ConfigError(f"{at}: sha256 must be 64 lower-case hex digits (sha256sum of {url})")
             items.append(ExtraManifest(url=str(url), sha256=str(sha256)))
         elif keys == {"url"}:
