@@ -111,6 +111,8 @@ REPO ?=
 # destroy: DELETE_NAMESPACES=1, DELETE_CRDS=1 (refused while custom resources remain unless FORCE=1), KUBE_CONTEXT=
 DELETE_NAMESPACES ?=
 DELETE_CRDS ?=
+# FORCE counts only from the command line: FORCE=1 in the environment is the hack/build-*.sh
+# "rebuild" switch and must not turn into destroy --force
 FORCE ?=
 KUBE_CONTEXT ?=
 
@@ -125,7 +127,8 @@ destroy: ## helmfile destroy (BUNDLE=, KUBE_CONTEXT=); DELETE_NAMESPACES=1, DELE
 	$(BUNDLE_EXTRACT) destroy --config $(CONFIG) --output $(OUTPUT) --helm $(HELM) --helmfile $(HELMFILE) \
 		$(if $(BUNDLE),--bundle $(BUNDLE)) $(if $(KUBE_CONTEXT),--kube-context $(KUBE_CONTEXT)) \
 		$(if $(filter 1 true yes,$(DELETE_NAMESPACES)),--delete-namespaces) \
-		$(if $(filter 1 true yes,$(DELETE_CRDS)),--delete-crds) $(if $(filter 1 true yes,$(FORCE)),--force)
+		$(if $(filter 1 true yes,$(DELETE_CRDS)),--delete-crds) \
+		$(if $(filter command line,$(origin FORCE)),$(if $(filter 1 true yes,$(FORCE)),--force))
 
 demo-tools: ## install only what the demo needs (docker-registry, the package, helm, helmfile)
 	PYTHON=$(PYTHON) bash hack/install-tools.sh --demo

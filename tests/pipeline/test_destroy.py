@@ -116,6 +116,12 @@ def test_delete_crds_is_refused_while_a_custom_resource_remains(deployed: Path, 
     assert _releases(cluster) == [RELEASE]
     assert _existing(cluster, _rendered(deployed)) == before and before
     assert _crds_present(cluster, crds) == crds
+    # FORCE=1 in the environment (the hack/build-*.sh rebuild switch) is no --force: only FORCE=1
+    # on the make command line is
+    proc = make("destroy", f"CONFIG={deployed / 'bundles.yaml'}", "DELETE_CRDS=1",
+                env={**_env(cluster), "FORCE": "1"}, check=False)
+    assert proc.returncode != 0 and "refusing to destroy" in proc.stderr, proc.stderr
+    assert _crds_present(cluster, crds) == crds
 
 
 def test_destroy_removes_the_release_and_keeps_the_crds(deployed: Path, cluster: KubeCluster) -> None:
