@@ -50,16 +50,18 @@ def measure(cmd: Sequence[str], env: dict[str, str] | None = None, cwd: Path | N
             check: bool = True) -> Sample:
     """Run ``cmd`` to completion; wall seconds and the process's peak RSS (KiB). ``check``: a failure
     stops the benchmark (the corpus runs both tools on bundles one of them may refuse)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.stderr:
-        proc.stderr.close()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if check and proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{stderr[-2000:]}")
+    # stderr to a file, not a pipe: a pipe nobody reads until wait4 returns blocks a child that
+    # writes more than the pipe buffer (64 KiB), and the benchmark would hang
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=cwd)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if check and proc.returncode != 0:
+            err.seek(max(0, err.seek(0, os.SEEK_END) - 2000))
+            stderr = err.read().decode(errors="replace")
+            raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{stderr}")
     return Sample(elapsed, usage.ru_maxrss)
 
 
