@@ -163,13 +163,16 @@ def apply_patches(objects: Sequence[KubeObject], patches: Sequence[ObjectPatch],
         if len(found) > 1:
             raise RenderError(f"{at}: the target matches {len(found)} objects; add namespace or apiVersion")
         position = found[0]
-        try:
-            patched = jsonpatch.JsonPatch([copy.deepcopy(op) for op in patch.operations]).apply(
-                copy.deepcopy(result[position]))
-        except jsonpatch.JsonPatchTestFailed as exc:
-            raise RenderError(f"{at}: test failed: {_reason(exc)}") from None
-        except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
-            raise RenderError(f"{at}: {_reason(exc)}") from None
+        patched = copy.deepcopy(result[position])
+        for number, op in enumerate(patch.operations):
+            try:
+                patched = jsonpatch.JsonPatch([copy.deepcopy(op)]).apply(patched)
+            except jsonpatch.JsonPatchTestFailed as exc:
+                # the live value is shown, except from a Secret (it may hold a credential)
+                shown = "" if patch.target.kind == "Secret" else f": {_reason(exc)}"
+                raise RenderError(f"{at}: patch[{number}] test failed at {op.get('path')!r}{shown}") from None
+            except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
+                raise RenderError(f"{at}: patch[{number}]: {_reason(exc)}") from None
         if not isinstance(patched, dict) or not isinstance(patched.get("kind"), str):
             raise RenderError(f"{at}: the patched object is no longer a Kubernetes object")
         result[position] = patched

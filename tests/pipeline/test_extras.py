@@ -94,9 +94,9 @@ def test_patching_a_crd_writes_it_as_patched(tmp_path: Path) -> None:
      "patches[0] (ClusterRole/x): no rendered object"),
     ({"target": {"kind": "Deployment", "name": DEPLOYMENT}, "patch": [{"op": "test", "path": "/spec/replicas",
                                                                       "value": 3}]},
-     f"patches[0] (Deployment/{DEPLOYMENT}): test failed"),
+     f"patches[0] (Deployment/{DEPLOYMENT}): patch[0] test failed at '/spec/replicas'"),
     ({"target": {"kind": "Deployment", "name": DEPLOYMENT}, "patch": [{"op": "remove", "path": "/spec/nothing"}]},
-     f"patches[0] (Deployment/{DEPLOYMENT}): can't remove"),
+     f"patches[0] (Deployment/{DEPLOYMENT}): patch[0]: can't remove"),
 ])
 def test_a_patch_that_does_not_apply_stops_generation(tmp_path: Path, patch: dict[str, Any], message: str) -> None:
     root = tmp_path / "p"
