@@ -35,8 +35,7 @@ from tests.support.corpus import (
     corpus_bundles,
     write_bundles_yaml,
 )
-from tests.support.tools import require_shared, require_tool
-from tests.test_deploy import require_helm_diff
+from tests.support.tools import require_helm_diff, require_shared, require_tool
 
 #: the corpus as SOURCES.md lists it, and the target bundles with every version
 CORPUS_SIZE = 24

@@ -34,7 +34,7 @@ from tests.conftest import SeededRegistry
 from tests.support.kube import ISTIOD_WEBHOOKS as WEBHOOKS
 from tests.support.kube import KubeCluster, start_kube
 from tests.support.project import REPO, helmfile, update_bundle
-from tests.support.tools import in_ci, require_tool
+from tests.support.tools import require_helm_diff, require_tool
 
 RELEASES = {"cert-manager-operator", "sail-operator", "lws-operator"}
 #: the sail CRD the CRD-change step edits, and the annotation it carries in the bundle
@@ -47,22 +47,6 @@ CHANGE_ANNOTATION = "bundle-extract.test/crd-change"
 #: an annotation value the presync hook (server-side apply, --force-conflicts) puts back
 TAMPERED = "tampered-by-test"
 
-
-def require_helm_diff() -> Path:
-    """The ``HELM_PLUGINS`` directory holding helm-diff (``$HELM_PLUGINS``, else the tools cache's
-    ``helm-plugins``); fail under ``CI=true``, skip elsewhere, when ``helm diff`` does not run."""
-    plugins = Path(os.environ.get("HELM_PLUGINS") or tools_dir() / "helm-plugins")
-    helm = require_tool("helm")
-    proc = subprocess.run([str(helm), "diff", "version"], capture_output=True, text=True, timeout=60,
-                          check=False, env={**os.environ, "HELM_PLUGINS": str(plugins)})
-    if proc.returncode != 0:
-        error = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[0]
-        message = (f"helm-diff plugin not usable from HELM_PLUGINS={plugins}: {error}; "
-                   "run 'make tools' (hack/build-helm-diff.sh)")
-        if in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
-    return plugins
 
 
 @dataclass(frozen=True)

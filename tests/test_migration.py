@@ -53,8 +53,7 @@ from extractor.pipeline.adopt import (
 )
 from tests.support.kube import ISTIOD_WEBHOOKS, KubeCluster, process_environ, start_kube
 from tests.support.project import REPO, helmfile
-from tests.support.tools import require_shared, require_tool
-from tests.test_deploy import require_helm_diff
+from tests.support.tools import require_helm_diff, require_shared, require_tool
 
 RELEASES = {  # release -> namespace, the same in both generations
     "cert-manager-operator": "cert-manager-operator",

@@ -26,8 +26,7 @@ from extractor.emit.helmfile import write_helmfile
 from tests.conftest import SeededRegistry
 from tests.support.kube import KubeCluster
 from tests.support.project import docs, helmfile, update_bundle
-from tests.support.tools import require_tool
-from tests.test_deploy import require_helm_diff
+from tests.support.tools import require_helm_diff, require_tool
 
 GOOD, DEAD = "good", "dead"
 

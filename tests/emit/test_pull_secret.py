@@ -22,8 +22,7 @@ from tests.conftest import REPO
 from tests.support.credhelper import write_credential_helper
 from tests.support.kube import KubeCluster
 from tests.support.project import docs
-from tests.support.tools import require_tool
-from tests.test_deploy import require_helm_diff
+from tests.support.tools import require_helm_diff, require_tool
 
 NAMESPACE = "bundle-extract-pull-secret"
 IMAGE = "example.com/demo:1.0.0"  # the fixture bundle's operator image

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from extractor.tools import find_tool
+from extractor.tools import find_tool, tools_dir
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 
@@ -37,3 +38,20 @@ def require_shared(*parts: str) -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+def require_helm_diff() -> Path:
+    """The ``HELM_PLUGINS`` directory holding helm-diff (``$HELM_PLUGINS``, else the tools cache's
+    ``helm-plugins``); fail under ``CI=true``, skip elsewhere, when ``helm diff`` does not run."""
+    plugins = Path(os.environ.get("HELM_PLUGINS") or tools_dir() / "helm-plugins")
+    helm = require_tool("helm")
+    proc = subprocess.run([str(helm), "diff", "version"], capture_output=True, text=True, timeout=60,
+                          check=False, env={**os.environ, "HELM_PLUGINS": str(plugins)})
+    if proc.returncode != 0:
+        error = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[0]
+        message = (f"helm-diff plugin not usable from HELM_PLUGINS={plugins}: {error}; "
+                   "run 'make tools' (hack/build-helm-diff.sh)")
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    return plugins
