@@ -46,14 +46,18 @@ def run_tool(
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float = 600,
+    path: Path | str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run tool ``name`` with ``args``; return the completed process (stdout/stderr as text).
+    ``path``: the binary to run (default: :func:`find_tool` of ``name``); ``env`` is added to the
+    process environment.
 
     Raises :class:`ToolError` if the tool is missing, cannot be run, times out (``timeout``
     seconds) or exits non-zero; the message names the command and the last line of its stderr.
     The tool's stdin is ``/dev/null``: it never waits for a prompt.
     """
-    path = find_tool(name)
+    if path is None:
+        path = find_tool(name)
     if path is None:
         raise ToolError(f"{name}: not found (run 'make tools' or set BUNDLE_EXTRACT_{name.upper()})")
     full_env = dict(os.environ)

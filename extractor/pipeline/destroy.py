@@ -24,8 +24,6 @@ listed and deleted) go to ``report``; nothing is printed here.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +33,7 @@ from extractor.config import load_config
 from extractor.emit.crds_chart import crd_names
 from extractor.errors import DestroyRefusedError, ToolError
 from extractor.pipeline.update import CHARTS_DIR, HELMFILE_NAME, read_release_spec
-from extractor.tools import find_tool
+from extractor.tools import find_tool, run_tool
 
 __all__ = ["PROTECTED_NAMESPACES", "DestroyResult", "destroy"]
 
@@ -62,18 +60,8 @@ class _Kube:
     context: str | None
 
     def run(self, *args: str) -> str:
-        command = [self.kubectl, *(["--context", self.context] if self.context else []), *args]
-        try:
-            proc = subprocess.run(command, capture_output=True, text=True, timeout=KUBECTL_TIMEOUT, check=False,
-                                  stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            raise ToolError(f"kubectl {' '.join(args[:2])}: timed out after {KUBECTL_TIMEOUT:.0f}s") from None
-        except OSError as exc:
-            raise ToolError(f"{self.kubectl}: cannot run ({exc.strerror})") from None
-        if proc.returncode != 0:
-            lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
-            raise ToolError(f"kubectl {' '.join(args[:2])} failed: {lines[-1] if lines else proc.returncode}")
-        return proc.stdout
+        context = ["--context", self.context] if self.context else []
+        return run_tool("kubectl", [*context, *args], path=self.kubectl, timeout=KUBECTL_TIMEOUT).stdout
 
     def json(self, *args: str) -> Any:
         text = self.run(*args, "-o", "json")
@@ -176,15 +164,9 @@ def destroy(
         for name in specs:
             helmfile_args += ["--selector", f"name={name}"]
     report(f"helmfile destroy: {', '.join(specs)}")
-    try:
-        proc = subprocess.run([*helmfile_args, "destroy"], capture_output=True, text=True, cwd=root,
-                              timeout=HELMFILE_TIMEOUT, check=False, stdin=subprocess.DEVNULL,
-                              env={**os.environ, "HELMFILE_UPGRADE_NOTICE_DISABLED": "1"})
-    except subprocess.TimeoutExpired:
-        raise ToolError(f"helmfile destroy: timed out after {HELMFILE_TIMEOUT:.0f}s") from None
-    if proc.returncode != 0:
-        lines = [ln.strip() for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
-        raise ToolError(f"helmfile destroy failed: {lines[-1] if lines else proc.returncode}")
+    binary, *flags = helmfile_args
+    run_tool("helmfile", [*flags, "destroy"], path=binary, cwd=root, timeout=HELMFILE_TIMEOUT,
+             env={"HELMFILE_UPGRADE_NOTICE_DISABLED": "1"})
     result = DestroyResult(releases=list(specs))
     if delete_namespaces:
         used = {ns for spec in others for ns in (spec.namespace, *spec.extra_namespaces)}

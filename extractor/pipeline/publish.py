@@ -46,7 +46,7 @@ from extractor.emit.chart import ANNOTATION_PREFIX, CHARTS_DIR
 from extractor.emit.crds_chart import CRDS_OF_ANNOTATION, crds_chart_name
 from extractor.emit.swap import staging_dir
 from extractor.errors import ConfigError, EmitError, ToolError
-from extractor.tools import find_tool
+from extractor.tools import find_tool, run_tool
 
 __all__ = [
     "ARCHIVE_MTIME", "PushResult", "generated_charts", "normalise_archive", "package_charts", "publish_charts",
@@ -155,17 +155,7 @@ def _helm(helm: Path | None) -> str:
 def _run_helm(binary: str, args: Sequence[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
     """Run ``binary args`` with ``env`` added to the environment; :class:`ToolError` with helm's
     last output line when it fails or runs longer than :data:`HELM_TIMEOUT`."""
-    try:
-        proc = subprocess.run([binary, *args], capture_output=True, text=True, timeout=HELM_TIMEOUT, check=False,
-                              env={**os.environ, **env}, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise ToolError(f"helm {args[0]}: timed out after {HELM_TIMEOUT:.0f}s") from None
-    except OSError as exc:
-        raise ToolError(f"{binary}: cannot run ({exc.strerror})") from None
-    if proc.returncode != 0:
-        lines = [ln.strip() for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
-        raise ToolError(lines[-1] if lines else f"exit code {proc.returncode}")
-    return proc
+    return run_tool("helm", args, path=binary, env=env, timeout=HELM_TIMEOUT)
 
 
 def package_charts(
