@@ -20,7 +20,7 @@ import yaml
 
 from extractor import yamlio
 from extractor.bundle import kinds
-from extractor.bundle.loader import CRD_V1, _flatten, _one_line
+from extractor.bundle.loader import CRD_V1, flatten_objects, one_line
 from extractor.errors import BundleError
 from extractor.model import KubeObject
 
@@ -60,11 +60,11 @@ def _objects(item: ExtraFile, where: str) -> tuple[list[KubeObject], bool]:
         for number, parsed in enumerate(yamlio.load_all(text), start=1):
             if parsed is not None:
                 parsed_docs.append(parsed)
-                found.extend(_flatten(parsed, f"{where}: document {number}"))
+                found.extend(flatten_objects(parsed, f"{where}: document {number}"))
     except RecursionError:
         raise BundleError(f"{where}: invalid YAML: nesting deeper than {yamlio.MAX_DEPTH} levels") from None
     except yaml.YAMLError as exc:
-        raise BundleError(f"{where}: document {number + 1}: invalid YAML: {_one_line(str(exc))[:300]}") from None
+        raise BundleError(f"{where}: document {number + 1}: invalid YAML: {one_line(str(exc))[:300]}") from None
     return found, len(parsed_docs) == 1 and len(found) == 1 and found[0] is parsed_docs[0]
 
 

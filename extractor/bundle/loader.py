@@ -67,7 +67,8 @@ DEPENDENCY_PROPERTY_TYPES = ("olm.constraint", "olm.package.required", "olm.gvk.
 IMAGE_REFERENCES = f"{MANIFESTS_DIR}/image-references"
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
+    """``text`` (e.g. a YAML error) on one line: every run of whitespace becomes one space."""
     return re.sub(r"\s+", " ", text).strip()
 
 
@@ -78,13 +79,15 @@ def _read_annotations(root: Path) -> dict[str, str]:
     try:
         data = yamlio.load(path.read_bytes())
     except yaml.YAMLError as exc:
-        raise BundleError(f"metadata/annotations.yaml: invalid YAML: {_one_line(str(exc))}") from exc
+        raise BundleError(f"metadata/annotations.yaml: invalid YAML: {one_line(str(exc))}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("annotations"), dict):
         raise BundleError("metadata/annotations.yaml: expected a mapping with an 'annotations' mapping")
     return {str(k): "" if v is None else str(v) for k, v in data["annotations"].items()}
 
 
-def _flatten(obj: Any, where: str) -> list[KubeObject]:
+def flatten_objects(obj: Any, where: str) -> list[KubeObject]:
+    """The Kubernetes objects of one parsed document: the object itself, or the items of a
+    ``List`` (recursively). Raises :class:`BundleError` naming ``where`` for anything else."""
     if not isinstance(obj, dict):
         raise BundleError(f"{where}: expected a Kubernetes object (a mapping), got {type(obj).__name__}")
     kind = obj.get("kind")
@@ -103,7 +106,7 @@ def _flatten(obj: Any, where: str) -> list[KubeObject]:
     if str(kind).endswith("List") and isinstance(items, list):
         flat: list[KubeObject] = []
         for number, item in enumerate(items, start=1):
-            flat.extend(_flatten(item, f"{where}: item {number}"))
+            flat.extend(flatten_objects(item, f"{where}: item {number}"))
         return flat
     return [obj]
 
@@ -116,11 +119,11 @@ def _read_manifest_file(root: Path, rel: str) -> list[ManifestDoc]:
         for index, parsed in enumerate(yamlio.load_all(data)):
             if parsed is None:
                 continue
-            flat = _flatten(parsed, f"{rel}: document {index + 1}")
+            flat = flatten_objects(parsed, f"{rel}: document {index + 1}")
             listed = len(flat) != 1 or flat[0] is not parsed
             docs.extend((index, obj, listed) for obj in flat)
     except yaml.YAMLError as exc:
-        raise BundleError(f"{rel}: document {index + 2}: invalid YAML: {_one_line(str(exc))}") from exc
+        raise BundleError(f"{rel}: document {index + 2}: invalid YAML: {one_line(str(exc))}") from exc
     single = len(docs) == 1 and not docs[0][2]
     return [ManifestDoc(obj=obj, path=rel, index=i, raw=data if single else None) for i, obj, _ in docs]
 
@@ -164,7 +167,7 @@ def _merge_properties(root: Path, csv: KubeObject, csv_path: str) -> None:
     try:
         data = yamlio.load(raw)
     except yaml.YAMLError as exc:
-        raise BundleError(f"metadata/properties.yaml: invalid YAML: {_one_line(str(exc))}") from exc
+        raise BundleError(f"metadata/properties.yaml: invalid YAML: {one_line(str(exc))}") from exc
     if data is None:
         return
     if not isinstance(data, dict) or not isinstance(data.get("properties") or [], list):
@@ -180,7 +183,7 @@ def _merge_properties(root: Path, csv: KubeObject, csv_path: str) -> None:
             current = yamlio.load_json(str(existing))
         except ValueError as exc:
             raise BundleError(
-                f"{csv_path}: failed to unmarshal csv.metadata.annotations['olm.properties']: {_one_line(str(exc))}"
+                f"{csv_path}: failed to unmarshal csv.metadata.annotations['olm.properties']: {one_line(str(exc))}"
             ) from None
         if not isinstance(current, list) or not all(isinstance(p, dict) for p in current):
             raise BundleError(f"{csv_path}: csv.metadata.annotations['olm.properties'] is not a JSON list of objects")
@@ -264,7 +267,7 @@ def _read_dependencies(root: Path) -> list[dict[str, Any]]:
     try:
         data = yamlio.load(path.read_bytes())
     except yaml.YAMLError as exc:
-        raise BundleError(f"{where}: invalid YAML: {_one_line(str(exc))}") from exc
+        raise BundleError(f"{where}: invalid YAML: {one_line(str(exc))}") from exc
     if data is None:
         return []
     if not isinstance(data, dict) or not isinstance(data.get("dependencies", []), list | None):
