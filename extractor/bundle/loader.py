@@ -67,8 +67,7 @@ DEPENDENCY_PROPERTY_TYPES = ("olm.constraint", "olm.package.required", "olm.gvk.
 IMAGE_REFERENCES = f"{MANIFESTS_DIR}/image-references"
 
 
-def one_line(text: str) -> str:
-    """``text`` (e.g. a YAML error) on one line: every run of whitespace becomes one space."""
+def one_line(text: str) -> str:  # e.g. a YAML error: every run of whitespace becomes one space
     return re.sub(r"\s+", " ", text).strip()
 
 
@@ -86,8 +85,7 @@ def _read_annotations(root: Path) -> dict[str, str]:
 
 
 def flatten_objects(obj: Any, where: str) -> list[KubeObject]:
-    """The Kubernetes objects of one parsed document: the object itself, or the items of a
-    ``List`` (recursively). Raises :class:`BundleError` naming ``where`` for anything else."""
+    """One parsed document's objects: itself or its ``List`` items; :class:`BundleError` naming ``where`` else."""
     if not isinstance(obj, dict):
         raise BundleError(f"{where}: expected a Kubernetes object (a mapping), got {type(obj).__name__}")
     kind = obj.get("kind")
