@@ -14,8 +14,7 @@ Follows OLMv1 ``rukpak/bundle/source/source.go`` (``fsBundleSource.GetBundle`` a
 - ``kind: ClusterServiceVersion`` (any apiVersion) is the CSV, exactly one is required;
   ``kind: CustomResourceDefinition`` documents are CRDs (``apiextensions.k8s.io/v1beta1`` ones are
   converted to v1 when the conversion is mechanical), everything else goes to ``others``;
-- ``metadata/properties.yaml`` properties are appended to the CSV ``olm.properties`` annotation
-  (compact JSON, as Go's ``json.Marshal`` writes it).
+- ``metadata/properties.yaml`` properties go to the CSV ``olm.properties`` annotation (compact JSON, as Go writes it).
 
 Beyond OLMv1 (each reported in ``Bundle.notes``):
 
@@ -67,7 +66,8 @@ DEPENDENCY_PROPERTY_TYPES = ("olm.constraint", "olm.package.required", "olm.gvk.
 IMAGE_REFERENCES = f"{MANIFESTS_DIR}/image-references"
 
 
-def one_line(text: str) -> str:  # e.g. a YAML error: every run of whitespace becomes one space
+def one_line(text: str) -> str:
+    """``text`` (e.g. a YAML error) on one line: every run of whitespace becomes one space."""
     return re.sub(r"\s+", " ", text).strip()
 
 
