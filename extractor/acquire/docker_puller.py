@@ -214,6 +214,7 @@ class DockerPuller:
         selector = ref.digest or ref.tag or "latest"
         log.debug("docker pull %s:%s (platform %s)", ref.name, selector, self.options.platform)
         reported: str | None = None
+        sizes: dict[str, int] = {}  # layer id -> total bytes, from its "Downloading" reports
         try:
             stream = api.pull(
                 ref.name, tag=selector, stream=True, decode=True, platform=self.options.platform,
@@ -232,11 +233,8 @@ class DockerPuller:
                 match = _DIGEST_STATUS.search(status)
                 if match:
                     reported = match.group(1)
-                elif status == "Downloading" and self.options.progress is not None:
-                    detail = message.get("progressDetail") or {}
-                    self.options.progress(PullProgress(
-                        image, "download", None, int(detail.get("current") or 0), int(detail.get("total") or 0)
-                    ))
+                elif self.options.progress is not None:
+                    self._layer_progress(image, status, message, sizes)
         except errors.APIError as exc:
             raise _pull_error(image, ref, _explanation(exc), exc.status_code) from None
         if ref.digest:
@@ -246,6 +244,25 @@ class DockerPuller:
         if reported:
             return reported
         return self._repo_digest(api, ref, image)
+
+    def _layer_progress(self, image: str, status: str, message: dict[str, Any], sizes: dict[str, int]) -> None:
+        """Report ``download`` for a layer's ``Downloading`` and ``Pull complete`` statuses.
+
+        The daemon coalesces progress (a watcher sees only the newest status of a layer), so a small
+        layer may show no ``Downloading`` at all; ``Pull complete`` always ends a fresh layer and is
+        reported as fully received (``done == total``, the size last seen, 0 when none was). A
+        layer the daemon already had (``Already exists``) is not reported.
+        """
+        assert self.options.progress is not None
+        layer = str(message.get("id") or "")
+        if status == "Downloading":
+            detail = message.get("progressDetail") or {}
+            total = int(detail.get("total") or 0)
+            sizes[layer] = total
+            self.options.progress(PullProgress(image, "download", None, int(detail.get("current") or 0), total))
+        elif status == "Pull complete":
+            total = sizes.get(layer, 0)
+            self.options.progress(PullProgress(image, "download", None, total, total))
 
     def _repo_digest(self, api: Any, ref: Reference, image: str) -> str:
         """The ``RepoDigests`` entry of the pulled image for ``ref``'s repository."""
