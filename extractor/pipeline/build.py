@@ -10,16 +10,16 @@ from typing import TYPE_CHECKING, Any
 
 from extractor.acquire import AcquireOptions, acquire
 from extractor.bundle import kinds, load_bundle, validate_bundle
-from extractor.draft import ChartDraft, ReleaseSpec
 from extractor.errors import ConfigError, RenderError
 from extractor.model import Bundle, BundleSource, KubeObject, Manifests, RenderOptions
 from extractor.render import render
 from extractor.render.deployment_config import check_deployment_config
 from extractor.render.filters import filter_objects
 
-if TYPE_CHECKING:  # bundles.yaml parsing (ruamel) and chart writing (Jinja) are not run's business
+if TYPE_CHECKING:  # bundles.yaml parsing (ruamel), drafts and chart writing (Jinja) are not run's business
     from extractor.bundle.extra import ExtraFile
     from extractor.config import BundleEntry
+    from extractor.draft import ChartDraft, ReleaseSpec
 
 __all__ = [
     "build_chart",
@@ -125,6 +125,8 @@ def new_draft(
 ) -> ChartDraft:
     """The draft of chart ``name`` straight from the render, before any post-processor: the
     rendered objects, the bundle's CRD bytes and CSV, and the image/digest the bundle came from."""
+    from extractor.draft import ChartDraft
+
     return ChartDraft(
         name=name,
         install_namespace=install_namespace,

@@ -18,9 +18,7 @@ jq itself is imported only when an expression needs it.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
-import multiprocessing
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -206,6 +204,8 @@ def _timeout() -> float:
 def _clear_environment() -> None:
     """Empty the process environment, also the C-level variables ``os.environ`` does not know of
     (set by a library with ``setenv``): jq reads ``$ENV`` and ``env`` from the C environment."""
+    import ctypes  # imported by _bounded before the fork: the children share it
+
     os.environ.clear()
     with contextlib.suppress(OSError, AttributeError, ValueError):  # no C library to ask: that was all
         libc = ctypes.CDLL(None)
@@ -232,6 +232,9 @@ def _child(conn: Any, func: Callable[..., Any], args: tuple[Any, ...]) -> None:
 def _bounded(func: Callable[..., Any], args: tuple[Any, ...], what: str) -> Any:
     """``func(*args)`` in a forked child with an empty environment, stopped after :func:`_timeout`
     seconds (:class:`PostProcessError`). Exceptions of ours raised in the child are raised here."""
+    import ctypes  # noqa: F401  (for _clear_environment in the child, imported once before forking)
+    import multiprocessing  # only when an expression runs (``run`` without --exclude needs no child)
+
     timeout = _timeout()
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
