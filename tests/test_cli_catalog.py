@@ -10,7 +10,7 @@ import click
 import pytest
 
 from extractor.acquire.catalog import CONFIGS_LABEL
-from extractor.cli import run_command
+from extractor.cli.run import run_command
 from tests.support.catalogs import CM, SAIL, CatalogRegistry, catalog_registry  # noqa: F401  (fixture)
 from tests.support.project import docs
 from tests.test_cli import assert_one_line_error, cli

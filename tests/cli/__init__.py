@@ -1,0 +1,1 @@
+"""Tests of extractor.cli (the command-line tests proper are tests/test_cli*.py)."""
