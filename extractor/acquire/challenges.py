@@ -14,13 +14,13 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-import httpx
+from urllib.parse import urlsplit
 
 from extractor import yamlio
 from extractor.acquire.credentials import Credentials
 from extractor.acquire.reference import Reference, is_insecure
 from extractor.acquire.transport import Transport
+from extractor.acquire.wire import merge_params, split_url
 from extractor.errors import AuthenticationError, RegistryError
 
 __all__ = ["DEFAULT_TOKEN_LIFETIME", "Authenticator", "CredentialsProvider", "parse_challenge"]
@@ -119,13 +119,12 @@ class Authenticator:
     ) -> None:
         realm = params.get("realm", "")
         try:
-            realm_url = httpx.URL(realm)
-        except (httpx.InvalidURL, TypeError):
+            split_url(realm)  # an absolute http(s) URL with a host and a valid port
+            parts = urlsplit(realm)
+        except (ValueError, TypeError):
             raise AuthenticationError(f"{label}: registry {host} sent an invalid token realm") from None
-        realm_host = realm_url.netloc.decode("ascii")
-        if realm_url.scheme not in ("http", "https") or not realm_host:
-            raise AuthenticationError(f"{label}: registry {host} sent an invalid token realm")
-        if realm_url.scheme == "http" and not is_insecure(realm_host, self._transport.insecure_hosts):
+        realm_host = parts.netloc.rpartition("@")[2].lower()
+        if parts.scheme == "http" and not is_insecure(realm_host, self._transport.insecure_hosts):
             raise AuthenticationError(
                 f"{label}: token service {realm_host} is plain HTTP (use --registry-insecure {realm_host})"
             )
@@ -138,7 +137,7 @@ class Authenticator:
         headers = {}
         if creds is not None:
             headers["Authorization"] = _basic(creds)
-        request = self._transport.client.build_request("GET", realm_url.copy_merge_params(query), headers=headers)
+        request = self._transport.build_request("GET", merge_params(realm, query), headers=headers)
         response = self._transport.send(request, label, stream=False, follow=True)
         if response.status_code in (401, 403):
             who = f"the credentials from {creds.source}" if creds else "anonymous access"

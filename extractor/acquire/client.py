@@ -1,4 +1,4 @@
-"""A small OCI distribution client on httpx: manifests, blobs, tags and pushes.
+"""A small OCI distribution client on the standard library's HTTP: manifests, blobs, tags and pushes.
 
 :class:`RegistryClient` speaks the distribution API (``/v2/``) on top of
 :class:`~extractor.acquire.transport.Transport` (schemes, TLS, retries) and
@@ -9,8 +9,8 @@ verified, so nothing from a bad download is ever used.
 
 Errors are one line naming the reference: 401/403 -> :class:`AuthenticationError`,
 404 -> :class:`NotFoundError`, bad content -> :class:`DigestMismatchError` /
-:class:`UnsupportedMediaTypeError`, anything else -> :class:`RegistryError`. httpx exceptions are
-never chained (``from None``): their text can hold URLs and headers.
+:class:`UnsupportedMediaTypeError`, anything else -> :class:`RegistryError`. Network exceptions
+are never chained (``from None``): their text can hold URLs and headers.
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-
-import httpx
+from urllib.parse import urljoin, urlsplit
 
 from extractor import yamlio
 from extractor.acquire.challenges import Authenticator, CredentialsProvider
@@ -38,6 +37,7 @@ from extractor.acquire.manifests import (
 )
 from extractor.acquire.reference import Reference
 from extractor.acquire.transport import MAX_ERROR_BODY_BYTES, Interrupted, RetryPolicy, Transport
+from extractor.acquire.wire import Interceptor, Response, merge_params, split_url
 from extractor.errors import (
     AuthenticationError,
     DigestMismatchError,
@@ -67,6 +67,14 @@ def _error_codes(body: bytes) -> str:
     return f" ({', '.join(codes[:3])})" if codes else ""
 
 
+def _same_host(url: str, base: str) -> bool:
+    """True when ``url`` is on the host and port of ``base`` (``scheme://host[:port]``)."""
+    try:
+        return split_url(url)[1:3] == split_url(base + "/")[1:3]
+    except ValueError:
+        return False
+
+
 class RegistryClient:
     """A distribution-API client. Use as a context manager or call :meth:`close`.
 
@@ -76,7 +84,9 @@ class RegistryClient:
     HTTPS without certificate checks, like Docker). ``ca_file``: a PEM bundle of extra CA
     certificates trusted for HTTPS (besides certifi's); :class:`ConfigError` when it cannot be
     loaded. ``timeout``: seconds for each read/write/pool wait; ``connect_timeout``: seconds to
-    connect. ``retry``: the :class:`RetryPolicy`. ``transport``: an httpx transport (tests, proxies).
+    connect. ``retry``: the :class:`RetryPolicy`. ``transport``: an
+    :data:`~extractor.acquire.wire.Interceptor` seeing every request (tests, instrumentation).
+    Proxies come from the environment (:mod:`extractor.acquire.proxies`).
     """
 
     def __init__(
@@ -88,7 +98,7 @@ class RegistryClient:
         timeout: float = 30.0,
         connect_timeout: float = 10.0,
         retry: RetryPolicy | None = None,
-        transport: httpx.BaseTransport | None = None,
+        transport: Interceptor | None = None,
         user_agent: str = "bundle-extract",
     ) -> None:
         self._transport = Transport(
@@ -114,7 +124,7 @@ class RegistryClient:
     def _request(
         self,
         method: str,
-        url: str | httpx.URL,
+        url: str,
         *,
         label: str,
         ref: Reference | None,
@@ -123,14 +133,13 @@ class RegistryClient:
         content: bytes | None = None,
         stream: bool = False,
         follow: bool = False,
-    ) -> httpx.Response:
+    ) -> Response:
         """Send a request with whatever auth the registry's challenge asks for.
 
         ``ref``: whose credentials and repository scope to use (``None`` for ``/v2/``).
         Returns the final response (any status); the caller maps statuses to errors.
         """
-        url = httpx.URL(url)
-        host = url.netloc.decode("ascii")
+        host = urlsplit(url).netloc.lower()
         scope = f"repository:{ref.repository}:{actions}" if ref is not None else ""
         answered = False
         while True:
@@ -138,7 +147,7 @@ class RegistryClient:
             authorization = self._auth.authorization(host, ref, scope)
             if authorization:
                 all_headers["Authorization"] = authorization
-            request = self._transport.client.build_request(method, url, headers=all_headers, content=content)
+            request = self._transport.build_request(method, url, headers=all_headers, content=content)
             response = self._transport.send(request, label, stream=stream, follow=follow)
             if response.status_code != 401 or answered:
                 return response
@@ -147,7 +156,7 @@ class RegistryClient:
             answered = True
             self._auth.answer(challenge, host, ref, label, scope)
 
-    def _check(self, response: httpx.Response, label: str, what: str) -> None:
+    def _check(self, response: Response, label: str, what: str) -> None:
         """Raise the project's error for a non-2xx ``response``."""
         status = response.status_code
         if 200 <= status < 300:
@@ -157,13 +166,12 @@ class RegistryClient:
             with contextlib.suppress(RegistryError):
                 body = self._transport.read_body(response, label, MAX_ERROR_BODY_BYTES)
         else:
-            with contextlib.suppress(httpx.ResponseNotRead):
-                body = response.content[:MAX_ERROR_BODY_BYTES]
+            body = response.content[:MAX_ERROR_BODY_BYTES]
         codes = _error_codes(body)
         if status == 401 and not response.headers.get("WWW-Authenticate"):
             codes += ", no WWW-Authenticate challenge"
-        attempts = response.extensions.get("attempts", 1)
-        if isinstance(attempts, int) and attempts > 1:
+        attempts = response.attempts
+        if attempts > 1:
             codes += f", {attempts} attempts"
         if status in (401, 403):
             raise AuthenticationError(f"{label}: access to {what} denied (HTTP {status}{codes})")
@@ -205,7 +213,7 @@ class RegistryClient:
             raise DigestMismatchError(f"{label}: manifest content has digest {digest}, expected {expected}")
         return Manifest.from_bytes(data, label, response.headers.get("Content-Type"))
 
-    def _iter(self, response: httpx.Response, label: str) -> Iterator[bytes]:
+    def _iter(self, response: Response, label: str) -> Iterator[bytes]:
         return self._transport.iter_body(response, label)
 
     def download_blob(self, ref: Reference, digest: str, dest: Path, *, max_bytes: int,
@@ -294,8 +302,7 @@ class RegistryClient:
         """
         label = repository.name
         base = self._transport.base(repository.api_host)
-        first = httpx.URL(f"{base}/v2/{repository.repository}/tags/list", params={"n": page_size})
-        url: httpx.URL | None = first
+        url: str | None = merge_params(f"{base}/v2/{repository.repository}/tags/list", {"n": page_size})
         tags: list[str] = []
         for _ in range(max_pages):
             if url is None:
@@ -310,8 +317,8 @@ class RegistryClient:
                 raise RegistryError(f"{label}: malformed tag list") from None
             tags.extend(str(t) for t in page)
             match = _LINK_NEXT.search(response.headers.get("Link", ""))
-            url = url.join(match.group(1)) if match else None
-            if url is not None and url.netloc.decode("ascii") != repository.api_host:
+            url = urljoin(url, match.group(1)) if match else None
+            if url is not None and not _same_host(url, base):
                 raise RegistryError(f"{label}: tag list pagination points to another host")
         raise RegistryError(f"{label}: tag list has more than {max_pages} pages")
 
@@ -343,8 +350,8 @@ class RegistryClient:
         location = start.headers.get("Location")
         if not location:
             raise RegistryError(f"{label}: blob upload answered without a Location")
-        upload_url = httpx.URL(base).join(location).copy_merge_params({"digest": digest})
-        if upload_url.netloc.decode("ascii") != ref.api_host:
+        upload_url = merge_params(urljoin(base + "/", location), {"digest": digest})
+        if not _same_host(upload_url, base):
             raise RegistryError(f"{label}: blob upload location points to another host")
         done = self._request(
             "PUT", upload_url, label=label, ref=ref, actions="pull,push", content=data,

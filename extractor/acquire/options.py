@@ -17,10 +17,9 @@ from extractor.acquire.reference import Mirror, Reference
 from extractor.acquire.retry import RetryPolicy
 
 if TYPE_CHECKING:
-    import httpx
-
     from extractor.acquire.client import RegistryClient
     from extractor.acquire.urlref import UrlMirror
+    from extractor.acquire.wire import Interceptor
 
 
 __all__ = ["AcquireOptions", "ProgressCallback", "PullProgress", "default_cache_dir", "describe_progress"]
@@ -86,7 +85,8 @@ class AcquireOptions:
     ``offline``: never use the network; serve tags (from their cached tag records), manifests
     and layers from ``cache_dir`` only, :class:`NotCachedError` for anything missing.
     ``progress``: called with :class:`PullProgress` reports while pulling (``None`` = quiet).
-    ``transport``: an httpx transport for every request (tests, instrumentation).
+    ``transport``: an :data:`~extractor.acquire.wire.Interceptor` that sees every request and may
+    answer it without the network (tests, instrumentation).
     ``puller``: the backend, ``"http"`` (:class:`HttpPuller`) or ``"docker"`` (the local Docker
     daemon, :class:`extractor.acquire.docker_puller.DockerPuller`, needs ``bundle-extract[docker]``).
     ``url_mirrors``: URL prefix rewrites for files fetched by URL (bundles.yaml ``extraManifests``,
@@ -109,7 +109,7 @@ class AcquireOptions:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     offline: bool = False
     progress: ProgressCallback | None = field(default=None, repr=False, compare=False)
-    transport: httpx.BaseTransport | None = field(default=None, repr=False, compare=False)
+    transport: Interceptor | None = field(default=None, repr=False, compare=False)
     puller: str = "http"
     url_mirrors: tuple[UrlMirror, ...] = ()
 

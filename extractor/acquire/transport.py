@@ -1,9 +1,11 @@
-"""HTTP transport to registries: the scheme each host is spoken to with, TLS, and retries.
+"""HTTP transport to registries: the scheme each host is spoken to with, TLS, redirects and retries.
 
 :class:`Transport` sends one request at a time and knows nothing of authentication or of the
-distribution API. Its rules:
+distribution API; the HTTP/1.1 itself is :mod:`extractor.acquire.wire` (``http.client``, kept-alive
+connections per host, proxies from ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``/``NO_PROXY``). Its rules:
 
-- TLS is verified (certifi's CAs plus an optional ``ca_file``);
+- TLS is verified (certifi's CAs, or ``SSL_CERT_FILE``/``SSL_CERT_DIR`` when set, plus an optional
+  ``ca_file``), loaded when an ``https://`` URL is first used;
 - loopback hosts are spoken to over plain HTTP, unless the first answer shows the port speaks
   TLS; then HTTPS is used, verified unless the host is listed as insecure;
 - other insecure hosts get HTTPS without verification, falling back to plain HTTP (Docker's
@@ -11,24 +13,39 @@ distribution API. Its rules:
 - connection failures, 429 and 5xx are retried with backoff (:class:`RetryPolicy`);
 - every try has a total deadline (``timeout`` seconds from sending to the last body byte, not
   per read: a server dripping one byte at a time is cut off), at most :data:`MAX_REDIRECTS`
-  redirects, and a byte cap on every body read into memory (:data:`MAX_BODY_BYTES`, error bodies
-  :data:`MAX_ERROR_BODY_BYTES`).
+  redirects (followed only where the caller asks; ``Authorization`` is dropped on a redirect to
+  another origin, unless it only upgrades http:80 to https:443), and a byte cap on every body read
+  into memory (:data:`MAX_BODY_BYTES`, error bodies :data:`MAX_ERROR_BODY_BYTES`).
 
-httpx exceptions are never chained (``from None``): their text can hold URLs and headers.
+Network exceptions are never chained (``from None``): their text can hold URLs and headers.
 """
 
 from __future__ import annotations
 
 import email.utils
+import os
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
-import httpx
-
+from extractor.acquire.proxies import Proxies
 from extractor.acquire.reference import is_insecure, is_loopback
 from extractor.acquire.retry import RETRY_STATUSES, RetryPolicy
+from extractor.acquire.wire import (
+    BrokenConnection,
+    ConnectError,
+    Connections,
+    ConnectTimeout,
+    Interceptor,
+    ReadTimeout,
+    Request,
+    Response,
+    TooManyRedirects,
+    WireError,
+    redirect_request,
+)
 from extractor.errors import ConfigError, RegistryError
 
 __all__ = [
@@ -48,7 +65,8 @@ MAX_ERROR_BODY_BYTES = 64 * 1024
 """Largest error body read (only its ``errors[].code`` values are used)."""
 MAX_REDIRECTS = 5
 
-def _retry_after(response: httpx.Response) -> float | None:
+
+def _retry_after(response: Response) -> float | None:
     """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date), or ``None``."""
     value = response.headers.get("Retry-After", "").strip()
     if not value:
@@ -84,29 +102,25 @@ def check_ca_file(path: Path) -> None:
         raise ConfigError(f"{path}: not a PEM CA certificate bundle") from None
 
 
-def _ssl_context(ca_file: Path | None) -> ssl.SSLContext:
-    """httpx's default verifying context (certifi, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``) plus ``ca_file``."""
-    context = httpx.create_ssl_context(verify=True, trust_env=True)
+def _ssl_context(ca_file: Path | None, verify: bool) -> ssl.SSLContext:
+    """A verifying context as httpx made it (``SSL_CERT_FILE``, else ``SSL_CERT_DIR``, else
+    certifi's bundle) plus ``ca_file``; or, without ``verify``, one that checks nothing."""
+    if not verify:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    if os.environ.get("SSL_CERT_FILE"):
+        context = ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+    elif os.environ.get("SSL_CERT_DIR"):
+        context = ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
+    else:
+        import certifi
+
+        context = ssl.create_default_context(cafile=certifi.where())
     if ca_file is not None:
         context.load_verify_locations(cafile=str(ca_file))
     return context
-
-
-class _LazyTransport(httpx.BaseTransport):
-    """Creates the wrapped transport on the first request."""
-
-    def __init__(self, factory: Callable[[], httpx.BaseTransport]) -> None:
-        self._factory = factory
-        self._transport: httpx.BaseTransport | None = None
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if self._transport is None:
-            self._transport = self._factory()
-        return self._transport.handle_request(request)
-
-    def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
 
 
 class Transport:
@@ -114,8 +128,10 @@ class Transport:
 
     ``insecure_hosts``: see :func:`extractor.acquire.reference.is_insecure`. ``ca_file``: extra
     trusted CAs (:class:`ConfigError` when it cannot be loaded). ``timeout``: seconds for each
-    read/write/pool wait; ``connect_timeout``: seconds to connect. ``transport``: an httpx
-    transport used for every request instead of the network (tests, instrumentation).
+    read/write, and the total deadline of a try; ``connect_timeout``: seconds to connect (TCP and
+    TLS handshake). ``transport``: an :data:`~extractor.acquire.wire.Interceptor` that sees every
+    request (each redirect hop too) and may answer it without the network (tests,
+    instrumentation). Raises :class:`ConfigError` for a bad ``ca_file`` or proxy variable.
     """
 
     def __init__(
@@ -126,7 +142,7 @@ class Transport:
         timeout: float = 30.0,
         connect_timeout: float = 10.0,
         retry: RetryPolicy | None = None,
-        transport: httpx.BaseTransport | None = None,
+        transport: Interceptor | None = None,
         user_agent: str = "bundle-extract",
     ) -> None:
         self.insecure_hosts = insecure_hosts
@@ -134,35 +150,36 @@ class Transport:
         self.retry = retry or RetryPolicy()
         if ca_file is not None:
             check_ca_file(ca_file)
-        timeouts = httpx.Timeout(timeout, connect=connect_timeout)
-        headers = {"User-Agent": user_agent}
-        if transport is None:
-            # Loading the CA bundle costs ~70 ms: only do it when an https URL is first used.
-            # The default transport serves http:// only (https:// is mounted), so it needs no CAs.
-            plain = httpx.HTTPTransport(verify=False)
-            mounts: dict[str, httpx.BaseTransport] = {
-                "https://": _LazyTransport(lambda: httpx.HTTPTransport(verify=_ssl_context(ca_file)))
-            }
-            self.client = httpx.Client(timeout=timeouts, transport=plain, mounts=mounts, headers=headers,
-                                       max_redirects=MAX_REDIRECTS)
-        else:
-            self.client = httpx.Client(timeout=timeouts, transport=transport, headers=headers,
-                                       max_redirects=MAX_REDIRECTS)
-        self._unverified: httpx.Client | None = None
-        if transport is None:
-            self._unverified_factory: Callable[[], httpx.Client] = lambda: httpx.Client(
-                timeout=timeouts, headers=headers, verify=False, max_redirects=MAX_REDIRECTS
-            )
-        else:
-            self._unverified_factory = lambda: self.client
+        self._ca_file = ca_file
+        # Loading the CA bundle costs ~70 ms: only do it when an https URL is first used.
+        self._contexts: dict[bool, ssl.SSLContext] = {}
+        self._connections = Connections(timeout=timeout, connect_timeout=connect_timeout, context=self._context,
+                                        proxies=Proxies.from_environment())
+        self._intercept = transport
+        self._headers = {"User-Agent": user_agent, "Accept": "*/*"}
         self._schemes: dict[str, str] = {}
         self._probing: set[str] = set()  # loopback hosts whose first plain-HTTP answer is pending
 
     def close(self) -> None:
-        """Close the connection pools."""
-        self.client.close()
-        if self._unverified is not None and self._unverified is not self.client:
-            self._unverified.close()
+        """Close the kept-alive connections."""
+        self._connections.close()
+
+    def _context(self, verify: bool) -> ssl.SSLContext:
+        if verify not in self._contexts:
+            self._contexts[verify] = _ssl_context(self._ca_file, verify)
+        return self._contexts[verify]
+
+    def build_request(self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
+                      content: bytes | None = None) -> Request:
+        """A :class:`Request` for ``url`` (absolute) with the default headers (User-Agent, Accept)
+        overridden by ``headers``; TLS verification as the scheme rules say for its host."""
+        all_headers = dict(self._headers)
+        for name, value in (headers or {}).items():
+            all_headers = {k: v for k, v in all_headers.items() if k.lower() != name.lower()}
+            all_headers[name] = value
+        request = Request(method, url, all_headers, content)
+        request.verify = self._schemes.get(request.netloc) != "https-unverified"
+        return request
 
     def _scheme(self, host: str) -> str:
         if host not in self._schemes:
@@ -180,15 +197,15 @@ class Transport:
         scheme = self._scheme(host)
         return f"{'https' if scheme.startswith('https') else 'http'}://{host}"
 
-    def send(self, request: httpx.Request, label: str, *, stream: bool, follow: bool,
-             max_bytes: int = MAX_BODY_BYTES) -> httpx.Response:
+    def send(self, request: Request, label: str, *, stream: bool, follow: bool,
+             max_bytes: int = MAX_BODY_BYTES) -> Response:
         """Send one request, retrying transient failures per the :class:`RetryPolicy`.
 
         Returns the final response (a retried status comes back as the last answer, with the
-        number of tries in ``response.extensions["attempts"]``). With ``stream`` the body is left
-        to the caller (read it with :meth:`iter_body`, which keeps the deadline); otherwise it is
-        read here, at most ``max_bytes`` (an error response: :data:`MAX_ERROR_BODY_BYTES`). Raises
-        one-line :class:`RegistryError`s for transport failures and limits, naming ``label``.
+        number of tries in ``response.attempts``). With ``stream`` the body is left to the caller
+        (read it with :meth:`iter_body`, which keeps the deadline); otherwise it is read here, at
+        most ``max_bytes`` (an error response: :data:`MAX_ERROR_BODY_BYTES`). Raises one-line
+        :class:`RegistryError`s for transport failures and limits, naming ``label``.
         """
         policy = self.retry
         deadline = time.monotonic() + policy.budget
@@ -198,7 +215,7 @@ class Transport:
             try:
                 response = self._send_once(request, label, follow=follow)
                 if not stream:
-                    response = self._buffered(response, label, max_bytes)
+                    self._buffer(response, label, max_bytes)
             except _Transient as exc:
                 delay = policy.delay(attempt)
                 if attempt >= policy.attempts or time.monotonic() + delay > deadline:
@@ -212,31 +229,31 @@ class Transport:
                     response.close()
                     time.sleep(delay)
                     continue
-            response.extensions["attempts"] = attempt
+            response.attempts = attempt
             return response
 
-    def iter_body(self, response: httpx.Response, label: str) -> Iterator[bytes]:
+    def iter_body(self, response: Response, label: str) -> Iterator[bytes]:
         """The body of a streamed ``response`` in chunks, within the try's deadline.
 
         Raises :class:`RegistryError` when the deadline passes or a read stalls,
         :class:`Interrupted` when the connection breaks off (worth starting again).
         """
-        deadline = response.extensions.get("deadline")
+        deadline = response.deadline
         try:
-            # chunk_size None: every network read is seen as it arrives (a fixed size would buffer
-            # a dripping answer and hide it from the deadline check)
-            for chunk in response.iter_bytes():
-                if isinstance(deadline, float) and time.monotonic() > deadline:
+            # every network read is seen as it arrives (a fixed size would buffer a dripping
+            # answer and hide it from the deadline check)
+            for chunk in response.iter_raw():
+                if deadline is not None and time.monotonic() > deadline:
                     raise RegistryError(f"{label}: the answer took longer than {self.timeout:g}s (--registry-timeout)")
                 yield chunk
-        except httpx.TimeoutException:
+        except ReadTimeout:
             raise RegistryError(f"{label}: download stalled for more than {self.timeout:g}s") from None
-        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-            raise Interrupted(f"{label}: download broke off ({type(exc).__name__})") from None
-        except httpx.HTTPError as exc:
+        except BrokenConnection as exc:
+            raise Interrupted(f"{label}: download broke off ({exc})") from None
+        except WireError as exc:
             raise RegistryError(f"{label}: download failed ({type(exc).__name__})") from None
 
-    def read_body(self, response: httpx.Response, label: str, max_bytes: int) -> bytes:
+    def read_body(self, response: Response, label: str, max_bytes: int) -> bytes:
         """Read a streamed body, at most ``max_bytes`` (:class:`RegistryError` past it), then close."""
         chunks: list[bytes] = []
         total = 0
@@ -250,8 +267,8 @@ class Transport:
             response.close()
         return b"".join(chunks)
 
-    def _buffered(self, response: httpx.Response, label: str, max_bytes: int) -> httpx.Response:
-        """A copy of ``response`` with its body read (capped, within the deadline)."""
+    def _buffer(self, response: Response, label: str, max_bytes: int) -> None:
+        """Read ``response``'s body into ``response.content`` (capped, within the deadline)."""
         cap = max_bytes if response.is_success or response.is_redirect else MAX_ERROR_BODY_BYTES
         try:
             body = self.read_body(response, label, cap)
@@ -261,36 +278,48 @@ class Transport:
             if response.is_success:
                 raise
             body = b""  # an error answer too big or too slow: its status is what counts
-        return httpx.Response(response.status_code, headers=response.headers, content=body,
-                              request=response.request, extensions=dict(response.extensions))
+        response.set_content(body)
 
-    def _send_once(self, request: httpx.Request, label: str, *, follow: bool) -> httpx.Response:
+    def _exchange(self, request: Request) -> Response:
+        """One hop: through the interceptor when there is one, else straight to the network."""
+        if self._intercept is not None:
+            return self._intercept(request, self._connections.send)
+        return self._connections.send(request)
+
+    def _follow(self, request: Request, follow: bool) -> Response:
+        response = self._exchange(request)
+        hops = 0
+        while follow and response.is_redirect:
+            hops += 1
+            response.close()
+            if hops > MAX_REDIRECTS:
+                raise TooManyRedirects(f"more than {MAX_REDIRECTS} redirects")
+            request = redirect_request(request, response)
+            response = self._exchange(request)
+        return response
+
+    def _send_once(self, request: Request, label: str, *, follow: bool) -> Response:
         """One try (plus the insecure-host and loopback-TLS scheme fallbacks); the body is not read.
 
         Raises :class:`_Transient` for retryable transport failures, :class:`RegistryError` else.
         """
-        host = request.url.netloc.decode("ascii")
+        host = request.netloc
         scheme = self._schemes.get(host, "https")
-        client = self.client
-        if scheme == "https-unverified" and request.url.scheme == "https":
-            if self._unverified is None:
-                self._unverified = self._unverified_factory()
-            client = self._unverified
-        target = f"{request.url.scheme}://{host}"
+        target = f"{request.scheme}://{host}"
         try:
             start = time.monotonic()
-            response = client.send(request, stream=True, follow_redirects=follow)
-            response.extensions["deadline"] = start + self.timeout
-        except httpx.ConnectTimeout:
+            response = self._follow(request, follow)
+            response.deadline = start + self.timeout
+        except ConnectTimeout:
             raise _Transient(RegistryError(f"{label}: cannot connect to {target}: timed out")) from None
-        except httpx.TimeoutException:
+        except ReadTimeout:
             raise RegistryError(f"{label}: {host} did not answer within {self.timeout:g}s") from None
-        except httpx.ConnectError as exc:
-            if scheme == "https-unverified" and request.url.scheme == "https":
+        except ConnectError as exc:
+            if scheme == "https-unverified" and request.scheme == "https":
                 # Docker's insecure-registry behaviour: fall back to plain HTTP.
                 self._schemes[host] = "http"
                 return self._send_once(self._rescheme(request, "http"), label, follow=follow)
-            reason = str(exc).split("\n")[0][:200] or type(exc).__name__
+            reason = str(exc) or type(exc).__name__
             if "CERTIFICATE_VERIFY_FAILED" in reason or "certificate verify failed" in reason:
                 raise RegistryError(
                     f"{label}: TLS certificate of {host} is not trusted ({reason}); "
@@ -300,15 +329,13 @@ class Transport:
                 hint = f" (--registry-insecure {host} for a plain-HTTP registry)"
                 raise RegistryError(f"{label}: cannot connect to {target}: {reason}{hint}") from None
             raise _Transient(RegistryError(f"{label}: cannot connect to {target}: {reason}")) from None
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-            raise _Transient(
-                RegistryError(f"{label}: connection to {target} broke ({type(exc).__name__})")
-            ) from None
-        except httpx.TooManyRedirects:
-            raise RegistryError(f"{label}: too many redirects from {host}") from None
-        except httpx.HTTPError as exc:
+        except BrokenConnection as exc:
+            raise _Transient(RegistryError(f"{label}: connection to {target} broke ({exc})")) from None
+        except TooManyRedirects as exc:
+            raise RegistryError(f"{label}: {exc} from {host}") from None
+        except WireError as exc:
             raise RegistryError(f"{label}: request to {host} failed ({type(exc).__name__})") from None
-        if request.url.scheme == "http" and host in self._probing:
+        if request.scheme == "http" and host in self._probing:
             self._probing.discard(host)
             if response.status_code == 400 and self._speaks_tls(request, response):
                 # A loopback registry serving TLS (Go answers plain HTTP with this 400).
@@ -317,7 +344,7 @@ class Transport:
                 return self._send_once(self._rescheme(request, "https"), label, follow=follow)
         return response
 
-    def _speaks_tls(self, request: httpx.Request, response: httpx.Response) -> bool:
+    def _speaks_tls(self, request: Request, response: Response) -> bool:
         """True when a 400 answer says the port expects TLS (Go, nginx and others say so).
 
         A HEAD answer has no body: then ``GET /v2/`` is asked once over plain HTTP to find out.
@@ -325,17 +352,16 @@ class Transport:
         try:
             if request.method == "HEAD":
                 response.close()
-                probe = self.client.build_request("GET", request.url.copy_with(path="/v2/", query=None))
-                response = self.client.send(probe, stream=True)
-                response.extensions["deadline"] = time.monotonic() + self.timeout
-            body = self.read_body(response, str(request.url.netloc), MAX_ERROR_BODY_BYTES)[:1024].lower()
-        except (httpx.HTTPError, RegistryError):
+                response = self._exchange(self.build_request("GET", f"http://{request.netloc}/v2/"))
+                response.deadline = time.monotonic() + self.timeout
+            body = self.read_body(response, request.netloc, MAX_ERROR_BODY_BYTES)[:1024].lower()
+        except (WireError, RegistryError):
             return False
         finally:
             response.close()
         return b"https" in body or b"tls" in body or b"ssl" in body
 
-    def _rescheme(self, request: httpx.Request, scheme: str) -> httpx.Request:
-        return self.client.build_request(
-            request.method, request.url.copy_with(scheme=scheme), headers=request.headers, content=request.content
-        )
+    def _rescheme(self, request: Request, scheme: str) -> Request:
+        url = urlsplit(request.url)._replace(scheme=scheme).geturl()
+        return Request(request.method, url, dict(request.headers), request.content,
+                       self._schemes.get(request.netloc) != "https-unverified")

@@ -12,14 +12,14 @@ apply what the chart holds. Rules:
   cached by that digest in the blob cache (:class:`extractor.acquire.blobs.BlobCache`): a second
   run and ``--offline`` need no network.
 
-httpx is imported only when something has to be downloaded.
+The HTTP client is imported only when something has to be downloaded.
 """
 
 from __future__ import annotations
 
 import hashlib
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from extractor.acquire.urlref import SHA256_HEX, UrlMirror, apply_url_mirrors, check_url
 from extractor.errors import AcquireError, ConfigError, DigestMismatchError, NotCachedError
@@ -78,11 +78,11 @@ def _download(url: str, target: str, options: AcquireOptions) -> bytes:
     try:
         current = target
         for _ in range(MAX_REDIRECTS + 1):
-            request = transport.client.build_request("GET", current)
+            request = transport.build_request("GET", current)
             response = transport.send(request, url, stream=True, follow=False)
             if response.is_redirect:
                 response.close()
-                location = str(response.url.join(response.headers.get("Location", "")))
+                location = urljoin(response.url, response.headers.get("Location", ""))
                 try:
                     check_url(location)
                 except ConfigError:
@@ -93,7 +93,7 @@ def _download(url: str, target: str, options: AcquireOptions) -> bytes:
                 continue
             if response.status_code != 200:
                 response.close()
-                raise AcquireError(f"{url}: HTTP {response.status_code} from {response.url.host}")
+                raise AcquireError(f"{url}: HTTP {response.status_code} from {urlsplit(response.url).hostname}")
             return transport.read_body(response, url, MAX_URL_BYTES)
         raise AcquireError(f"{url}: more than {MAX_REDIRECTS} redirects")
     finally:

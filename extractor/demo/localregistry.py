@@ -5,14 +5,14 @@ Used by ``bundle-extract demo`` to seed sample bundle images; the test suite use
 
 from __future__ import annotations
 
+import http.client
 import socket
+import ssl
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-
-import httpx
 
 from extractor import yamlio
 from extractor.errors import ToolError
@@ -26,6 +26,26 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _api_status(port: int, *, tls: bool) -> int | None:
+    """The HTTP status of ``GET /v2/`` on ``127.0.0.1:port`` (TLS unverified), ``None`` when
+    nothing answers within a second."""
+    conn: http.client.HTTPConnection
+    if tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=1.0, context=context)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1.0)
+    try:
+        conn.request("GET", "/v2/")
+        return conn.getresponse().status
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
 
 
 @dataclass
@@ -83,13 +103,8 @@ class LocalRegistry:
             if self.process.poll() is not None:
                 tail = self.log_path.read_text(errors="replace").strip().splitlines()[-1:]
                 raise ToolError(f"docker-registry exited at start: {' '.join(tail) or 'no output'}")
-            try:
-                scheme = "https" if self.tls else "http"
-                response = httpx.get(f"{scheme}://{self.host}/v2/", timeout=1.0, verify=False)
-                if response.status_code in (200, 401):
-                    return self
-            except httpx.HTTPError:
-                pass
+            if _api_status(self.port, tls=self.tls is not None) in (200, 401):
+                return self
             time.sleep(0.05)
         self.stop()
         raise ToolError(f"docker-registry did not answer on {self.host} within {timeout:.0f}s")

@@ -9,13 +9,13 @@ import time
 import zlib
 from pathlib import Path
 
-import httpx
 import pytest
 
 from extractor.acquire import AcquireOptions, BlobCache, PullProgress, acquire, describe_progress
 from extractor.acquire.layers import Layer, LayerLimits, apply_layers
 from extractor.acquire.manifests import OCI_MANIFEST, sha256_digest
 from extractor.acquire.reference import Mirror
+from extractor.acquire.wire import Request, Response, Send
 from extractor.demo.push import BuiltImage, build_image, push_bundle_image, push_image, push_index
 from extractor.errors import ConfigError, NotCachedError, NotFoundError, UnsafeLayerError
 from tests.support.registry import (
@@ -206,11 +206,9 @@ def test_hostile_layers_from_the_registry(case: str, registry: TestRegistry, tmp
 
 
 # -- offline --------------------------------------------------------------------------------------
-class NoNetwork(httpx.BaseTransport):
+def no_network(request: Request, send: Send) -> Response:
     """Fails the test on any request: offline mode must not use the network."""
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        raise AssertionError(f"offline mode sent {request.method} {request.url}")
+    raise AssertionError(f"offline mode sent {request.method} {request.url}")
 
 
 def test_offline_serves_tags_and_digests_from_the_cache(
@@ -222,7 +220,7 @@ def test_offline_serves_tags_and_digests_from_the_cache(
     repo = reference.rsplit(":", 1)[0]
 
     def offline(ref: str) -> Path:
-        return acquire(ref, _options(registry, tmp_path, offline=True, transport=NoNetwork())).directory
+        return acquire(ref, _options(registry, tmp_path, offline=True, transport=no_network)).directory
 
     with pytest.raises(NotCachedError) as info:
         offline(reference)

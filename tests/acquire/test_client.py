@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
 
 from extractor.acquire import AcquireOptions, acquire
@@ -18,6 +18,7 @@ from extractor.acquire.client import RegistryClient
 from extractor.acquire.manifests import OCI_INDEX, OCI_MANIFEST
 from extractor.acquire.reference import Reference
 from extractor.acquire.transport import RetryPolicy
+from extractor.acquire.wire import ConnectError, Request, Response, Send
 from extractor.demo.push import build_image, gzip_bytes, push_image, push_index
 from extractor.errors import (
     AuthenticationError,
@@ -83,15 +84,15 @@ def test_list_tags_follows_link_pagination(fake: tuple[str, dict[str, Any]]) -> 
     }
     requests: list[str] = []
 
-    class Recording(httpx.HTTPTransport):
-        def handle_request(self, request: httpx.Request) -> httpx.Response:
-            requests.append(str(request.url.params.get("last")))
-            last = request.url.params.get("last")
-            page, link = pages[last]
-            headers = {"Link": link} if link else {}
-            return httpx.Response(200, json={"name": "ns/p", "tags": page}, headers=headers)
+    def answering(request: Request, send: Send) -> Response:  # answers without the network
+        last = parse_qs(urlsplit(request.url).query).get("last", [None])[0]
+        requests.append(str(last))
+        page, link = pages[last]
+        headers = {"Link": link} if link else {}
+        body = json.dumps({"name": "ns/p", "tags": page}).encode()
+        return Response(200, headers, content=body, request=request)
 
-    with RegistryClient(transport=Recording()) as client:
+    with RegistryClient(transport=answering) as client:
         assert client.list_tags(Reference.parse(f"{host}/ns/p"), page_size=2) == ["a", "b", "c", "d", "e"]
     assert requests == ["None", "b", "d"]
 
@@ -317,13 +318,14 @@ def test_timeouts_and_unreachable(fake: tuple[str, dict[str, Any]]) -> None:
 def test_https_unless_insecure() -> None:
     seen: list[str] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(f"{request.url.scheme}://{request.url.host}")
-        if request.url.scheme == "https" and request.url.host == "mirror.lan":
-            raise httpx.ConnectError("TLS handshake failed")
-        return httpx.Response(404, json={"errors": [{"code": "MANIFEST_UNKNOWN"}]})
+    def handler(request: Request, send: Send) -> Response:  # answers without the network
+        host = urlsplit(request.url).hostname
+        seen.append(f"{request.scheme}://{host}")
+        if request.scheme == "https" and host == "mirror.lan":
+            raise ConnectError("TLS handshake failed")
+        return Response(404, content=b'{"errors": [{"code": "MANIFEST_UNKNOWN"}]}', request=request)
 
-    with RegistryClient(transport=httpx.MockTransport(handler), insecure_hosts=("mirror.lan",)) as client:
+    with RegistryClient(transport=handler, insecure_hosts=("mirror.lan",)) as client:
         for text in ("quay.io/a/b:1", "mirror.lan:5000/a/b:1", "mirror.lan:5000/a/b:2", "busybox"):
             with pytest.raises(NotFoundError):
                 client.get_manifest(Reference.parse(text))
@@ -345,13 +347,12 @@ def test_basic_challenge_uses_credentials(fake: tuple[str, dict[str, Any]], tmp_
     def guarded() -> Route:
         return open_route if seen and seen[-1] else (401, {"WWW-Authenticate": 'Basic realm="x"'}, b"")
 
-    class Recording(httpx.HTTPTransport):
-        def handle_request(self, request: httpx.Request) -> httpx.Response:
-            seen.append(request.headers.get("Authorization"))
-            return super().handle_request(request)
+    def recording(request: Request, send: Send) -> Response:
+        seen.append(request.headers.get("Authorization"))
+        return send(request)
 
     routes["/v2/ns/basic/manifests/1"] = guarded
-    options = AcquireOptions(username="u", password="p", transport=Recording())
+    options = AcquireOptions(username="u", password="p", transport=recording)
     with options.client() as client:
         assert client.get_manifest(Reference.parse(f"{host}/ns/basic:1")).digest == digest
         assert client.get_manifest(Reference.parse(f"{host}/ns/basic:1")).digest == digest

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from extractor.acquire import AcquireOptions, acquire
@@ -23,6 +22,7 @@ from extractor.acquire.client import RegistryClient
 from extractor.acquire.manifests import OCI_MANIFEST
 from extractor.acquire.reference import Reference
 from extractor.acquire.transport import RetryPolicy
+from extractor.acquire.wire import Request, Response, Send
 from extractor.demo.localregistry import LocalRegistry
 from extractor.demo.push import build_image, gzip_bytes, push_bundle_image
 from extractor.errors import ConfigError, RegistryError
@@ -280,12 +280,11 @@ def test_redirect_to_other_host_drops_credentials(faults: FaultServer, tmp_path:
 def test_plain_http_registry_on_loopback_needs_no_probe(registry: Any) -> None:
     seen: list[str] = []
 
-    class Recording(httpx.HTTPTransport):
-        def handle_request(self, request: httpx.Request) -> httpx.Response:
-            seen.append(f"{request.url.scheme} {request.url.path}")
-            return super().handle_request(request)
+    def recording(request: Request, send: Send) -> Response:
+        seen.append(f"{request.scheme} {request.path}")
+        return send(request)
 
-    with RegistryClient(transport=Recording()) as client:
+    with RegistryClient(transport=recording) as client:
         client.ping(registry.host)
         client.ping(registry.host)
     assert seen == ["http /v2/", "http /v2/"]

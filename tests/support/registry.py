@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-import httpx
 import pytest
 
+from extractor.acquire.wire import Request, Response, Send
 from extractor.demo.localregistry import LocalRegistry
 from tests.support.tools import in_ci, require_tool
 
@@ -299,16 +299,16 @@ def make_tar(*entries: TarEntry) -> bytes:
     return buffer.getvalue()
 
 
-class CountingTransport(httpx.HTTPTransport):
-    """An httpx transport that records ``(method, path)`` of every request it sends."""
+class CountingTransport:
+    """An interceptor (:data:`extractor.acquire.wire.Interceptor`, ``AcquireOptions(transport=...)``)
+    that records ``(method, path)`` of every request and sends it to the network."""
 
     def __init__(self) -> None:
-        super().__init__(verify=False)
         self.requests: list[tuple[str, str]] = []
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append((request.method, request.url.path))
-        return super().handle_request(request)
+    def __call__(self, request: Request, send: Send) -> Response:
+        self.requests.append((request.method, request.path))
+        return send(request)
 
     def blob_gets(self) -> list[str]:
         """Paths of blob GETs."""
