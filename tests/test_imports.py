@@ -10,10 +10,14 @@ modules loaded with ``importlib.import_module``, as the lazy command table and p
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
+from extractor.demo.push import push_bundle_image
 from tests.conftest import REPO
+from tests.support.registry import TestRegistry
 
 FIXTURE = REPO / "tests/fixtures/bundles/webhook-demo"
 
@@ -43,10 +47,11 @@ sys.stderr.write("\\nMODULES " + json.dumps(sorted(sys.modules)) + "\\n")
 """
 
 
-def imported(*args: str) -> set[str]:
-    """The modules a ``bundle-extract ARGS`` process has imported when the command is done."""
+def imported(*args: str, env: dict[str, str] | None = None) -> set[str]:
+    """The modules a ``bundle-extract ARGS`` process has imported when the command is done
+    (``env``: extra environment variables)."""
     proc = subprocess.run([sys.executable, "-c", _REPORT, *args], capture_output=True, text=True, timeout=120,
-                          check=False, cwd=REPO)
+                          check=False, cwd=REPO, env={**os.environ, **(env or {})})
     assert proc.returncode == 0, proc.stderr[-2000:]
     modules = set(json.loads(proc.stderr.rsplit("\nMODULES ", 1)[1]))
     assert "extractor.cli" in modules  # the report is what we think it is
@@ -61,6 +66,15 @@ def test_run_on_a_directory_imports_only_what_it_uses() -> None:
     modules = imported("run", str(FIXTURE), "-n", "demo")
     assert {"extractor.render", "extractor.bundle.loader", "yaml"} <= modules
     assert _offending(modules, RUN_FORBIDDEN) == []
+
+
+def test_run_from_a_registry_pulls_without_httpx(registry: TestRegistry, tmp_path: Path) -> None:
+    """A pull speaks HTTP with the standard library (http.client): httpx is a test-only dependency."""
+    image = f"{registry.host}/imports/webhook-demo:1"
+    push_bundle_image(FIXTURE, image)
+    modules = imported("run", image, "-n", "demo", env={"BUNDLE_EXTRACT_CACHE_DIR": str(tmp_path / "cache")})
+    assert {"extractor.acquire.client", "http.client"} <= modules  # it did pull
+    assert _offending(modules, ("httpx", "httpcore", "h11", "anyio")) == []
 
 
 def test_help_imports_only_the_cli() -> None:

@@ -293,7 +293,7 @@ class Transport:
             hops += 1
             response.close()
             if hops > MAX_REDIRECTS:
-                raise TooManyRedirects(f"more than {MAX_REDIRECTS} redirects")
+                raise TooManyRedirects("too many redirects")
             request = redirect_request(request, response)
             response = self._exchange(request)
         return response
