@@ -5,7 +5,8 @@ In: a reference (image, bundle directory, ``docker-archive:``/``oci-archive:``/`
 bundle's ``manifests/`` and ``metadata/``. Errors: the :class:`extractor.errors.AcquireError`
 family and :class:`extractor.errors.ConfigError`.
 
-:func:`acquire` is the stage's one entry point. Pulling goes through a
+:func:`acquire` is the stage's one entry point; :func:`resolve` answers what a registry reference
+points to now without pulling it (``update-bundle`` compares that with its lock). Pulling goes through a
 :class:`~extractor.acquire.puller.Puller` chosen by :func:`make_puller`:
 :class:`~extractor.acquire.http_puller.HttpPuller` (the distribution API over httpx with a
 content-addressed blob cache) or :class:`~extractor.acquire.docker_puller.DockerPuller` (the local
@@ -23,9 +24,12 @@ Docker daemon). Modules, from the wire up:
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +42,7 @@ from extractor.acquire.options import (
 )
 from extractor.acquire.puller import Puller, PullResult, pulling
 from extractor.acquire.reference import Reference, apply_mirrors
-from extractor.errors import ConfigError
+from extractor.errors import AcquireError, ConfigError
 from extractor.model import BundleSource
 
 if TYPE_CHECKING:
@@ -55,10 +59,12 @@ __all__ = [
     "PullProgress",
     "PullResult",
     "Puller",
+    "Resolved",
     "acquire",
     "default_cache_dir",
     "describe_progress",
     "make_puller",
+    "resolve",
 ]
 
 
@@ -130,7 +136,79 @@ def _acquire_local(reference: str, local: LocalImage, options: AcquireOptions) -
     return BundleSource(reference=reference, directory=dest, digest=digest)
 
 
-def acquire(reference: str, options: AcquireOptions) -> BundleSource:
+class _Borrowed:
+    """A puller lent to :func:`acquire` by its caller, who closes it (``close`` does nothing)."""
+
+    def __init__(self, puller: Puller) -> None:
+        self.puller = puller
+
+    def pull(self, ref: Reference, dest: Path, **kwargs: Any) -> PullResult:
+        return self.puller.pull(ref, dest, **kwargs)
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What a registry reference points to now (:func:`resolve`): ``image`` the canonical requested
+    reference, ``pulled_from`` the reference after mirroring, ``digest`` the ``sha256:`` digest it
+    resolved to (an index digest for multi-platform images: what :func:`acquire` reports as
+    ``BundleSource.digest``)."""
+
+    image: str
+    pulled_from: str
+    digest: str
+
+
+@contextlib.contextmanager
+def _naming(requested: Reference, pulled: Reference) -> Iterator[None]:
+    """Errors name the requested reference and the mirror it came from, as :func:`acquire`'s do."""
+    try:
+        yield
+    except AcquireError as exc:
+        message = str(exc)
+        if pulled != requested and not message.startswith(str(requested)):
+            raise type(exc)(f"{requested} (mirror {pulled.registry}): {message}") from None
+        raise
+
+
+def resolve(reference: str, options: AcquireOptions, *, puller: Puller | None = None) -> Resolved | None:
+    """The digest the registry image ``reference`` points to now, without pulling its layers.
+
+    With the ``http`` puller: a digest reference needs no request; a tag costs one manifest request
+    (the manifest is cached, so pulling it afterwards by digest does not fetch it again), none
+    ``offline`` (the cached tag record, else :class:`NotCachedError`). ``puller``: an
+    :class:`~extractor.acquire.http_puller.HttpPuller` to use (the caller closes it), else one is
+    made and closed. Returns ``None`` when only :func:`acquire` can tell: a local directory or
+    archive, or another puller (``docker``). Raises :class:`ConfigError` for a malformed reference,
+    the :class:`AcquireError` family (naming the reference and its mirror) otherwise.
+    """
+    if options.puller != "http" or reference.startswith(_LOCAL_PREFIXES) or Path(reference).exists():
+        return None
+    if reference.startswith(("/", "./", "../", "~")):
+        return None  # acquire names the missing directory
+    from extractor.acquire.http_puller import HttpPuller
+
+    requested = Reference.parse(reference)
+    pulled = apply_mirrors(requested, options.mirrors)
+    if pulled.digest:
+        return Resolved(image=str(requested), pulled_from=str(pulled), digest=pulled.digest)
+    own = puller is None
+    http = HttpPuller(options) if puller is None else puller
+    if not isinstance(http, HttpPuller):
+        return None
+    try:
+        with _naming(requested, pulled):
+            digest = http.resolve(pulled)
+    finally:
+        if own:
+            with contextlib.suppress(Exception):
+                http.close()
+    return Resolved(image=str(requested), pulled_from=str(pulled), digest=digest)
+
+
+def acquire(reference: str, options: AcquireOptions, *, puller: Puller | None = None) -> BundleSource:
     """Obtain the bundle ``reference`` names.
 
     An existing directory is returned as is (``BundleSource(reference, Path(reference))``).
@@ -144,7 +222,8 @@ def acquire(reference: str, options: AcquireOptions) -> BundleSource:
     multi-platform images). Raises :class:`ConfigError` for a malformed reference or a missing
     directory given as a path (``/``, ``./``, ``../``, ``~`` prefix), the
     :class:`AcquireError` family (registry, auth, digest, unsafe layer) otherwise; on error the
-    subdirectory is removed.
+    subdirectory is removed. ``puller``: a puller to pull with (the caller closes it; one for many
+    acquires reuses its connections), else one is made by :func:`make_puller` and closed.
     """
     plain = Path(reference)
     if not reference.startswith(_LOCAL_PREFIXES) and plain.is_dir() and not (plain / "oci-layout").is_file():
@@ -160,10 +239,10 @@ def acquire(reference: str, options: AcquireOptions) -> BundleSource:
         raise ConfigError(f"{reference}: no such bundle directory")
     requested = Reference.parse(reference)
     pulled = apply_mirrors(requested, options.mirrors)
-    puller = make_puller(options)
+    chosen: Puller = make_puller(options) if puller is None else _Borrowed(puller)
     dest = _work_subdir(options, requested)
-    with pulling(puller, requested, pulled, dest):
-        result = puller.pull(pulled, dest, image=str(requested))
+    with pulling(chosen, requested, pulled, dest):
+        result = chosen.pull(pulled, dest, image=str(requested))
     return BundleSource(
         reference=reference, directory=dest, image=str(requested), pulled_from=str(pulled),
         digest=result.digest,

@@ -57,6 +57,18 @@ class HttpPuller:
             self.cache.record_tag(ref, manifest.digest)
         return manifest
 
+    def resolve(self, ref: Reference) -> str:
+        """The ``sha256:`` digest ``ref`` points to (an index digest for multi-platform images, what
+        :meth:`pull` returns as ``PullResult.digest``), without fetching layers: a digest reference
+        as it is, a tag by one manifest request (cached with its tag record, so a pull by that
+        digest fetches no manifest again), offline from the cached tag record.
+
+        Raises the :class:`RegistryError` family, :class:`NotCachedError` offline.
+        """
+        if ref.digest:
+            return ref.digest
+        return self._manifest(ref).digest
+
     def labels(self, ref: Reference, manifest: Manifest) -> dict[str, str]:
         """The ``config.Labels`` of image ``manifest`` (its config blob, verified and cached).
 

@@ -43,7 +43,6 @@ import yaml
 from extractor import yamlio
 from extractor.draft import ReleaseSpec
 from extractor.draft.gotemplate import escape_template_text, go_string
-from extractor.emit.chart import write_chart_files
 from extractor.errors import EmitError
 from extractor.model import DNS_LABEL
 
@@ -239,5 +238,7 @@ def write_crds_chart(chart_dir: Path, out_dir: Path, parsed: Mapping[str, Any] |
             f"{{{{- if .Values.{_NAMESPACES_VALUE} }}}}\n" + escape_template_text("".join(docs)) + "{{- end }}\n"
         ).encode("utf-8")
     files["values.yaml"] = _values_text(name, values).encode("utf-8")
+    from extractor.emit.chart import write_chart_files  # not at import: crds_chart_name/crds_of need no Jinja2
+
     write_chart_files(out_dir, files)
     return True

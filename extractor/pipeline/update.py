@@ -5,51 +5,57 @@ post-processed and emitted into a staging directory; then the changed charts, th
 lock (and bundles.yaml for a new version) are swapped in together (:func:`extractor.emit.swap.swap_in`).
 A failure leaves every one of them as it was.
 
+A no-op run is cheap: each registry entry's tag is resolved to its digest first
+(:func:`extractor.acquire.resolve`, one manifest request through one HTTP client shared by the
+run); when the lock's inputs fingerprint and the chart files still match, nothing is pulled,
+unpacked or built, and the chart, CRD-chart and build machinery is not even imported. Only the
+entries that need a build go to the pool of forked processes (two or more of them), pulled by the
+digest they resolved to. The helmfile is rendered only when the lock's ``helmfile:`` record (its
+inputs and the file's digest) no longer matches.
+
 Longer than 400 lines: generation is one all-or-nothing transaction (staging, per-entry workers,
 lock revisions, the swap); its steps share invariants that are easier to check in one module.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import multiprocessing
+import hashlib
 import os
 import pickle
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from extractor.acquire import AcquireOptions, acquire
+from extractor.acquire import AcquireOptions, Resolved, acquire, make_puller, resolve
 from extractor.acquire.reference import Reference
-from extractor.bundle.extra import ExtraFile
 from extractor.config import BundleEntry, ProjectConfig, entry_version_text, load_config
-from extractor.draft import ReleaseSpec
-from extractor.emit.chart import chart_version, set_chart_version
-from extractor.emit.crds_chart import crds_chart_name, crds_of, write_crds_chart
-from extractor.emit.helmfile import write_helmfile
 from extractor.emit.swap import staging_dir, swap_in
 from extractor.errors import ConfigError, EmitError, EntriesError, ExtractorError
 from extractor.model import BundleSource
-from extractor.pipeline.build import build_chart, postprocessor_settings, render_options_for
 from extractor.pipeline.catalogs import resolve_catalog_entries, with_catalog_locks
-from extractor.pipeline.dependencies import resolve_needs
 from extractor.pipeline.extras import extra_digest, read_extra_files
-from extractor.render.filters import compile_expressions
 from extractor.review.lock import (
     GENERATOR,
     LOCK_NAME,
+    HelmfileLock,
     Lock,
     LockEntry,
     chart_files_digest,
+    helmfile_fingerprint,
     inputs_fingerprint,
     next_revision,
     read_lock,
     render_lock,
     tree_digest,
 )
-from postprocess import normalize_settings
+
+if TYPE_CHECKING:  # chart building, the helmfile writer and the pool load only when something is built
+    from extractor.acquire.puller import Puller
+    from extractor.bundle.extra import ExtraFile
+    from extractor.draft import ReleaseSpec
 
 __all__ = ["CHARTS_DIR", "HELMFILE_NAME", "GenerateResult", "generate", "regenerate_helmfile", "update_bundle"]
 
@@ -78,6 +84,8 @@ def read_release_spec(root: Path, entry: BundleEntry) -> ReleaseSpec:
 
     Raises :class:`ConfigError` when the chart has not been generated.
     """
+    from extractor.draft import ReleaseSpec
+
     path = root / CHARTS_DIR / entry.name / _RELEASE_FILE
     if not path.is_file():
         raise ConfigError(
@@ -90,6 +98,8 @@ def read_release_spec(root: Path, entry: BundleEntry) -> ReleaseSpec:
 
 def _crds_dir(chart_dir: Path) -> Path:
     """Where the companion CRD chart of the chart in ``chart_dir`` lives (next to it)."""
+    from extractor.emit.crds_chart import crds_chart_name
+
     return chart_dir.parent / crds_chart_name(chart_dir.name)
 
 
@@ -108,6 +118,8 @@ def _crds_move(staged_chart: Path, final_chart: Path) -> tuple[Path | None, Path
 
 def _check_companion_names(config: ProjectConfig) -> None:
     """Raise :class:`ConfigError` when an entry's name is another entry's companion chart name."""
+    from extractor.emit.crds_chart import crds_chart_name
+
     names = {e.name for e in config.bundles}
     for entry in config.bundles:
         if crds_chart_name(entry.name) in names:
@@ -115,13 +127,20 @@ def _check_companion_names(config: ProjectConfig) -> None:
                               f"chart generated for {entry.name!r}; rename it")
 
 
-def _check_entries(config: ProjectConfig, selected: Sequence[str]) -> None:
+def _check_entries(config: ProjectConfig, selected: Sequence[str], checked: Collection[str] = ()) -> None:
     """What can be checked before pulling (render options, jq expressions, post-processor
-    settings), for every selected entry. Raises :class:`EntriesError` listing every bad entry."""
+    settings), for every selected entry but those in ``checked`` (the lock shows this generator
+    built them with these options, :func:`_options_locked`). Raises :class:`EntriesError` listing
+    every bad entry."""
     errors: list[tuple[str, ExtractorError]] = []
-    for entry in config.bundles:
-        if entry.name not in selected:
-            continue
+    todo = [entry for entry in config.bundles if entry.name in selected and entry.name not in checked]
+    if not todo:
+        return
+    from extractor.pipeline.build import postprocessor_settings, render_options_for
+    from extractor.render.filters import compile_expressions
+    from postprocess import normalize_settings
+
+    for entry in todo:
         try:
             render_options_for(entry)
             compile_expressions(entry.excludes, "exclude")
@@ -133,14 +152,16 @@ def _check_entries(config: ProjectConfig, selected: Sequence[str]) -> None:
         raise EntriesError(errors)
 
 
-def _acquire(entry: BundleEntry, options: AcquireOptions, pin: str | None) -> tuple[BundleSource, str]:
-    """The entry's bundle and its digest (``tree:sha256:…`` for a directory). ``pin``: a locked
-    digest to pull instead of resolving the tag (the chart still names the tag)."""
+def _acquire(entry: BundleEntry, options: AcquireOptions, pin: str | None,
+             puller: Puller | None = None) -> tuple[BundleSource, str]:
+    """The entry's bundle and its digest (``tree:sha256:…`` for a directory). ``pin``: a digest to
+    pull instead of resolving the tag (locked, or resolved already; the chart still names the
+    tag). ``puller``: the run's puller (its caller closes it), else one per pull."""
     if pin is not None and not entry.is_local:
-        source = acquire(f"{entry.image}@{pin}", options)
+        source = acquire(f"{entry.image}@{pin}", options, puller=puller)
         source = dataclasses.replace(source, image=str(Reference.parse(entry.reference)))
     else:
-        source = acquire(entry.reference, options)
+        source = acquire(entry.reference, options, puller=puller)
     digest = source.digest or "tree:" + tree_digest(source.directory)
     if pin is not None and digest != pin:
         raise ConfigError(f"bundle {entry.name!r}: content is {digest}, bundles.lock.yaml has {pin}")
@@ -163,6 +184,10 @@ def _build(
 ) -> tuple[ReleaseSpec, LockEntry]:
     """Build the chart into ``staged`` with the revision the lock calls for (``revision`` forces one).
     ``inputs``: the entry's :func:`extractor.review.lock.inputs_fingerprint`, recorded in the lock."""
+    from extractor.emit.chart import chart_version, set_chart_version
+    from extractor.emit.crds_chart import crds_chart_name, write_crds_chart
+    from extractor.pipeline.build import build_chart
+
     crd_objects: dict[str, Any] = {}
     spec, csv_name, csv_version = build_chart(entry, source, staged, revision=1, warnings=warnings, notes=notes,
                                               extra_files=extra_files, crd_objects=crd_objects)
@@ -195,6 +220,18 @@ class _Job:
     revisions: dict[str, int]
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """An entry to build. ``resolved``: what its tag resolved to (it is pulled by that digest), with
+    its ``inputs`` fingerprint and ``extra_files`` as checked against the lock; ``None`` when only a
+    full acquire can tell (a local source, ``--puller docker``, a pin from the lock: ``verify``)."""
+
+    entry: BundleEntry
+    resolved: Resolved | None = None
+    inputs: str = ""
+    extra_files: tuple[ExtraFile, ...] = ()
+
+
 @dataclass
 class _Outcome:
     """One entry's result: its release spec and lock entry (``None`` when unchanged), or its error."""
@@ -209,40 +246,107 @@ class _Outcome:
     notes: list[str] = field(default_factory=list)
 
 
-def _process_entry(job: _Job, entry: BundleEntry) -> _Outcome:
-    """Acquire ``entry``'s bundle and, unless the lock says nothing changed, build its chart into the
-    staging directory. Errors of the stages come back in the outcome, never raised."""
+class _Pullers:
+    """The one puller of a run in this process (connections, TLS context and tokens reused across
+    entries), made on first use; :meth:`close` at the end."""
+
+    def __init__(self, options: AcquireOptions) -> None:
+        self.options = options
+        self.puller: Puller | None = None
+
+    def get(self) -> Puller:
+        """The puller (made now if needed). Raises :class:`ConfigError` for an unknown backend."""
+        if self.puller is None:
+            self.puller = make_puller(self.options)
+        return self.puller
+
+    def close(self) -> None:
+        if self.puller is not None:
+            with contextlib.suppress(Exception):  # closing connections: nothing to report
+                self.puller.close()
+            self.puller = None
+
+
+def _error(exc: Exception, root: Path) -> ExtractorError:
+    """An entry's error as reported: the stage error itself, an ``OSError`` as one line."""
+    if isinstance(exc, ExtractorError):
+        return exc
+    assert isinstance(exc, OSError)
+    return EmitError(f"{exc.filename or root}: {exc.strerror}")
+
+
+def _unchanged(job: _Job, entry: BundleEntry, inputs: str) -> bool:
+    """True when the lock's inputs fingerprint of ``entry`` is ``inputs`` and its chart files (and
+    CRD chart) are still what the lock recorded: nothing to build."""
+    locked = job.lock.entries.get(entry.name)
+    chart_dir = job.root / CHARTS_DIR / entry.name
+    return (not job.pins and locked is not None and locked.inputs == inputs and chart_dir.is_dir()
+            and chart_files_digest(chart_dir, _crds_dir(chart_dir)) == locked.files)
+
+
+def _plan_entry(job: _Job, entry: BundleEntry, pullers: _Pullers,
+                known_extras: Mapping[str, list[ExtraFile]]) -> _Plan | _Outcome:
+    """Resolve ``entry``'s tag to a digest (no pull) and compare with the lock: an outcome when
+    nothing changed (or the resolution failed), else the plan of its build. Never raises."""
+    if job.pins or entry.is_local:
+        return _Plan(entry)
+    try:
+        options = job.acquire_options
+        resolved = resolve(entry.reference, options, puller=pullers.get() if options.puller == "http" else None)
+        if resolved is None:
+            return _Plan(entry)
+        extra_files = known_extras.get(entry.name)
+        if extra_files is None:
+            extra_files = read_extra_files(entry, options)  # extraManifests: files, fetched URLs
+        inputs = inputs_fingerprint(_entry_data(entry), resolved.digest, resolved.image, extra_digest(extra_files))
+        if _unchanged(job, entry, inputs):
+            return _Outcome(entry.name, spec=read_release_spec(job.root, entry), digest=resolved.digest)
+        return _Plan(entry, resolved, inputs, tuple(extra_files))
+    except (ExtractorError, OSError) as exc:
+        return _Outcome(entry.name, error=_error(exc, job.root))
+
+
+def _process_entry(job: _Job, plan: _Plan, pullers: _Pullers | None = None) -> _Outcome:
+    """Acquire ``plan``'s bundle (by its resolved digest when it has one) and, unless the lock says
+    nothing changed, build its chart into the staging directory. ``pullers``: the run's puller
+    (``None`` in a forked worker: one per pull). Errors of the stages come back in the outcome,
+    never raised."""
+    entry = plan.entry
     outcome = _Outcome(entry.name)
     locked = job.lock.entries.get(entry.name)
     chart_dir = job.root / CHARTS_DIR / entry.name
     try:
-        source, digest = _acquire(entry, job.acquire_options, job.pins.get(entry.name))
-        outcome.digest = source.digest
-        extra_files = read_extra_files(entry, job.acquire_options)  # extraManifests: files, fetched URLs
-        inputs = inputs_fingerprint(_entry_data(entry), digest, source.image, extra_digest(extra_files))
-        if (not job.pins and locked is not None and locked.inputs == inputs and chart_dir.is_dir()
-                and chart_files_digest(chart_dir, _crds_dir(chart_dir)) == locked.files):
-            outcome.spec = read_release_spec(job.root, entry)  # nothing changed since the lock
-            return outcome
+        puller = pullers.get() if pullers is not None else None
+        if plan.resolved is not None:  # resolved in the parent: pull exactly that digest
+            source, digest = _acquire(entry, job.acquire_options, plan.resolved.digest, puller)
+            outcome.digest = source.digest
+            extra_files, inputs = list(plan.extra_files), plan.inputs
+        else:
+            source, digest = _acquire(entry, job.acquire_options, job.pins.get(entry.name), puller)
+            outcome.digest = source.digest
+            extra_files = read_extra_files(entry, job.acquire_options)  # extraManifests: files, fetched URLs
+            inputs = inputs_fingerprint(_entry_data(entry), digest, source.image, extra_digest(extra_files))
+            if _unchanged(job, entry, inputs):
+                outcome.spec = read_release_spec(job.root, entry)  # nothing changed since the lock
+                return outcome
         staged = job.staging / CHARTS_DIR / entry.name
         outcome.spec, outcome.lock_entry = _build(entry, source, digest, staged, locked,
                                                   job.revisions.get(entry.name), outcome.warnings, inputs,
                                                   outcome.notes, extra_files)
         outcome.rebuilt = not (chart_dir.is_dir() and tree_digest(chart_dir) == tree_digest(staged)
                                and _same_tree(_crds_dir(chart_dir), _crds_dir(staged)))
-    except ExtractorError as exc:
-        outcome.error = exc
-    except OSError as exc:
-        outcome.error = EmitError(f"{exc.filename or job.root}: {exc.strerror}")
+    except (ExtractorError, OSError) as exc:
+        outcome.error = _error(exc, job.root)
     return outcome
 
 
-_WORKER_JOB: _Job | None = None
+_WORKER_JOB: tuple[_Job, list[_Plan]] | None = None
 
 
-def _worker(entry: BundleEntry) -> _Outcome:
+def _worker(index: int) -> _Outcome:
     assert _WORKER_JOB is not None
-    outcome = _process_entry(_WORKER_JOB, entry)
+    job, plans = _WORKER_JOB
+    outcome = _process_entry(job, plans[index])
     if outcome.error is not None:
         try:
             pickle.dumps(outcome.error)
@@ -259,21 +363,43 @@ def _jobs(count: int) -> int:
     return min(count, wanted if wanted > 0 else (os.cpu_count() or 1))
 
 
-def _run_entries(job: _Job, entries: list[BundleEntry]) -> list[_Outcome]:
-    """Every entry's outcome, in ``entries`` order. Independent entries run in a pool of forked
-    processes (one per core, ``BUNDLE_EXTRACT_JOBS`` to change it); one entry, one core or no
-    ``fork`` on this platform: in this process. The output is the same either way."""
+def _can_fork() -> bool:
+    import multiprocessing
+
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _run_entries(job: _Job, entries: list[BundleEntry],
+                 known_extras: Mapping[str, list[ExtraFile]] | None = None) -> list[_Outcome]:
+    """Every entry's outcome, in ``entries`` order. First, in this process, each registry entry's
+    tag is resolved and compared with the lock (one puller for all); the entries left to build run
+    in a pool of forked processes (one per core, ``BUNDLE_EXTRACT_JOBS`` to change it) when there
+    are two or more of them, else here. One core or no ``fork`` on this platform: here. The output
+    is the same either way."""
     global _WORKER_JOB
     jobs = _jobs(len(entries))
-    if jobs < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return [_process_entry(job, entry) for entry in entries]
-    _WORKER_JOB = job
+    pullers = _Pullers(job.acquire_options)
     try:
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            return list(pool.map(_worker, entries))
+        planned = [_plan_entry(job, entry, pullers, known_extras or {}) for entry in entries]
+        plans = [p for p in planned if isinstance(p, _Plan)]
+        if min(jobs, len(plans)) < 2 or not _can_fork():
+            built = [_process_entry(job, plan, None if plan.entry.is_local else pullers) for plan in plans]
+        else:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            pullers.close()  # a forked worker makes its own: connections are not shared across processes
+            _WORKER_JOB = (job, plans)
+            try:
+                context = multiprocessing.get_context("fork")
+                with ProcessPoolExecutor(max_workers=min(jobs, len(plans)), mp_context=context) as pool:
+                    built = list(pool.map(_worker, range(len(plans))))
+            finally:
+                _WORKER_JOB = None
     finally:
-        _WORKER_JOB = None
+        pullers.close()
+    outcomes = iter(built)
+    return [next(outcomes) if isinstance(p, _Plan) else p for p in planned]
 
 
 def _strict_image_failures(specs: Mapping[str, ReleaseSpec]) -> list[tuple[str, ExtractorError]]:
@@ -288,6 +414,55 @@ def _strict_image_failures(specs: Mapping[str, ReleaseSpec]) -> list[tuple[str, 
             failures.append((name, ConfigError(
                 f"--strict-images: {len(problems)} image reference(s) cannot be pulled as written: {listed}")))
     return failures
+
+
+def _options_locked(entries: Sequence[BundleEntry], lock: Lock,
+                    options: AcquireOptions) -> dict[str, list[ExtraFile]]:
+    """The entries whose options this generator has built before, by name, with their extra files:
+    the lock's inputs fingerprint of the entry, with its locked digest, is what the entry and its
+    extra manifests (project files, URLs already in the cache; nothing is fetched) give now. Their
+    options need no check before pulling (:func:`_check_entries`): they were checked then."""
+    local = dataclasses.replace(options, offline=True)  # cached URLs only
+    found: dict[str, list[ExtraFile]] = {}
+    for entry in entries:
+        locked = lock.entries.get(entry.name)
+        if locked is None or entry.is_catalog:
+            continue
+        try:
+            image = None if entry.is_local else str(Reference.parse(entry.reference))
+            extra_files = read_extra_files(entry, local)
+        except (ExtractorError, OSError):
+            continue
+        if inputs_fingerprint(_entry_data(entry), locked.digest, image, extra_digest(extra_files)) == locked.inputs:
+            found[entry.name] = extra_files
+    return found
+
+
+def _stale(child: Path, names: Sequence[str]) -> bool:
+    """True for a directory of ``charts/`` that no entry of ``names`` generates: a chart (it has a
+    ``release.yaml``) or the companion CRD chart of a chart not listed (``child`` is not listed)."""
+    if (child / _RELEASE_FILE).is_file():
+        return True
+    from extractor.emit.crds_chart import crds_of
+
+    return crds_of(child) not in (None, *names)
+
+
+def _helmfile(specs: Sequence[ReleaseSpec], environments: Mapping[str, str | None], current: Path,
+              locked: HelmfileLock | None, staging: Path) -> tuple[str | None, HelmfileLock]:
+    """The helmfile text to write (``None``: ``current`` is what ``specs`` and ``environments`` render,
+    as the lock's ``helmfile:`` record shows, and stays as it is) and the record for the lock."""
+    inputs = helmfile_fingerprint({"environments": list(environments.items()),
+                                   "releases": [dataclasses.asdict(spec) for spec in specs]})
+    if (locked is not None and locked.inputs == inputs and current.is_file()
+            and "sha256:" + hashlib.sha256(current.read_bytes()).hexdigest() == locked.file):
+        return None, locked
+    from extractor.emit.helmfile import write_helmfile
+
+    staged = staging / HELMFILE_NAME
+    write_helmfile(specs, staged, environments)
+    text = staged.read_text(encoding="utf-8")
+    return text, HelmfileLock(inputs, "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
 def generate(
@@ -331,11 +506,14 @@ def generate(
     selected = [e.name for e in config.bundles] if only is None else list(only)
     for name in selected:
         config.entry(name)  # raises ConfigError for unknown names
-    _check_entries(config, selected)
-    _check_companion_names(config)
     versions, pins, revisions = versions or {}, pins or {}, revisions or {}
     lock_file = lock_file or root / LOCK_NAME
     lock = read_lock(lock_file)
+    todo = [dataclasses.replace(entry, version=versions[entry.name]) if entry.name in versions else entry
+            for entry in config.bundles if entry.name in selected]
+    known_extras = {} if pins else _options_locked(todo, lock, acquire_options)
+    _check_entries(config, selected, known_extras)
+    _check_companion_names(config)
     charts_root = root / CHARTS_DIR
     with staging_dir(root) as tmp:
         staging = Path(tmp)
@@ -347,14 +525,9 @@ def generate(
         notes: list[str] = []
         job = _Job(root=root, staging=staging, acquire_options=acquire_options, lock=lock, pins=dict(pins),
                    revisions=dict(revisions))
-        todo = []
-        for entry in config.bundles:
-            if entry.name in selected:
-                todo.append(dataclasses.replace(entry, version=versions[entry.name]) if entry.name in versions
-                            else entry)
         resolved = resolve_catalog_entries(todo, acquire_options, lock, pins)  # catalog entries -> their bundle
         failed.extend(resolved.failed)
-        for outcome in _run_entries(job, resolved.entries):
+        for outcome in _run_entries(job, resolved.entries, known_extras):
             warnings.extend(outcome.warnings)
             notes.extend(outcome.notes)
             if outcome.error is not None:
@@ -381,11 +554,15 @@ def generate(
                 ordered.append(specs[entry.name])
             elif entry.name not in failed_names or (charts_root / entry.name / _RELEASE_FILE).is_file():
                 ordered.append(read_release_spec(root, entry))
-        staged_helmfile = staging / HELMFILE_NAME
+        from extractor.pipeline.dependencies import resolve_needs
+
         resolution = resolve_needs(ordered)  # needs for what a chart requires or depends on
         notes += resolution.notes
         warnings += resolution.warnings
-        write_helmfile(resolution.specs, staged_helmfile, config.environments)
+        helmfile_text, helmfile_lock = _helmfile(resolution.specs, config.environments, root / HELMFILE_NAME,
+                                                 job.lock.helmfile, staging)
+        if not pins or job.lock.helmfile is not None:  # verify: an older lock stays as it was
+            lock = lock.with_helmfile(helmfile_lock)
         moves: list[tuple[Path | None, Path]] = [(staging / CHARTS_DIR / n, charts_root / n) for n in rebuilt]
         moves += [_crds_move(staging / CHARTS_DIR / n, charts_root / n) for n in rebuilt]
         names = [e.name for e in config.bundles]
@@ -393,12 +570,10 @@ def generate(
             lock = lock.only(names)
             if charts_root.is_dir():
                 for child in sorted(charts_root.iterdir()):
-                    stale_chart = child.name not in names and (child / _RELEASE_FILE).is_file()
-                    stale_companion = crds_of(child) not in (None, *names)
-                    if child.is_dir() and (stale_chart or stale_companion):
+                    if child.is_dir() and child.name not in names and _stale(child, names):
                         moves.append((None, child))
-        outputs = [(root / HELMFILE_NAME, staged_helmfile.read_text(encoding="utf-8")),
-                   (lock_file, render_lock(lock, names))]
+        outputs = [] if helmfile_text is None else [(root / HELMFILE_NAME, helmfile_text)]
+        outputs.append((lock_file, render_lock(lock, names)))
         if not failed:
             outputs += list(extra_files)
         for index, (path, text) in enumerate(outputs):
@@ -423,6 +598,9 @@ def generate(
 
 def regenerate_helmfile(config: ProjectConfig, root: Path) -> Path:
     """Rewrite ``helmfile.yaml.gotmpl`` from the charts' ``release.yaml`` files (no pulling)."""
+    from extractor.emit.helmfile import write_helmfile
+    from extractor.pipeline.dependencies import resolve_needs
+
     specs = resolve_needs([read_release_spec(root, entry) for entry in config.bundles]).specs
     with staging_dir(root) as tmp:
         staged = Path(tmp) / HELMFILE_NAME

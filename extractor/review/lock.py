@@ -22,6 +22,17 @@ to as ``image``/``version``/``digest`` (the bundle image and its digest), and th
 
 (entries without it are read and written exactly as before: their checksums do not change).
 
+After the entries, what the helmfile was rendered from (locks written before it existed have no
+``helmfile:``; the next ``update-bundle`` renders the helmfile and adds it)::
+
+    helmfile:
+      inputs: sha256:…                     # generator release + environments + every release spec
+      file: sha256:…                       # the helmfile.yaml.gotmpl written from them
+      checksum: sha256:…
+
+``update-bundle`` keeps the helmfile as it is (no rendering) when both still match
+(:func:`helmfile_fingerprint`).
+
 Used three ways: ``update-bundle`` skips an entry whose ``inputs`` and chart ``files`` are
 unchanged (nothing is rewritten, not even the lock); a chart whose content changed gets the next
 ``revision`` (:func:`next_revision`); and ``verify`` regenerates from the locked digests.
@@ -48,9 +59,11 @@ __all__ = [
     "GENERATOR",
     "LOCK_NAME",
     "CatalogLock",
+    "HelmfileLock",
     "Lock",
     "LockEntry",
     "chart_files_digest",
+    "helmfile_fingerprint",
     "inputs_fingerprint",
     "next_revision",
     "read_lock",
@@ -122,18 +135,39 @@ class LockEntry:
 
 
 @dataclass(frozen=True)
+class HelmfileLock:
+    """What ``helmfile.yaml.gotmpl`` was rendered from: ``inputs`` (:func:`helmfile_fingerprint`)
+    and ``file``, the ``sha256:`` digest of the text written."""
+
+    inputs: str
+    file: str
+
+    def to_dict(self) -> dict[str, str]:
+        """The ``helmfile:`` mapping as written in the lock file, with its checksum."""
+        data = {"inputs": self.inputs, "file": self.file}
+        data["checksum"] = _checksum(data)
+        return data
+
+
+@dataclass(frozen=True)
 class Lock:
-    """The parsed lock file: entries by name (empty when there is no lock yet)."""
+    """The parsed lock file: entries by name (empty when there is no lock yet), and what the
+    helmfile was rendered from (``None`` in locks written before that was recorded)."""
 
     entries: dict[str, LockEntry]
+    helmfile: HelmfileLock | None = None
 
     def replace(self, entry: LockEntry) -> Lock:
         """A copy with ``entry`` set."""
-        return Lock({**self.entries, entry.name: entry})
+        return Lock({**self.entries, entry.name: entry}, self.helmfile)
 
     def only(self, names: list[str]) -> Lock:
         """A copy holding only the entries named (in that order)."""
-        return Lock({n: self.entries[n] for n in names if n in self.entries})
+        return Lock({n: self.entries[n] for n in names if n in self.entries}, self.helmfile)
+
+    def with_helmfile(self, helmfile: HelmfileLock | None) -> Lock:
+        """A copy with ``helmfile`` recorded."""
+        return Lock(self.entries, helmfile)
 
 
 def _checksum(data: dict[str, Any]) -> str:
@@ -195,11 +229,27 @@ def _catalog(raw: dict[str, Any], where: str) -> CatalogLock | None:
     return CatalogLock(image, digest, package, channel, bundle, version)
 
 
+def _helmfile(raw: Any, where: str) -> HelmfileLock:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping")
+    unknown = sorted(set(map(str, raw)) - {"inputs", "file", "checksum"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}")
+    helmfile = HelmfileLock(inputs=_field(raw, "inputs", where), file=_field(raw, "file", where))
+    for key, value in (("inputs", helmfile.inputs), ("file", helmfile.file)):
+        if not _DIGEST.match(value) or value.startswith("tree:"):
+            raise ConfigError(f"{where}: {key} {value[:80]!r} is not a sha256 digest")
+    if raw.get("checksum") != _checksum(raw):
+        raise ConfigError(f"{where}: edited by hand (checksum mismatch); run 'make update-bundle' to regenerate it")
+    return helmfile
+
+
 def read_lock(path: Path) -> Lock:
     """Parse the lock at ``path``; an empty :class:`Lock` when the file does not exist.
 
     Raises :class:`ConfigError` naming the file and the entry for anything malformed, an unknown
-    ``lockVersion``, a duplicate entry or an entry whose checksum does not match (hand edits).
+    ``lockVersion``, a duplicate entry or an entry (or the ``helmfile:`` record) whose checksum does
+    not match (hand edits).
     """
     try:
         text = path.read_bytes()
@@ -222,13 +272,16 @@ def read_lock(path: Path) -> Lock:
         if entry.name in entries:
             raise ConfigError(f"{path}: entry {entry.name!r} is listed twice")
         entries[entry.name] = entry
-    return Lock(entries)
+    helmfile = _helmfile(data["helmfile"], f"{path}: helmfile") if data.get("helmfile") is not None else None
+    return Lock(entries, helmfile)
 
 
 def render_lock(lock: Lock, order: list[str]) -> str:
     """The lock file text, entries in ``order`` (bundles.yaml order), deterministic."""
-    data = {"lockVersion": LOCK_VERSION,
-            "bundles": [lock.entries[name].to_dict() for name in order if name in lock.entries]}
+    data: dict[str, Any] = {"lockVersion": LOCK_VERSION,
+                            "bundles": [lock.entries[name].to_dict() for name in order if name in lock.entries]}
+    if lock.helmfile is not None:
+        data["helmfile"] = lock.helmfile.to_dict()
     return _HEADER + yamlio.dump(data)
 
 
@@ -277,6 +330,13 @@ def inputs_fingerprint(
     payload: dict[str, Any] = {"generator": GENERATOR, "entry": entry_data, "bundle": bundle_digest, "image": image}
     if extra is not None:
         payload["extra"] = extra
+    return "sha256:" + hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def helmfile_fingerprint(data: Any) -> str:
+    """What the helmfile is a function of: the generator's release and ``data`` (JSON-able: the
+    environments and every release spec it is rendered from, in order)."""
+    payload = {"generator": GENERATOR, "helmfile": data}
     return "sha256:" + hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
