@@ -1,8 +1,10 @@
 """``bundles.yaml``: the declarative list of bundles this project turns into charts.
 
-Read and written with ruamel.yaml round-trip (people edit this file: comments and key order are
-kept when ``update-bundle`` rewrites a version). Longer than 400 lines: the schema of the one
-file users edit, its checks and its round-trip rewriting stay in one module. Shape::
+Read with the C loader of :mod:`extractor.yamlio` (YAML 1.2 core schema, its limits; a duplicate
+key is refused), written with ruamel.yaml round-trip (people edit this file: comments and key
+order are kept when ``update-bundle`` rewrites a version; ruamel is imported only then).
+Longer than 400 lines: the schema of the one file users edit, its checks and its round-trip
+rewriting stay in one module. Shape::
 
     bundles:
       - name: sail-operator                 # chart and release name (DNS-1123 label)
@@ -42,15 +44,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
+from typing import TYPE_CHECKING, Any
 
 from extractor.errors import ConfigError, RenderError
 from extractor.model import DNS_LABEL
 from extractor.render.filters import DEFAULT_EXCLUDES
 from extractor.render.patches import ObjectPatch, parse_patches
+
+if TYPE_CHECKING:
+    from ruamel.yaml import YAML
 
 __all__ = [
     "DEFAULT_EXCLUDES",
@@ -222,6 +224,8 @@ class ProjectConfig:
 
 
 def _yaml() -> YAML:
+    from ruamel.yaml import YAML
+
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
     yaml.indent(mapping=2, sequence=4, offset=2)
@@ -337,19 +341,75 @@ def _catalog_keys(where: str, raw: dict[str, Any]) -> bool:
     return True
 
 
-def _read_yaml(path: Path) -> Any:
-    """bundles.yaml as ruamel round-trip data, refused (:class:`ConfigError` naming ``path``) when it
-    is missing, unreadable, not UTF-8, not YAML, or past :func:`extractor.yamlio.check_limits`."""
-    from extractor import yamlio
-
+def _read_text(path: Path) -> str:
+    """The text of bundles.yaml; :class:`ConfigError` naming ``path`` when it is missing,
+    unreadable or not UTF-8."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def _duplicate_key(root: Any) -> str | None:
+    """``'<key>' (line N)`` for the first mapping key of the composed ``root`` node that the same
+    mapping has twice (what ruamel refuses), else ``None``. Iterative; each node visited once."""
+    import yaml
+
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen or not isinstance(node, yaml.CollectionNode):
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            keys: set[Any] = set()
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    if (key.tag, key.value) in keys:
+                        return f"{key.value!r} (line {key.start_mark.line + 1})"
+                    keys.add((key.tag, key.value))
+                stack += [key, value]
+        else:
+            stack += node.value
+    return None
+
+
+def _read_data(path: Path) -> Any:
+    """bundles.yaml as plain data (:func:`extractor.yamlio.load`: YAML 1.2 core schema, C speed),
+    refused (:class:`ConfigError` naming ``path``) when it is missing, unreadable, not UTF-8, not
+    YAML, past the limits of :mod:`extractor.yamlio`, or has a mapping with a duplicate key."""
+    import yaml
+
+    from extractor import yamlio
+
+    text = _read_text(path)
+    try:
+        data = yamlio.load(text)
+        duplicate = _duplicate_key(yaml.compose(text, Loader=yamlio.Loader))
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid YAML: nesting deeper than {yamlio.MAX_DEPTH} levels") from None
+    except yamlio.LimitError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    except yaml.YAMLError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid YAML"
+        raise ConfigError(f"{path}: invalid YAML: {first}") from None
+    if duplicate is not None:
+        raise ConfigError(f"{path}: invalid YAML: duplicate key {duplicate}")
+    return data
+
+
+def _read_yaml(path: Path) -> Any:
+    """bundles.yaml as ruamel round-trip data (for rewriting it), refused like :func:`_read_data`."""
+    from ruamel.yaml.error import YAMLError
+
+    from extractor import yamlio
+
+    text = _read_text(path)
     try:
         data = _yaml().load(text)
         yamlio.check_limits(data)
@@ -369,7 +429,7 @@ def load_config(path: Path) -> ProjectConfig:
     Raises :class:`ConfigError` (one line, naming the file and entry) when the file is missing,
     is not YAML, or an entry is malformed; duplicate names and unknown ``needs`` are errors too.
     """
-    data = _read_yaml(path)
+    data = _read_data(path)
     if not isinstance(data, dict) or not isinstance(data.get("bundles"), list):
         raise ConfigError(f"{path}: expected a top-level 'bundles:' list")
     entries = tuple(_entry(path, i, raw) for i, raw in enumerate(data["bundles"]))
