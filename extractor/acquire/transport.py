@@ -22,7 +22,6 @@ Network exceptions are never chained (``from None``): their text can hold URLs a
 
 from __future__ import annotations
 
-import email.utils
 import os
 import ssl
 import time
@@ -73,6 +72,8 @@ def _retry_after(response: Response) -> float | None:
         return None
     if value.isdigit():
         return float(value)
+    import email.utils  # only for an HTTP-date (5 ms to import)
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

@@ -363,6 +363,9 @@ class Connections:
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
                 raise BrokenConnection(type(exc).__name__) from None
+            except ValueError:  # a header value http.client refuses (CR, LF, not Latin-1)
+                conn.close()
+                raise WireError("invalid request header") from None
             return self._response(request, raw, conn, key)
 
     def _response(self, request: Request, raw: http.client.HTTPResponse, conn: http.client.HTTPConnection,
