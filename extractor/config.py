@@ -48,11 +48,12 @@ from typing import TYPE_CHECKING, Any
 
 from extractor.errors import ConfigError, RenderError
 from extractor.model import DNS_LABEL
-from extractor.render.filters import DEFAULT_EXCLUDES
-from extractor.render.patches import ObjectPatch, parse_patches
 
 if TYPE_CHECKING:
     from ruamel.yaml import YAML
+
+    from extractor.render.filters import DEFAULT_EXCLUDES
+    from extractor.render.patches import ObjectPatch
 
 __all__ = [
     "DEFAULT_EXCLUDES",
@@ -201,6 +202,8 @@ class BundleEntry:
 
     @property
     def excludes(self) -> tuple[str, ...]:
+        from extractor.render.filters import DEFAULT_EXCLUDES
+
         return (DEFAULT_EXCLUDES if self.default_excludes else ()) + self.exclude
 
 
@@ -321,9 +324,28 @@ def _entry(path: Path, index: int, raw: Any) -> BundleEntry:
         catalog=str(raw["catalog"]) if catalog else None,
         package=str(raw["package"]) if catalog else None,
         channel=str(raw["channel"]) if raw.get("channel") is not None else None,
-        patches=parse_patches(where, _plain(raw.get("patches"))),
+        patches=_patches(where, raw.get("patches")),
         extra_manifests=_extra_manifests(where, _plain(raw.get("extraManifests"))),
     )
+
+
+def _patches(where: str, raw: Any) -> tuple[ObjectPatch, ...]:
+    """:func:`extractor.render.patches.parse_patches` of an entry's ``patches:`` (loaded only then)."""
+    if raw is None:
+        return ()
+    from extractor.render.patches import parse_patches
+
+    return parse_patches(where, _plain(raw))
+
+
+def __getattr__(name: str) -> Any:
+    """``DEFAULT_EXCLUDES`` (:mod:`extractor.render.filters`) loads on first use: reading
+    bundles.yaml needs no render code."""
+    if name == "DEFAULT_EXCLUDES":
+        from extractor.render.filters import DEFAULT_EXCLUDES
+
+        return DEFAULT_EXCLUDES
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _catalog_keys(where: str, raw: dict[str, Any]) -> bool:

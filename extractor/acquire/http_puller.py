@@ -8,15 +8,18 @@ cached makes none; ``offline`` serves everything from the cache or raises :class
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from extractor import yamlio
 from extractor.acquire.blobs import BlobCache
-from extractor.acquire.layers import BUNDLE_DIRS, Layer, LayerLimits, apply_layers
 from extractor.acquire.manifests import Manifest, select_platform
 from extractor.acquire.options import AcquireOptions, PullProgress, default_cache_dir
 from extractor.acquire.puller import KeepDirs, PullResult
 from extractor.acquire.reference import Reference
 from extractor.errors import NotCachedError, RegistryError
+
+if TYPE_CHECKING:
+    from extractor.acquire.layers import Layer
 
 __all__ = ["MAX_LAYERS", "HttpPuller", "KeepDirs"]
 
@@ -99,10 +102,10 @@ class HttpPuller:
         if self.options.progress is not None:
             self.options.progress(PullProgress(image, event, digest, done, total))
 
-    def pull(self, ref: Reference, dest: Path, *, image: str, keep: KeepDirs = BUNDLE_DIRS,
+    def pull(self, ref: Reference, dest: Path, *, image: str, keep: KeepDirs | None = None,
              skipped: tuple[int, int] | None = None) -> PullResult:
         """Resolve ``ref`` (index -> ``options.platform``), fetch missing layers, unpack the ``keep``
-        directories (:data:`KeepDirs`; a bundle's ``manifests/`` and ``metadata/`` by default) into
+        directories (:data:`KeepDirs`; ``None``: a bundle's ``manifests/`` and ``metadata/``) into
         ``dest``. A ``keep`` function is called with the image's labels before any layer is fetched.
         ``skipped``: ``(bytes, entries)`` caps for content outside the ``keep`` directories
         (:class:`LayerLimits`); the compressed download is then capped at twice the larger byte cap.
@@ -110,6 +113,9 @@ class HttpPuller:
         Raises the :class:`RegistryError` family, :class:`UnsafeLayerError`, :class:`AcquireError`
         and whatever the ``keep`` function raises.
         """
+        from extractor.acquire.layers import BUNDLE_DIRS, Layer, LayerLimits, apply_layers  # not for resolve
+
+        keep = BUNDLE_DIRS if keep is None else keep
         top = self._manifest(ref)
         manifest = top
         if top.is_index:

@@ -22,13 +22,11 @@ from typing import TYPE_CHECKING
 
 from extractor.acquire import AcquireOptions
 from extractor.acquire.urls import MAX_URL_BYTES, fetch_url
-from extractor.bundle import kinds
-from extractor.bundle.extra import ExtraFile, load_extra_manifests
 from extractor.errors import BundleError, ConfigError, ExtractorError
 from extractor.model import KubeObject, Manifests
-from extractor.render.patches import apply_patches
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # bundle loading and patching load when a chart is built, not to read its inputs
+    from extractor.bundle.extra import ExtraFile
     from extractor.config import BundleEntry
 
 __all__ = ["MAX_FILES", "MAX_FILE_BYTES", "apply_entry_changes", "extra_digest", "read_extra_files"]
@@ -54,6 +52,8 @@ def _read_file(path: Path, where: str) -> bytes:
 
 
 def _path_files(entry: BundleEntry, index: int, rel: str) -> list[ExtraFile]:
+    from extractor.bundle.extra import ExtraFile
+
     where = f"bundle {entry.name!r}: extraManifests[{index}]: path {rel!r}"
     base = (entry.base_dir or Path.cwd()).resolve()
     target = base / rel
@@ -92,6 +92,10 @@ def read_extra_files(entry: BundleEntry, options: AcquireOptions) -> list[ExtraF
     failures), each prefixed with the entry and the ``extraManifests`` index.
     """
     files: list[ExtraFile] = []
+    if not entry.extra_manifests:
+        return files
+    from extractor.bundle.extra import ExtraFile
+
     for index, item in enumerate(entry.extra_manifests):
         if item.path is not None:
             files.extend(_path_files(entry, index, item.path))
@@ -134,6 +138,10 @@ def apply_entry_changes(
     Raises :class:`BundleError` for bad extra manifests or an object the bundle already renders,
     :class:`RenderError` for a patch that does not apply.
     """
+    from extractor.bundle import kinds
+    from extractor.bundle.extra import load_extra_manifests
+    from extractor.render.patches import apply_patches
+
     objects = list(manifests.objects)
     raw_crds = dict(manifests.raw_crds)
     if files:

@@ -23,7 +23,6 @@ import contextlib
 import dataclasses
 import hashlib
 import os
-import pickle
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -348,6 +347,8 @@ def _worker(index: int) -> _Outcome:
     job, plans = _WORKER_JOB
     outcome = _process_entry(job, plans[index])
     if outcome.error is not None:
+        import pickle
+
         try:
             pickle.dumps(outcome.error)
         except Exception:  # an error that cannot travel back keeps its message and exit code

@@ -379,3 +379,61 @@ def test_docker_manifest_list_with_uncompressed_layers(registry: TestRegistry, t
     push_index(reference, [(image(b"arm"), "linux/arm64"), (image(b"amd"), "linux/amd64")], manifest_format="docker")
     result = acquire(reference, AcquireOptions(cache_dir=tmp_path / "c", work_dir=tmp_path / "w"))
     assert (result.directory / "manifests/x.yaml").read_bytes() == b"amd"
+
+
+# -- resolve: what a reference points to, without pulling ----------------------------------------
+def test_resolve_names_the_digest_acquire_pulls_with_one_manifest_request(
+    pushed: dict[str, tuple[Path, str, str]], registry: TestRegistry, tmp_path: Path,
+) -> None:
+    from extractor.acquire import HttpPuller, resolve
+
+    _source, reference, digest = pushed["leader-worker-set-v1.0.0-rendered"]
+    repo = reference.rsplit(":", 1)[0]
+    transport = CountingTransport()
+    options = _options(registry, tmp_path, transport=transport)
+    resolved = resolve(reference, options)
+    assert resolved is not None and resolved.digest == digest
+    assert (resolved.image, resolved.pulled_from) == (reference, reference.replace("registry.redhat.io",
+                                                                                   registry.host))
+    assert transport.requests == [("GET", f"/v2/{repo.split('/', 1)[1]}/manifests/1.0")]
+    assert not (tmp_path / "work").exists()  # nothing unpacked
+    # pulling the resolved digest afterwards fetches the layers only (the manifest is cached)
+    transport.requests.clear()
+    assert acquire(f"{repo}@{digest}", options).digest == digest
+    assert transport.requests and all("/blobs/" in path for _, path in transport.requests)
+    # a digest reference needs no request; one puller lent for several resolutions stays open
+    transport.requests.clear()
+    puller = HttpPuller(options)
+    try:
+        assert resolve(f"{repo}@{digest}", options, puller=puller) == resolved.__class__(
+            f"{repo}@{digest}", f"{registry.host}/{repo.split('/', 1)[1]}@{digest}", digest)
+        assert resolve(reference, options, puller=puller) == resolved
+        assert resolve(reference, options, puller=puller) == resolved
+    finally:
+        puller.close()
+    assert len(transport.requests) == 2
+    # offline: the tag record of the cache, no request
+    transport.requests.clear()
+    assert resolve(reference, _options(registry, tmp_path, transport=transport, offline=True)) == resolved
+    assert transport.requests == []
+    with pytest.raises(NotCachedError, match=r"tag 9\.9 is not in the cache"):
+        resolve(f"{repo}:9.9", _options(registry, tmp_path, offline=True))
+
+
+def test_resolve_leaves_local_sources_and_the_docker_puller_to_acquire(
+    pushed: dict[str, tuple[Path, str, str]], registry: TestRegistry, tmp_path: Path,
+) -> None:
+    from extractor.acquire import resolve
+
+    source, reference, _digest = pushed["leader-worker-set-v1.0.0-rendered"]
+    options = _options(registry, tmp_path)
+    assert resolve(str(source), options) is None
+    assert resolve(f"oci-archive:{tmp_path / 'x.tar'}", options) is None
+    assert resolve(str(tmp_path / "missing-dir") + "/", options) is None  # acquire names the missing directory
+    assert resolve(reference, _options(registry, tmp_path, puller="docker")) is None
+    with pytest.raises(NotFoundError) as info:  # errors name the requested reference and its mirror
+        resolve("registry.redhat.io/cert-manager/cert-manager-operator-bundle:v9.9.9", options)
+    assert str(info.value).startswith(
+        f"registry.redhat.io/cert-manager/cert-manager-operator-bundle:v9.9.9 (mirror {registry.host}): ")
+    with pytest.raises(ConfigError):
+        resolve("Not A Reference", options)

@@ -1,0 +1,196 @@
+"""update-bundle with nothing (or little) to do, against the real loopback registry: tags are
+resolved to digests and compared with the lock before anything is pulled; only what changed is
+pulled and built; the helmfile is re-rendered only when its inputs or the file changed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from extractor import yamlio
+from extractor.acquire import AcquireOptions
+from extractor.demo.push import push_bundle_image
+from extractor.errors import EntriesError
+from extractor.pipeline import update_bundle, verify
+from extractor.review.lock import LOCK_NAME, read_lock, render_lock
+from tests.conftest import REPO
+from tests.support.registry import CountingTransport, TestRegistry
+
+FIXTURE = REPO / "tests/fixtures/bundles/webhook-demo"
+CSV = "manifests/demo.clusterserviceversion.yaml"
+
+
+def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
+    """Every project file's bytes and modification time (ns): "untouched" means not rewritten."""
+    return {p.relative_to(root).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def write_project(root: Path, entries: list[dict[str, object]], extra: str = "") -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "bundles.yaml").write_text(yamlio.dump({"bundles": entries}) + extra)
+    return root
+
+
+def opts(tmp_path: Path, transport: CountingTransport | None = None) -> AcquireOptions:
+    return AcquireOptions(cache_dir=tmp_path / "cache", work_dir=tmp_path / "work", transport=transport)
+
+
+def api(repository: str) -> str:
+    """``/v2/<path>`` of ``host/path`` (request paths of the distribution API)."""
+    return "/v2/" + repository.split("/", 1)[1]
+
+
+def rebuilt_fixture(tmp_path: Path, marker: str) -> Path:
+    """The fixture bundle with other content (a same-tag rebuild), same CSV version."""
+    rebuilt = tmp_path / f"rebuilt-{marker}"
+    shutil.copytree(FIXTURE, rebuilt)
+    csv = rebuilt / CSV
+    csv.write_text(csv.read_text().replace("capabilities: template wins", f"capabilities: {marker}"))
+    return rebuilt
+
+
+@pytest.fixture
+def two_images(registry: TestRegistry, request: pytest.FixtureRequest) -> tuple[str, str]:
+    """Two repositories (unique to the test) holding the fixture bundle at tag v1."""
+    prefix = f"{registry.host}/noop-{hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:12]}"
+    first, second = f"{prefix}/first", f"{prefix}/second"
+    push_bundle_image(FIXTURE, f"{first}:v1")
+    push_bundle_image(FIXTURE, f"{second}:v1")
+    return first, second
+
+
+def test_a_no_op_update_pulls_no_blob_and_a_moved_tag_is_rebuilt(
+    two_images: tuple[str, str], registry: TestRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BUNDLE_EXTRACT_JOBS", "1")  # every request in this process: counted
+    first, second = two_images
+    root = write_project(tmp_path / "project", [
+        {"name": "first", "image": first, "version": "v1", "namespace": "first"},
+        {"name": "second", "image": second, "version": "v1", "namespace": "second"},
+    ])
+    update_bundle(root / "bundles.yaml", root, opts(tmp_path))
+    locked = read_lock(root / LOCK_NAME)
+    before = snapshot(root)
+    shutil.rmtree(tmp_path / "cache" / "blobs")  # a pull would have to fetch every manifest and layer again
+    work = sorted((tmp_path / "work").iterdir()) if (tmp_path / "work").is_dir() else []
+
+    transport = CountingTransport()
+    update_bundle(root / "bundles.yaml", root, opts(tmp_path, transport))
+    # one manifest request per tag, nothing else: no blob, no manifest by digest, nothing unpacked
+    assert sorted(transport.requests) == [("GET", f"{api(name)}/manifests/v1") for name in (first, second)]
+    assert transport.blob_gets() == []
+    assert (sorted((tmp_path / "work").iterdir()) if (tmp_path / "work").is_dir() else []) == work
+    assert snapshot(root) == before  # not a byte rewritten, not even the lock
+
+    # the first tag moves to a rebuild: noticed, pulled (its layer only) and rebuilt; the other kept
+    moved = push_bundle_image(rebuilt_fixture(tmp_path, "moved"), f"{first}:v1")
+    transport = CountingTransport()
+    update_bundle(root / "bundles.yaml", root, opts(tmp_path, transport))
+    after = read_lock(root / LOCK_NAME)
+    assert after.entries["first"].digest == moved != locked.entries["first"].digest
+    assert after.entries["first"].revision == 2 and after.entries["second"] == locked.entries["second"]
+    blob_repos = {path.split("/blobs/")[0] for path in transport.blob_gets()}
+    assert blob_repos == {api(first)}  # the moved image only, by the resolved digest
+    assert not any("/manifests/sha256:" in path for _, path in transport.requests)  # cached by the resolution
+    changed = {p for p, v in snapshot(root).items() if before.get(p) != v}
+    assert changed and all(p.startswith("charts/first/") or p in (LOCK_NAME, "helmfile.yaml.gotmpl")
+                           or p.startswith("charts/first-crds/") for p in changed)
+    assert (root / "charts/first/Chart.yaml").read_text().count("version: 1.0.0-rev.2") == 1
+
+
+def test_an_old_lock_without_a_helmfile_record_renders_once(
+    two_images: tuple[str, str], tmp_path: Path,
+) -> None:
+    first, _second = two_images
+    root = write_project(tmp_path / "project", [{"name": "first", "image": first, "version": "v1",
+                                                 "namespace": "first"}])
+    update_bundle(root / "bundles.yaml", root, opts(tmp_path))
+    lock = read_lock(root / LOCK_NAME)
+    helmfile = root / "helmfile.yaml.gotmpl"
+    rendered = helmfile.read_bytes()
+    assert lock.helmfile is not None and "\nhelmfile:\n  inputs: sha256:" in (root / LOCK_NAME).read_text()
+
+    # a lock written before the record existed: read, verified as it is, completed by the next update
+    old = render_lock(lock.with_helmfile(None), ["first"])
+    (root / LOCK_NAME).write_text(old)
+    assert read_lock(root / LOCK_NAME).helmfile is None
+    assert verify(root / "bundles.yaml", root, opts(tmp_path)) == []  # verify does not add it
+    update_bundle(root / "bundles.yaml", root, opts(tmp_path))
+    assert read_lock(root / LOCK_NAME) == lock and helmfile.read_bytes() == rendered
+
+    # a hand-edited helmfile is rendered again although its inputs did not change
+    helmfile.write_text(rendered.decode() + "# edited\n")
+    update_bundle(root / "bundles.yaml", root, opts(tmp_path))
+    assert helmfile.read_bytes() == rendered and read_lock(root / LOCK_NAME) == lock
+
+    # bundles.yaml data the helmfile depends on (environments) changes: rendered again, record follows
+    write_project(root, [{"name": "first", "image": first, "version": "v1", "namespace": "first"}],
+                  extra="environments:\n  prod: {kubeContext: prod-ctx}\n")
+    update_bundle(root / "bundles.yaml", root, opts(tmp_path))
+    after = read_lock(root / LOCK_NAME)
+    assert "prod-ctx" in helmfile.read_text() and after.helmfile is not None and lock.helmfile is not None
+    assert after.helmfile.inputs != lock.helmfile.inputs and after.entries == lock.entries
+    assert verify(root / "bundles.yaml", root, opts(tmp_path)) == []
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_every_failing_entry_is_reported_in_entry_order(
+    two_images: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: str,
+) -> None:
+    """A tag that does not resolve (the parent), patches that do not apply (builds: in the fork pool
+    with two cores), and a good entry: one error per failing entry, in bundles.yaml order, the same
+    with and without the pool; nothing written."""
+    monkeypatch.setenv("BUNDLE_EXTRACT_JOBS", jobs)
+    first, second = two_images
+    bad_patch = [{"target": {"kind": "Deployment", "name": "no-such-deployment"},
+                  "patch": [{"op": "remove", "path": "/spec"}]}]
+    root = write_project(tmp_path / "project", [
+        {"name": "a", "image": first, "version": "v1", "namespace": "a", "patches": bad_patch},
+        {"name": "b", "image": first, "version": "no-such-tag", "namespace": "b"},
+        {"name": "c", "image": second, "version": "v1", "namespace": "c"},
+        {"name": "d", "image": second, "version": "v1", "namespace": "d", "patches": bad_patch},
+    ])
+    with pytest.raises(EntriesError) as info:
+        update_bundle(root / "bundles.yaml", root, opts(tmp_path))
+    assert [name for name, _ in info.value.errors] == ["a", "b", "d"]
+    lines = str(info.value).splitlines()
+    assert lines[0] == "3 bundles failed:" and len(lines) == 4
+    assert "no-such-deployment" in lines[1] and "no-such-tag" in lines[2] and "no-such-deployment" in lines[3]
+    assert sorted(p.name for p in root.iterdir()) == ["bundles.yaml"]
+
+
+def test_a_no_op_update_imports_no_chart_helmfile_or_build_code(two_images: tuple[str, str], tmp_path: Path) -> None:
+    """What a no-op run loads (read from ``sys.modules`` of a real run in a fresh interpreter)."""
+    first, second = two_images
+    root = write_project(tmp_path / "project", [
+        {"name": "first", "image": first, "version": "v1", "namespace": "first"},
+        {"name": "second", "image": second, "version": "v1", "namespace": "second"},
+    ])
+    script = (
+        "import json, sys\nfrom pathlib import Path\nfrom extractor.acquire import AcquireOptions\n"
+        "from extractor.pipeline import update_bundle\n"
+        f"root = Path({str(root)!r})\n"
+        f"update_bundle(root / 'bundles.yaml', root, AcquireOptions(cache_dir=Path({str(tmp_path / 'cache')!r})))\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+
+    def loaded() -> set[str]:
+        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                              check=False, cwd=REPO)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return set(json.loads(proc.stdout.splitlines()[-1]))
+
+    forbidden = ("jinja2", "ruamel", "postprocess", "multiprocessing", "concurrent.futures", "jq",
+                 "extractor.emit.chart", "extractor.emit.helmfile", "extractor.pipeline.build",
+                 "extractor.render.filters", "extractor.bundle.loader", "extractor.acquire.layers")
+    cold = loaded()  # generates everything: the check can fail
+    assert {"jinja2", "extractor.emit.helmfile", "extractor.pipeline.build"} <= cold
+    noop = loaded()
+    assert sorted(m for m in noop if any(m == f or m.startswith(f + ".") for f in forbidden)) == []
