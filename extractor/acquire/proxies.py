@@ -34,6 +34,7 @@ class Proxy:
 
     @property
     def name(self) -> str:
+        """``host:port`` (``[v6]:port``), without credentials."""
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     @classmethod

@@ -130,6 +130,7 @@ class Request:
 
     @property
     def scheme(self) -> str:
+        """``http`` or ``https``."""
         return urlsplit(self.url).scheme
 
     @property
@@ -139,6 +140,7 @@ class Request:
 
     @property
     def path(self) -> str:
+        """The URL's path, without the query."""
         return urlsplit(self.url).path
 
 
@@ -167,10 +169,12 @@ class Response:
 
     @property
     def is_success(self) -> bool:
+        """A 2xx status."""
         return 200 <= self.status_code < 300
 
     @property
     def is_redirect(self) -> bool:
+        """301, 302, 303, 307 or 308 with a ``Location``."""
         return self.status_code in (301, 302, 303, 307, 308) and "Location" in self.headers
 
     @property
