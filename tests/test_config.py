@@ -217,3 +217,48 @@ def test_bad_patches_and_extra_manifests(tmp_path: Path, text: str, message: str
         load_config(path)
     assert f"{path}: bundle 'a-operator': " in str(info.value)
     assert "\n" not in str(info.value)
+
+
+# -- reading with the C loader (ruamel only to rewrite) ----------------------------------------------
+@pytest.mark.parametrize(("text", "message"), [
+    ("bundles:\n  - name: a\n    name: b\n", r"invalid YAML: duplicate key 'name' \(line 3\)"),
+    ("bundles: []\nbundles: []\n", r"invalid YAML: duplicate key 'bundles' \(line 2\)"),
+    ("bundles: [\n", "invalid YAML: "),
+    ("bundles:\n" + "  " + "[" * 300 + "]" * 300 + "\n", "invalid YAML: nesting deeper than 200 levels"),
+    ("a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+        for p, c in zip("abcdefg", "bcdefgh", strict=True)) + "bundles: [*h]\n", "invalid YAML: more than"),
+    (SAMPLE.replace('version: "1.0"', "version: 1.0"), r"bundles\[0\]: 'version' must be a non-empty string"),
+])
+def test_bundles_yaml_errors_stay_one_line_naming_the_file(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}: ") and "\n" not in str(info.value)
+
+
+def test_bundles_yaml_is_read_with_yaml_1_2_core_types(tmp_path: Path) -> None:
+    """Unquoted yes/on stay strings (YAML 1.2, as the round-trip reader had them), and so does a date
+    (ruamel made it a ``datetime.date``, which no chart file can hold); anchors work."""
+    text = SAMPLE.replace("    defaultExcludes: false\n", "    defaultExcludes: false\n    postprocessors:\n"
+                          "      x: &opts {a: yes, b: on, c: 2024-01-02, d: 0o17, e: 0x1f, f: 1.5, g: ~}\n"
+                          "      y: *opts\n")
+    entry = load_config(write(tmp_path, text)).bundles[1]
+    expected = {"a": "yes", "b": "on", "c": "2024-01-02", "d": 15, "e": 31, "f": 1.5, "g": None}
+    assert entry.postprocessors == {"x": expected, "y": expected}
+    assert [type(v) for v in entry.postprocessors["x"].values()] == [str, str, str, int, int, float, type(None)]
+
+
+def test_reading_bundles_yaml_imports_no_ruamel_or_render_code(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = write(tmp_path, SAMPLE)
+    script = ("import sys\nfrom pathlib import Path\nfrom extractor.config import load_config\n"
+              f"load_config(Path({str(path)!r}))\n"
+              "print(sorted(m for m in sys.modules if m.startswith(('ruamel', 'extractor.render'))))\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True,
+                          cwd=REPO)
+    assert proc.stdout.strip() == "[]"
+    assert set_entry_version(path, "a-operator", "1.1") is True  # writing still goes through ruamel
+    assert path.read_text() == SAMPLE.replace('version: "1.0"', 'version: "1.1"')
