@@ -2,7 +2,8 @@
 
 :func:`read_extra_files` gets the files of an entry's ``extraManifests`` (paths read from the
 project, URLs fetched through :func:`extractor.acquire.urls.fetch_url`: verified by sha256 and
-cached by digest); :func:`extra_digest` is what the lock's inputs fingerprint records of them; and
+cached by digest); :func:`extra_digest` is what the lock's inputs fingerprint records of them
+(:func:`extra_inputs_digest` gives the same without fetching or reading a URL's content); and
 :func:`apply_entry_changes` adds their objects to the rendered ones, then applies the entry's
 patches, before post-processing.
 
@@ -29,7 +30,8 @@ if TYPE_CHECKING:  # bundle loading and patching load when a chart is built, not
     from extractor.bundle.extra import ExtraFile
     from extractor.config import BundleEntry
 
-__all__ = ["MAX_FILES", "MAX_FILE_BYTES", "apply_entry_changes", "extra_digest", "read_extra_files"]
+__all__ = ["MAX_FILES", "MAX_FILE_BYTES", "apply_entry_changes", "extra_digest", "extra_inputs_digest",
+           "read_extra_files"]
 
 MAX_FILE_BYTES = MAX_URL_BYTES
 """Largest extra-manifest file read from the project (16 MiB)."""
@@ -115,8 +117,32 @@ def extra_digest(files: Sequence[ExtraFile]) -> str | None:
         return None
     digest = hashlib.sha256()
     for item in files:
-        digest.update(f"{item.index}\0{item.origin}\0".encode())
-        digest.update(hashlib.sha256(item.data).digest())
+        _fold(digest, item.index, item.origin, hashlib.sha256(item.data).digest())
+    return "sha256:" + digest.hexdigest()
+
+
+def _fold(digest: hashlib._Hash, index: int, origin: str, content_sha256: bytes) -> None:
+    digest.update(f"{index}\0{origin}\0".encode())
+    digest.update(content_sha256)
+
+
+def extra_inputs_digest(entry: BundleEntry) -> str | None:
+    """:func:`extra_digest` of the files :func:`read_extra_files` returns, without fetching anything:
+    a URL's content can only be the one its ``sha256`` names (any other is refused), so that digest
+    stands for it; project files are read. ``None`` without ``extraManifests``.
+
+    Raises :class:`ConfigError` like :func:`read_extra_files` for project files.
+    """
+    if not entry.extra_manifests:
+        return None
+    digest = hashlib.sha256()
+    for index, item in enumerate(entry.extra_manifests):
+        if item.path is not None:
+            for extra in _path_files(entry, index, item.path):
+                _fold(digest, extra.index, extra.origin, hashlib.sha256(extra.data).digest())
+        else:
+            assert item.url is not None and item.sha256 is not None
+            _fold(digest, index, item.url, bytes.fromhex(item.sha256))
     return "sha256:" + digest.hexdigest()
 
 

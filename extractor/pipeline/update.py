@@ -35,7 +35,7 @@ from extractor.emit.swap import staging_dir, swap_in
 from extractor.errors import ConfigError, EmitError, EntriesError, ExtractorError
 from extractor.model import BundleSource
 from extractor.pipeline.catalogs import resolve_catalog_entries, with_catalog_locks
-from extractor.pipeline.extras import extra_digest, read_extra_files
+from extractor.pipeline.extras import extra_digest, extra_inputs_digest, read_extra_files
 from extractor.review.lock import (
     GENERATOR,
     LOCK_NAME,
@@ -221,14 +221,12 @@ class _Job:
 
 @dataclass(frozen=True)
 class _Plan:
-    """An entry to build. ``resolved``: what its tag resolved to (it is pulled by that digest), with
-    its ``inputs`` fingerprint and ``extra_files`` as checked against the lock; ``None`` when only a
-    full acquire can tell (a local source, ``--puller docker``, a pin from the lock: ``verify``)."""
+    """An entry to build. ``resolved``: what its tag resolved to (it is pulled by that digest);
+    ``None`` when only a full acquire can tell (a local source, ``--puller docker``, a pin from the
+    lock: ``verify``)."""
 
     entry: BundleEntry
     resolved: Resolved | None = None
-    inputs: str = ""
-    extra_files: tuple[ExtraFile, ...] = ()
 
 
 @dataclass
@@ -283,10 +281,10 @@ def _unchanged(job: _Job, entry: BundleEntry, inputs: str) -> bool:
             and chart_files_digest(chart_dir, _crds_dir(chart_dir)) == locked.files)
 
 
-def _plan_entry(job: _Job, entry: BundleEntry, pullers: _Pullers,
-                known_extras: Mapping[str, list[ExtraFile]]) -> _Plan | _Outcome:
-    """Resolve ``entry``'s tag to a digest (no pull) and compare with the lock: an outcome when
-    nothing changed (or the resolution failed), else the plan of its build. Never raises."""
+def _plan_entry(job: _Job, entry: BundleEntry, pullers: _Pullers) -> _Plan | _Outcome:
+    """Resolve ``entry``'s tag to a digest (no pull; extra manifests by their digests, no fetch) and
+    compare with the lock: an outcome when nothing changed (or the resolution failed), else the plan
+    of its build. Never raises."""
     if job.pins or entry.is_local:
         return _Plan(entry)
     try:
@@ -294,13 +292,13 @@ def _plan_entry(job: _Job, entry: BundleEntry, pullers: _Pullers,
         resolved = resolve(entry.reference, options, puller=pullers.get() if options.puller == "http" else None)
         if resolved is None:
             return _Plan(entry)
-        extra_files = known_extras.get(entry.name)
-        if extra_files is None:
-            extra_files = read_extra_files(entry, options)  # extraManifests: files, fetched URLs
-        inputs = inputs_fingerprint(_entry_data(entry), resolved.digest, resolved.image, extra_digest(extra_files))
+        locked = job.lock.entries.get(entry.name)
+        if locked is None or not (job.root / CHARTS_DIR / entry.name).is_dir():
+            return _Plan(entry, resolved)  # to be built whatever its inputs
+        inputs = inputs_fingerprint(_entry_data(entry), resolved.digest, resolved.image, extra_inputs_digest(entry))
         if _unchanged(job, entry, inputs):
             return _Outcome(entry.name, spec=read_release_spec(job.root, entry), digest=resolved.digest)
-        return _Plan(entry, resolved, inputs, tuple(extra_files))
+        return _Plan(entry, resolved)
     except (ExtractorError, OSError) as exc:
         return _Outcome(entry.name, error=_error(exc, job.root))
 
@@ -316,18 +314,15 @@ def _process_entry(job: _Job, plan: _Plan, pullers: _Pullers | None = None) -> _
     chart_dir = job.root / CHARTS_DIR / entry.name
     try:
         puller = pullers.get() if pullers is not None else None
-        if plan.resolved is not None:  # resolved in the parent: pull exactly that digest
-            source, digest = _acquire(entry, job.acquire_options, plan.resolved.digest, puller)
-            outcome.digest = source.digest
-            extra_files, inputs = list(plan.extra_files), plan.inputs
-        else:
-            source, digest = _acquire(entry, job.acquire_options, job.pins.get(entry.name), puller)
-            outcome.digest = source.digest
-            extra_files = read_extra_files(entry, job.acquire_options)  # extraManifests: files, fetched URLs
-            inputs = inputs_fingerprint(_entry_data(entry), digest, source.image, extra_digest(extra_files))
-            if _unchanged(job, entry, inputs):
-                outcome.spec = read_release_spec(job.root, entry)  # nothing changed since the lock
-                return outcome
+        # resolved in the parent (and found changed): pull exactly that digest
+        pin = plan.resolved.digest if plan.resolved is not None else job.pins.get(entry.name)
+        source, digest = _acquire(entry, job.acquire_options, pin, puller)
+        outcome.digest = source.digest
+        extra_files = read_extra_files(entry, job.acquire_options)  # extraManifests: files, fetched URLs
+        inputs = inputs_fingerprint(_entry_data(entry), digest, source.image, extra_digest(extra_files))
+        if plan.resolved is None and _unchanged(job, entry, inputs):
+            outcome.spec = read_release_spec(job.root, entry)  # nothing changed since the lock
+            return outcome
         staged = job.staging / CHARTS_DIR / entry.name
         outcome.spec, outcome.lock_entry = _build(entry, source, digest, staged, locked,
                                                   job.revisions.get(entry.name), outcome.warnings, inputs,
@@ -370,8 +365,7 @@ def _can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-def _run_entries(job: _Job, entries: list[BundleEntry],
-                 known_extras: Mapping[str, list[ExtraFile]] | None = None) -> list[_Outcome]:
+def _run_entries(job: _Job, entries: list[BundleEntry]) -> list[_Outcome]:
     """Every entry's outcome, in ``entries`` order. First, in this process, each registry entry's
     tag is resolved and compared with the lock (one puller for all); the entries left to build run
     in a pool of forked processes (one per core, ``BUNDLE_EXTRACT_JOBS`` to change it) when there
@@ -381,7 +375,7 @@ def _run_entries(job: _Job, entries: list[BundleEntry],
     jobs = _jobs(len(entries))
     pullers = _Pullers(job.acquire_options)
     try:
-        planned = [_plan_entry(job, entry, pullers, known_extras or {}) for entry in entries]
+        planned = [_plan_entry(job, entry, pullers) for entry in entries]
         plans = [p for p in planned if isinstance(p, _Plan)]
         if min(jobs, len(plans)) < 2 or not _can_fork():
             built = [_process_entry(job, plan, None if plan.entry.is_local else pullers) for plan in plans]
@@ -417,25 +411,23 @@ def _strict_image_failures(specs: Mapping[str, ReleaseSpec]) -> list[tuple[str, 
     return failures
 
 
-def _options_locked(entries: Sequence[BundleEntry], lock: Lock,
-                    options: AcquireOptions) -> dict[str, list[ExtraFile]]:
-    """The entries whose options this generator has built before, by name, with their extra files:
-    the lock's inputs fingerprint of the entry, with its locked digest, is what the entry and its
-    extra manifests (project files, URLs already in the cache; nothing is fetched) give now. Their
-    options need no check before pulling (:func:`_check_entries`): they were checked then."""
-    local = dataclasses.replace(options, offline=True)  # cached URLs only
-    found: dict[str, list[ExtraFile]] = {}
+def _options_locked(entries: Sequence[BundleEntry], lock: Lock) -> set[str]:
+    """The names of the entries whose options this generator has built before: the lock's inputs
+    fingerprint of the entry, with its locked digest, is what the entry and its extra manifests give
+    now (:func:`extractor.pipeline.extras.extra_inputs_digest`: nothing fetched). Their options need
+    no check before pulling (:func:`_check_entries`): they were checked then."""
+    found: set[str] = set()
     for entry in entries:
         locked = lock.entries.get(entry.name)
         if locked is None or entry.is_catalog:
             continue
         try:
             image = None if entry.is_local else str(Reference.parse(entry.reference))
-            extra_files = read_extra_files(entry, local)
+            extra = extra_inputs_digest(entry)
         except (ExtractorError, OSError):
             continue
-        if inputs_fingerprint(_entry_data(entry), locked.digest, image, extra_digest(extra_files)) == locked.inputs:
-            found[entry.name] = extra_files
+        if inputs_fingerprint(_entry_data(entry), locked.digest, image, extra) == locked.inputs:
+            found.add(entry.name)
     return found
 
 
@@ -512,8 +504,7 @@ def generate(
     lock = read_lock(lock_file)
     todo = [dataclasses.replace(entry, version=versions[entry.name]) if entry.name in versions else entry
             for entry in config.bundles if entry.name in selected]
-    known_extras = {} if pins else _options_locked(todo, lock, acquire_options)
-    _check_entries(config, selected, known_extras)
+    _check_entries(config, selected, set() if pins else _options_locked(todo, lock))
     _check_companion_names(config)
     charts_root = root / CHARTS_DIR
     with staging_dir(root) as tmp:
@@ -528,7 +519,7 @@ def generate(
                    revisions=dict(revisions))
         resolved = resolve_catalog_entries(todo, acquire_options, lock, pins)  # catalog entries -> their bundle
         failed.extend(resolved.failed)
-        for outcome in _run_entries(job, resolved.entries, known_extras):
+        for outcome in _run_entries(job, resolved.entries):
             warnings.extend(outcome.warnings)
             notes.extend(outcome.notes)
             if outcome.error is not None:

@@ -236,3 +236,31 @@ def test_url_manifests_verified_cached_and_offline(tmp_path: Path) -> None:
     assert f"bundle 'demo': extraManifests[0]: {url}: content has sha256:{hashlib.sha256(data).hexdigest()}" in text
     assert f"expected sha256:{'0' * 64}" in text
     assert sorted(p.name for p in wrong.iterdir()) == ["bundles.yaml"]
+
+
+def test_the_inputs_digest_needs_no_fetch_and_equals_the_content_digest(tmp_path: Path) -> None:
+    """What the lock comparison of a no-op update uses (URL content stood for by its sha256) is the
+    digest of the files a build reads; a changed project file changes it; no URL is fetched."""
+    from extractor.pipeline.extras import extra_digest, extra_inputs_digest, read_extra_files
+
+    crds = require_shared("extra-crds", "gateway-api-v1.4.0", "standard")
+    data = (crds / "gateway.networking.k8s.io_referencegrants.yaml").read_bytes()
+    url = ("https://raw.githubusercontent.com/kubernetes-sigs/gateway-api/v1.4.0/config/crd/standard/"
+           "gateway.networking.k8s.io_referencegrants.yaml")
+    root = tmp_path / "p"
+    (root / "crds").mkdir(parents=True)
+    (root / "crds/gadget.yaml").write_text(CRD)
+    (root / "settings.yaml").write_text(CONFIGMAP)
+    items = [{"path": "crds/"}, {"url": url, "sha256": hashlib.sha256(data).hexdigest()}, {"path": "settings.yaml"}]
+    config = write_project(root, extraManifests=items)
+    entry = load_config(config).bundles[0]
+    offline = AcquireOptions(cache_dir=tmp_path / "cache", offline=True)
+    before = extra_inputs_digest(entry)  # offline, nothing cached: no fetch needed
+    assert not (tmp_path / "cache").exists()
+    files = read_extra_files(entry, AcquireOptions(cache_dir=tmp_path / "cache", url_mirrors=url_mirrors()))
+    assert before == extra_digest(files) is not None and [f.origin for f in files] == [
+        "crds/gadget.yaml", url, "settings.yaml"]
+    assert extra_digest(read_extra_files(entry, offline)) == before
+    (root / "settings.yaml").write_text(CONFIGMAP.replace("greeting", "farewell"))
+    assert extra_inputs_digest(entry) != before
+    assert extra_inputs_digest(load_config(write_project(root)).bundles[0]) is None

@@ -21,6 +21,8 @@ from extractor.pipeline import update_bundle, verify
 from extractor.review.lock import LOCK_NAME, read_lock, render_lock
 from tests.conftest import REPO
 from tests.support.registry import CountingTransport, TestRegistry
+from tests.support.tools import require_shared
+from tests.support.urlserver import url_mirrors
 
 FIXTURE = REPO / "tests/fixtures/bundles/webhook-demo"
 CSV = "manifests/demo.clusterserviceversion.yaml"
@@ -39,7 +41,16 @@ def write_project(root: Path, entries: list[dict[str, object]], extra: str = "")
 
 
 def opts(tmp_path: Path, transport: CountingTransport | None = None) -> AcquireOptions:
-    return AcquireOptions(cache_dir=tmp_path / "cache", work_dir=tmp_path / "work", transport=transport)
+    return AcquireOptions(cache_dir=tmp_path / "cache", work_dir=tmp_path / "work", transport=transport,
+                          url_mirrors=url_mirrors())
+
+
+def referencegrants() -> dict[str, str]:
+    """An ``extraManifests`` URL item (Gateway API ReferenceGrant CRD, served on loopback)."""
+    data = (require_shared("extra-crds", "gateway-api-v1.4.0", "standard")
+            / "gateway.networking.k8s.io_referencegrants.yaml").read_bytes()
+    return {"url": "https://raw.githubusercontent.com/kubernetes-sigs/gateway-api/v1.4.0/config/crd/standard/"
+                   "gateway.networking.k8s.io_referencegrants.yaml", "sha256": hashlib.sha256(data).hexdigest()}
 
 
 def api(repository: str) -> str:
@@ -73,17 +84,18 @@ def test_a_no_op_update_pulls_no_blob_and_a_moved_tag_is_rebuilt(
     first, second = two_images
     root = write_project(tmp_path / "project", [
         {"name": "first", "image": first, "version": "v1", "namespace": "first"},
-        {"name": "second", "image": second, "version": "v1", "namespace": "second"},
+        {"name": "second", "image": second, "version": "v1", "namespace": "second",
+         "extraManifests": [referencegrants()]},
     ])
     update_bundle(root / "bundles.yaml", root, opts(tmp_path))
     locked = read_lock(root / LOCK_NAME)
     before = snapshot(root)
-    shutil.rmtree(tmp_path / "cache" / "blobs")  # a pull would have to fetch every manifest and layer again
+    shutil.rmtree(tmp_path / "cache" / "blobs")  # a pull would fetch every manifest, layer and URL again
     work = sorted((tmp_path / "work").iterdir()) if (tmp_path / "work").is_dir() else []
 
     transport = CountingTransport()
     update_bundle(root / "bundles.yaml", root, opts(tmp_path, transport))
-    # one manifest request per tag, nothing else: no blob, no manifest by digest, nothing unpacked
+    # one manifest request per tag, nothing else: no blob, no manifest by digest, no URL, nothing unpacked
     assert sorted(transport.requests) == [("GET", f"{api(name)}/manifests/v1") for name in (first, second)]
     assert transport.blob_gets() == []
     assert (sorted((tmp_path / "work").iterdir()) if (tmp_path / "work").is_dir() else []) == work
