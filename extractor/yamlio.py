@@ -28,6 +28,8 @@ from typing import Any
 
 import yaml
 
+from extractor.yamlfast import NOT_HANDLED, load_fast, may_nest_deeper_than
+
 try:  # the C extension is required for speed; fall back only so that a broken build still works
     from yaml import CSafeDumper as _BaseDumper
     from yaml import CSafeLoader as _BaseLoader
@@ -183,23 +185,10 @@ def _mark(node: yaml.Node | yaml.Event) -> str:
     return f" (line {mark.line + 1})" if mark is not None else ""
 
 
-def _may_nest_deeper_than(text: str | bytes, bound: int) -> bool:
-    """False when ``text`` certainly nests no deeper than ``bound``: its flow brackets plus the
-    longest run of indentation, ``-`` and ``?`` that starts a line (block nesting) stay within it.
-    C-speed checks only (no list of lines is built): this runs on every document loaded."""
-    if len(text) <= bound:
-        return False
-    if isinstance(text, bytes):
-        budget = bound - text.count(b"[") - text.count(b"{") - 1
-        return budget < 1 or re.search(rb"(?m)^[ \t?-]{%d}" % budget, text) is not None
-    budget = bound - text.count("[") - text.count("{") - 1
-    return budget < 1 or re.search(rf"(?m)^[ \t?-]{{{budget}}}", text) is not None
-
-
 def _check_nesting(text: str | bytes) -> None:
     """Refuse, before libyaml composes it, text nesting deeper than :data:`MAX_DEPTH` when the cheap
     bound says the composer might not survive it (the event scan is exact but slower)."""
-    if not _may_nest_deeper_than(text, _C_SAFE_BOUND):
+    if not may_nest_deeper_than(text, _C_SAFE_BOUND):
         return
     depth = 0
     for event in yaml.parse(text, Loader=_BaseLoader):
@@ -324,14 +313,16 @@ def load(text: str | bytes) -> Any:
     """Parse one YAML document with :class:`Loader`. Raises ``yaml.YAMLError`` on bad YAML
     (:class:`LimitError` past the limits of the module docstring)."""
     _check_nesting(text)
-    return yaml.load(text, Loader=Loader)
+    value = load_fast(text, MAX_DEPTH, MAX_NODES)
+    return yaml.load(text, Loader=Loader) if value is NOT_HANDLED else value
 
 
 def load_all(text: str | bytes) -> Iterator[Any]:
     """Yield every document of a multi-document YAML stream (``None`` for empty documents).
     Raises like :func:`load`."""
     _check_nesting(text)
-    return yaml.load_all(text, Loader=Loader)
+    value = load_fast(text, MAX_DEPTH, MAX_NODES)
+    return yaml.load_all(text, Loader=Loader) if value is NOT_HANDLED else iter([value])
 
 
 def check_limits(data: Any, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES) -> None:
