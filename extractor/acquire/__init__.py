@@ -6,11 +6,12 @@ bundle's ``manifests/`` and ``metadata/``. Errors: the :class:`extractor.errors.
 family and :class:`extractor.errors.ConfigError`.
 
 :func:`acquire` is the stage's one entry point; :func:`resolve` answers what a registry reference
-points to now without pulling it (``update-bundle`` compares that with its lock). Pulling goes through a
-:class:`~extractor.acquire.puller.Puller` chosen by :func:`make_puller`:
-:class:`~extractor.acquire.http_puller.HttpPuller` (the distribution API over httpx with a
-content-addressed blob cache) or :class:`~extractor.acquire.docker_puller.DockerPuller` (the local
-Docker daemon). Modules, from the wire up:
+points to now without pulling it (``update-bundle`` compares that with its lock). Pulling goes
+through a :class:`~extractor.acquire.puller.Puller` chosen by :func:`make_puller`:
+:class:`~extractor.acquire.http_puller.HttpPuller` (the distribution API over the standard
+library's HTTP client, with a content-addressed blob cache) or
+:class:`~extractor.acquire.docker_puller.DockerPuller` (the local Docker daemon). Modules, from the
+wire up:
 
 - :mod:`~extractor.acquire.reference`: image references and registries.conf-style mirrors;
 - :mod:`~extractor.acquire.credentials`: auth-file lookup in podman's order, credential helpers;
