@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from extractor.acquire.credentials import Credentials, find_credentials
 from extractor.acquire.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES
 from extractor.acquire.reference import Mirror, Reference
 from extractor.acquire.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from extractor.acquire.client import RegistryClient
+    from extractor.acquire.credentials import Credentials
     from extractor.acquire.urlref import UrlMirror
     from extractor.acquire.wire import Interceptor
 
@@ -115,6 +115,8 @@ class AcquireOptions:
 
     def credentials(self, ref: Reference) -> Credentials | None:
         """Credentials for ``ref`` (explicit ones, else the auth files); ``None`` = anonymous."""
+        from extractor.acquire.credentials import find_credentials  # auth files only when pulling
+
         return find_credentials(ref, authfile=self.authfile, username=self.username, password=self.password)
 
     def client(self) -> RegistryClient:

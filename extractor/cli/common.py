@@ -158,9 +158,12 @@ def make_acquire_options(params: dict[str, Any], work_dir: Path) -> Any:
     for item in params.pop("mirrors", ()):  # env var values may hold several, space-separated
         for part in str(item).split():
             mirrors.append(Mirror.parse(part))
-    from extractor.acquire.urlref import UrlMirror
+    url_mirrors: tuple[Any, ...] = ()
+    url_mirror_values = [part for item in params.pop("url_mirrors", ()) for part in str(item).split()]
+    if url_mirror_values:  # URL handling only when asked for
+        from extractor.acquire.urlref import UrlMirror
 
-    url_mirrors = tuple(UrlMirror.parse(part) for item in params.pop("url_mirrors", ()) for part in str(item).split())
+        url_mirrors = tuple(UrlMirror.parse(part) for part in url_mirror_values)
     username = params.pop("registry_username", None)
     password = params.pop("registry_password", None)
     if bool(username) != bool(password):
