@@ -41,8 +41,6 @@ from typing import Any
 import yaml
 
 from extractor import yamlio
-from extractor.draft import ReleaseSpec
-from extractor.draft.gotemplate import escape_template_text, go_string
 from extractor.errors import EmitError
 from extractor.model import DNS_LABEL
 
@@ -111,6 +109,8 @@ def crd_names(chart_dir: Path) -> list[str]:
 
 
 def _condition_expr(condition: str, where: str) -> str:
+    from extractor.draft.gotemplate import go_string
+
     match = _CONDITION.match(condition)
     if not match:
         raise EmitError(f"{where}: condition {condition!r} is not a value path")
@@ -177,6 +177,9 @@ def write_crds_chart(chart_dir: Path, out_dir: Path, parsed: Mapping[str, Any] |
     Raises :class:`EmitError` naming the file for a missing or malformed ``Chart.yaml``,
     ``release.yaml`` or CRD, a bad condition, or a filesystem error.
     """
+    from extractor.draft import ReleaseSpec  # chart writing only: a no-op update needs crds_of alone
+    from extractor.draft.gotemplate import escape_template_text, go_string
+
     spec = ReleaseSpec.from_file(chart_dir / "release.yaml")
     files: dict[str, bytes] = {}
     blocks: list[str] = []

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from extractor.acquire import AcquireOptions
-from extractor.acquire.manifests import sha256_digest
 from extractor.acquire.reference import Reference
 from extractor.config import BundleEntry, is_local_source
 from extractor.errors import ConfigError, ExtractorError
@@ -37,6 +36,8 @@ class ResolvedEntries:
 
 
 def _local_digest(root: Path) -> str:
+    from extractor.acquire.manifests import sha256_digest  # catalog entries only
+
     if root.is_file():
         return "tree:" + sha256_digest(root.read_bytes())
     return "tree:" + tree_digest(root)
