@@ -61,6 +61,8 @@ _SOURCES = (
     _REFUSED_IN_FLOW,
     r"[\x00-\x08\x0b\x0c\r\x0e-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]",
     r"[|>][-+0-9]*[ \t]*(?:#.*)?\Z",  # a block scalar header ending the text
+    r"[\[\]{}'\"#]",  # what matters when looking for the end of a flow collection
+    r"[0-9a-zA-Z_.+-]*",  # a token that could be a number
 )
 _ASCII_ALLOWED = b"\t\n" + bytes(range(0x20, 0x7F))
 _patterns: tuple[re.Pattern[str], ...] | None = None
@@ -160,11 +162,14 @@ def _opens_flow(text: str, position: int, lines: _Lines, indicators: re.Pattern[
     return True  # the first content of the text
 
 
-def _flow_end(text: str, start: int) -> int:
+def _flow_end(text: str, start: int, special: re.Pattern[str]) -> int:
     """Where the flow collection opening at ``start`` closes (past its bracket), skipping quoted
-    scalars and comments; the end of ``text`` when it never closes."""
-    depth, index, size = 0, start, len(text)
-    while index < size:
+    scalars and comments; the end of ``text`` when it never closes. ``special``: the characters that
+    matter here (brackets, quotes, ``#``), so that the scan jumps between them at C speed."""
+    depth, size = 0, len(text)
+    found = special.search(text, start)
+    while found is not None:
+        index = found.start()
         char = text[index]
         if char in "[{":
             depth += 1
@@ -182,10 +187,10 @@ def _flow_end(text: str, start: int) -> int:
             while close < size and text[close] != '"':
                 close += 2 if text[close] == "\\" else 1
             index = close
-        elif char == "#" and text[index - 1] in " \t\n":
+        elif index > 0 and text[index - 1] in " \t\n":  # "#" starting a comment
             newline = text.find("\n", index)
             index = size if newline == -1 else newline
-        index += 1
+        found = special.search(text, index + 1)
     return size
 
 
@@ -194,7 +199,7 @@ def _unsupported(text: str, characters_checked: bool = False) -> bool:
     costs the slower path). Finds the few characters that can start one with C-speed searches,
     then looks at each one's context, instead of trying a regex at every position (ten times
     faster on CRDs). ``characters_checked``: the caller has already refused the characters."""
-    _, _, candidates, number, node_end, indicators, refused_in_flow, characters, header = _compiled()
+    _, _, candidates, number, node_end, indicators, refused_in_flow, characters, header, special, token = _compiled()
     if text.startswith("%") or "\n%" in text or (not characters_checked and characters.search(text) is not None):
         return True
     last = text.rstrip(" \t\n")
@@ -212,11 +217,16 @@ def _unsupported(text: str, characters_checked: bool = False) -> bool:
         if position < token_end:
             continue  # a later candidate of a token already looked at
         start = position
-        while start > 0 and text[start - 1] in _TOKEN:
+        while start > 0 and position - start < 64 and text[start - 1] in _TOKEN:
             start -= 1
-        token_end = position
-        while token_end < len(text) and text[token_end] in _TOKEN:
-            token_end += 1
+        if position - start == 64:  # a long run (base64, say): its start, matched backwards at C speed
+            window = max(lines.start_of(position), position - 4096)
+            run = token.match(text[window:position][::-1])
+            start = position - (run.end() if run is not None else 0)
+            if start == window != lines.start_of(position):
+                return True  # a token of thousands of characters: not worth finding out
+        ending = token.match(text, position)
+        token_end = ending.end() if ending is not None else position
         if (number.fullmatch(text, start, token_end) and node_end.match(text, token_end)
                 and _node_starts(text, start, lines, indicators)):
             return True
@@ -225,7 +235,7 @@ def _unsupported(text: str, characters_checked: bool = False) -> bool:
     for position in _positions(text, "[", "{"):
         if position < flow_end or not _opens_flow(text, position, lines, indicators):
             continue
-        flow_end = _flow_end(text, position)
+        flow_end = _flow_end(text, position, special)
         if refused_in_flow.search(text, position, flow_end):
             return True
     return False
