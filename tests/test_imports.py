@@ -70,12 +70,13 @@ def test_run_on_a_directory_imports_only_what_it_uses() -> None:
 
 
 def test_run_from_a_registry_pulls_without_httpx(registry: TestRegistry, tmp_path: Path) -> None:
-    """A pull speaks HTTP with the standard library (http.client): httpx is a test-only dependency."""
+    """A pull speaks HTTP with the standard library (http.client): httpx is a test-only dependency;
+    without a credential helper configured, no process-spawning code is loaded either."""
     image = f"{registry.host}/imports/webhook-demo:1"
     push_bundle_image(FIXTURE, image)
     modules = imported("run", image, "-n", "demo", env={"BUNDLE_EXTRACT_CACHE_DIR": str(tmp_path / "cache")})
     assert {"extractor.acquire.client", "http.client"} <= modules  # it did pull
-    assert _offending(modules, ("httpx", "httpcore", "h11", "anyio")) == []
+    assert _offending(modules, ("httpx", "httpcore", "h11", "anyio", "subprocess", "multiprocessing")) == []
 
 
 def test_help_imports_only_the_cli() -> None:

@@ -21,7 +21,6 @@ import base64
 import binascii
 import logging
 import os
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +29,6 @@ from typing import Any
 from extractor import yamlio
 from extractor.acquire.reference import DOCKER_HUB, Reference
 from extractor.errors import AuthenticationError, ConfigError
-from extractor.tools import find_tool
 
 __all__ = ["Credentials", "HelperAnswers", "auth_file_candidates", "find_credentials", "lookup_in_file"]
 
@@ -213,6 +211,10 @@ def _run_helper(helper: str, ref: Reference, *, required: bool,
             answers[key] = _run_helper(helper, ref, required=required)
         return answers[key]
     program = f"docker-credential-{helper}"
+    import subprocess  # only when a helper is configured: pulls without one load none of this
+
+    from extractor.tools import find_tool
+
     path = find_tool(program)
     if path is None:
         if required:
