@@ -13,17 +13,19 @@ errors). :func:`load_fast` returns :data:`NOT_HANDLED` for:
   (libyaml allows fewer anchor names; PyYAML shares aliased objects and refuses cycles), numbers
   only YAML 1.2 or yaml-rs read as numbers (``1_000``, ``_1``, ``0b1``, ``0X1F``, ``0O7``,
   ``-0x1``); inside flow collections also ``?`` (always a key indicator for libyaml), pairs
-  without value and the characters that start no plain scalar for libyaml;
+  without value, the characters that start no plain scalar for libyaml, and lines continuing
+  with an indicator;
 - characters libyaml refuses or reads as line breaks (control characters, NEL, LS, PS, CR, BOM),
   an empty block scalar at the end of the text;
 - a parse error, an empty document, a key that is not a scalar (or is null), nesting past the
   depth limit.
 
 The checks find the few characters that can start such a construct with C-speed searches and look
-at each one's context, so a false alarm (``? !has(x)`` inside a quoted CEL rule) only costs the
-slower path. ``tests/test_yamlfast.py`` compares both paths on every YAML file of the real bundles
-and corpus (about 90% of their large files' bytes take the fast path) and on seeded random texts
-built from YAML's indicators.
+at each one's context. What looks like a tag or an anchor outside flow collections (``!= 'x'`` or
+``&& has(y)`` continuing a quoted CEL rule) is verified after parsing instead (:func:`_verified`).
+A false alarm only costs the slower path. ``tests/test_yamlfast.py`` compares both paths on every
+YAML file of the real bundles and corpus (98% of their large files' bytes take the fast path) and
+on seeded random texts built from YAML's indicators.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ _REFUSED_IN_FLOW = (
     _FLOW_START + r"(?:!|&[^\s\[\]{},]|(?:" + _NUMBER + ")" + _NODE_END + ")"  # as outside, see _unsupported
     r"|:[\]},]"  # a pair without value ([a:]), which libyaml refuses
     r"|" + _FLOW_START + "[?|>:@`%]"  # "?" is always a key indicator for libyaml; the others start no scalar
+    r"|\n[ \t]*[*&!?|>:@`%-]"  # a continuation line starting with an indicator: scanned differently
 )
 _SOURCES = (
     r"^(?:---|\.\.\.)(?=[ \t\n]|$)",  # document markers
@@ -63,6 +66,8 @@ _SOURCES = (
     r"[|>][-+0-9]*[ \t]*(?:#.*)?\Z",  # a block scalar header ending the text
     r"[\[\]{}'\"#]",  # what matters when looking for the end of a flow collection
     r"[0-9a-zA-Z_.+-]*",  # a token that could be a number
+    r"[^\s'\",\[\]{}]*",  # the rest of what may be a tag or an anchor
+    r"\\(?:x([0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|(/)|(\n))",  # escapes that could forge one
 )
 _ASCII_ALLOWED = b"\t\n" + bytes(range(0x20, 0x7F))
 _patterns: tuple[re.Pattern[str], ...] | None = None
@@ -157,7 +162,7 @@ def _opens_flow(text: str, position: int, lines: _Lines, indicators: re.Pattern[
         start = text.rfind("\n", 0, end) + 1
         content = text[start:end].split(" #", 1)[0].strip(" \t")
         if content and not content.startswith("#"):
-            return content.endswith(":") or content.endswith("-") or content == "---"
+            return content.endswith(":") or content == "---" or not content.strip("-? ")
         end = start - 1
     return True  # the first content of the text
 
@@ -194,12 +199,16 @@ def _flow_end(text: str, start: int, special: re.Pattern[str]) -> int:
     return size
 
 
-def _unsupported(text: str, characters_checked: bool = False) -> bool:
+def _unsupported(text: str, characters_checked: bool = False, properties: set[str] | None = None) -> bool:
     """True when ``text`` holds a construct the module docstring lists (or might: a false alarm only
     costs the slower path). Finds the few characters that can start one with C-speed searches,
     then looks at each one's context, instead of trying a regex at every position (ten times
-    faster on CRDs). ``characters_checked``: the caller has already refused the characters."""
-    _, _, candidates, number, node_end, indicators, refused_in_flow, characters, header, special, token = _compiled()
+    faster on CRDs). ``characters_checked``: the caller has already refused the characters.
+    ``properties``: when given, what looks like a tag or an anchor where a node may begin outside
+    flow collections (``!=`` continuing a quoted CEL rule, say) is added to it (the text from the
+    ``!``/``&`` up to a space, quote or bracket) instead of refusing the text: see :func:`_verified`."""
+    (_, _, candidates, number, node_end, indicators, refused_in_flow, characters, header, special, token,
+     property_text, _) = _compiled()
     if text.startswith("%") or "\n%" in text or (not characters_checked and characters.search(text) is not None):
         return True
     last = text.rstrip(" \t\n")
@@ -209,7 +218,10 @@ def _unsupported(text: str, characters_checked: bool = False) -> bool:
     for position in _positions(text, "!", "&"):
         if _node_starts(text, position, lines, indicators) and (
                 text[position] == "!" or text[position + 1:position + 2] not in _NOT_ANCHOR_NAME):
-            return True
+            if properties is None:
+                return True
+            found = property_text.match(text, position + 1)
+            properties.add(text[position:found.end() if found is not None else position + 1])
     lines = _Lines(text)
     token_end = -1
     numbers = _positions(text, "_", "+0", "-0") + [found.start() for found in candidates.finditer(text)]
@@ -323,8 +335,11 @@ def load_fast(data: str | bytes, max_depth: int, max_nodes: int) -> Any:
             return NOT_HANDLED
     else:
         text = data
-    if not text.endswith("\n") or not _single_document(text) or _unsupported(text, checked):
+    properties: set[str] = set()
+    if not text.endswith("\n") or not _single_document(text) or _unsupported(text, checked, properties):
         # without a final line break libyaml and yaml-rs end a block scalar differently
+        return NOT_HANDLED
+    if properties and _escapes_could_forge(text, properties):
         return NOT_HANDLED
     loads = _parser()
     if loads is None:
@@ -333,6 +348,53 @@ def load_fast(data: str | bytes, max_depth: int, max_nodes: int) -> Any:
         value = loads(text)
     except Exception:  # the PyYAML path decides, and words the error
         return NOT_HANDLED
-    if type(value) is dict or type(value) is list:
-        return value if _valid(value, 1, max_depth) >= 0 else NOT_HANDLED
-    return NOT_HANDLED  # a scalar or an empty document: rare, and cheap the other way
+    if type(value) is not dict and type(value) is not list:
+        return NOT_HANDLED  # a scalar or an empty document: rare, and cheap the other way
+    if _valid(value, 1, max_depth) < 0 or (properties and not _verified(text, value, properties)):
+        return NOT_HANDLED
+    return value
+
+
+def _strings(node: Any, found: list[str]) -> None:
+    """Every string key and value under ``node`` (dicts and lists), appended to ``found``."""
+    if type(node) is dict:
+        for key, value in node.items():
+            if type(key) is str:
+                found.append(key)
+            if type(value) is str:
+                found.append(value)
+            elif type(value) is dict or type(value) is list:
+                _strings(value, found)
+    else:
+        for value in node:
+            if type(value) is str:
+                found.append(value)
+            elif type(value) is dict or type(value) is list:
+                _strings(value, found)
+
+
+def _escapes_could_forge(text: str, properties: set[str]) -> bool:
+    """Whether an escape of a double-quoted scalar could put into the data a character of one of
+    ``properties`` that the text does not show there (``\\x21``, ``\\/``, an escaped line break that
+    joins two lines), which would make :func:`_verified`'s counts unreliable."""
+    characters = set("".join(properties))
+    if "\\" in characters:
+        return True
+    for found in _compiled()[-1].finditer(text):
+        number = found.group(1) or found.group(2) or found.group(3)
+        if found.group(5) is not None or (found.group(4) or chr(int(number, 16))) in characters:
+            return True
+    return False
+
+
+def _verified(text: str, value: Any, properties: set[str]) -> bool:
+    """Whether none of ``properties`` (texts that look like a tag or an anchor, from
+    :func:`_unsupported`) was one: each occurs as often in the strings of ``value`` as in ``text``.
+    A real tag or anchor leaves the data, so the data would hold one occurrence fewer; the
+    strings cannot gain one (quotes and brackets end a property text, folding only changes white
+    space, :func:`_escapes_could_forge` refused the escapes that could), and a comment holding one
+    makes the counts differ, which only costs the slower path."""
+    found: list[str] = []
+    _strings(value, found)
+    joined = "\0".join(found)
+    return all(text.count(item) == joined.count(item) for item in properties)

@@ -75,7 +75,7 @@ def test_every_real_yaml_file_loads_the_same_both_ways() -> None:
         assert len(documents) == 1, path
         assert identical(documents[0], got) is None, f"{path}: {identical(documents[0], got)}"
     assert len(files) > 500
-    assert handled >= 0.8 * large, f"the fast path took only {handled} of {large} large files"
+    assert handled >= 0.9 * large, f"the fast path took only {handled} of {large} large files"
 
 
 def test_the_loaders_use_it_and_give_the_same_objects() -> None:
@@ -90,7 +90,7 @@ def test_the_loaders_use_it_and_give_the_same_objects() -> None:
         assert identical(yamlio.load(data), reference(data)[0]) is None
         assert identical(list(yamlio.load_all(data)), reference(data)) is None
     assert len(large) >= 10
-    assert taken >= 0.7 * len(large), f"only {taken} of {len(large)} large sail manifests took the fast path"
+    assert taken >= 0.9 * len(large), f"only {taken} of {len(large)} large sail manifests took the fast path"
 
 
 @pytest.mark.parametrize(("construct", "pyyaml_value"), [
@@ -151,29 +151,28 @@ def test_keys_duplicates_and_limits() -> None:
     (1, "ab01:-?[]{},#&*!|>'\" .\n_+xX"),  # indicators, quotes, comments, anchors, tags
     (2, "ab :|>-+12\n  #'\"\\[]{},?"),  # block scalars and flow collections
     (3, "0123456789+-._eExXoObBaAfFinINfnaNtT[]{}, :\n#"),  # numbers, booleans, nulls
+    (4, "!&*ax =:'\"\n -?#|>[],\\"),  # what looks like a tag or an anchor inside quoted text
 ])
-def test_wherever_the_fast_path_answers_pyyaml_answers_the_same(seed: int, alphabet: str) -> None:
-    """Random short texts in many places of a document: where the checks let yaml-rs answer, the
-    PyYAML path reads the same data (it neither differs nor refuses the text). The checks run on
-    the text itself here (the size threshold only decides whether they are worth running)."""
-    from extractor.yamlfast import _parser, _single_document, _unsupported, _valid
+def test_wherever_the_fast_path_answers_pyyaml_answers_the_same(
+    seed: int, alphabet: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Random short texts in many places of a document: where load_fast answers, the PyYAML path
+    reads the same data (it neither differs nor refuses the text). The size threshold is lifted
+    so that short texts are considered."""
+    import extractor.yamlfast
 
+    monkeypatch.setattr(extractor.yamlfast, "MIN_CHARS", 0)
     rng = random.Random(seed)
-    loads = _parser()
     compared = 0
-    for _ in range(1500):
+    for _ in range(1200):
         piece = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12)))
         for text in (piece, "a: " + piece, "- " + piece, "[" + piece + "]", "{" + piece + "}",
                      "k:\n  " + piece.replace("\n", "\n  "), "k:\n  - " + piece, "k:\n  x\n  [" + piece + "]",
-                     "- - [" + piece + ", " + piece + "]"):
+                     "- - [" + piece + ", " + piece + "]", "r: '" + piece + "\n  " + piece + "'",
+                     'r: "' + piece + "\n  " + piece + '"', "k:\n  " + piece + ": v\n  " + piece + ": w"):
             text += "\n"
-            if not _single_document(text) or _unsupported(text):
-                continue
-            try:
-                got = loads(text)
-            except Exception:
-                continue
-            if type(got) not in (dict, list) or _valid(got, 1, yamlio.MAX_DEPTH) < 0:
+            got = fast(text)
+            if got is NOT_HANDLED:
                 continue
             compared += 1
             try:
