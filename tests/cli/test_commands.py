@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import json
 import subprocess
 import sys
 
@@ -17,6 +16,7 @@ import click
 
 from extractor.cli import COMMANDS, main
 from tests.conftest import REPO
+from tests.test_imports import imported
 
 MODULES = ("run", "generate", "images", "deploy")
 
@@ -50,23 +50,9 @@ def test_root_help_reads_as_click_writes_it_from_the_commands() -> None:
     assert "update-bundle" in lazy_help and "Pull bundles listed in the config" in lazy_help
 
 
-_LOADED = """
-import json, sys
-from extractor.cli import main
-try:
-    main(sys.argv[1:], prog_name="bundle-extract")
-except SystemExit:
-    pass
-print(json.dumps(sorted(m for m in sys.modules if m.startswith("extractor.cli."))))
-"""
-
-
 def test_help_imports_no_command_module_and_a_command_only_its_own() -> None:
     def loaded(*args: str) -> set[str]:
-        proc = subprocess.run([sys.executable, "-c", _LOADED, *args], capture_output=True, text=True, timeout=120,
-                              check=False, cwd=REPO)
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        return set(json.loads(proc.stdout.strip().splitlines()[-1]))
+        return {name for name in imported(*args) if name.startswith("extractor.cli.")}
 
     assert loaded("--help") == {"extractor.cli.common"}
     assert loaded("run", "--help") == {"extractor.cli.common", "extractor.cli.run"}
