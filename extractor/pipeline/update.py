@@ -442,7 +442,7 @@ def _stale(child: Path, names: Sequence[str]) -> bool:
 
 
 def _helmfile(specs: Sequence[ReleaseSpec], environments: Mapping[str, str | None], current: Path,
-              locked: HelmfileLock | None, staging: Path) -> tuple[str | None, HelmfileLock]:
+              locked: HelmfileLock | None) -> tuple[str | None, HelmfileLock]:
     """The helmfile text to write (``None``: ``current`` is what ``specs`` and ``environments`` render,
     as the lock's ``helmfile:`` record shows, and stays as it is) and the record for the lock."""
     inputs = helmfile_fingerprint({"environments": list(environments.items()),
@@ -450,11 +450,9 @@ def _helmfile(specs: Sequence[ReleaseSpec], environments: Mapping[str, str | Non
     if (locked is not None and locked.inputs == inputs and current.is_file()
             and "sha256:" + hashlib.sha256(current.read_bytes()).hexdigest() == locked.file):
         return None, locked
-    from extractor.emit.helmfile import write_helmfile
+    from extractor.emit.helmfile import render_helmfile
 
-    staged = staging / HELMFILE_NAME
-    write_helmfile(specs, staged, environments)
-    text = staged.read_text(encoding="utf-8")
+    text = render_helmfile(specs, environments)
     return text, HelmfileLock(inputs, "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
@@ -552,7 +550,7 @@ def generate(
         notes += resolution.notes
         warnings += resolution.warnings
         helmfile_text, helmfile_lock = _helmfile(resolution.specs, config.environments, root / HELMFILE_NAME,
-                                                 job.lock.helmfile, staging)
+                                                 job.lock.helmfile)
         if not pins or job.lock.helmfile is not None:  # verify: an older lock stays as it was
             lock = lock.with_helmfile(helmfile_lock)
         moves: list[tuple[Path | None, Path]] = [(staging / CHARTS_DIR / n, charts_root / n) for n in rebuilt]
