@@ -96,7 +96,6 @@ class Proxies:
         if proxy is None:
             return None
         host = host.lower()
-        default = 443 if scheme == "https" else 80
         for entry in self.no_proxy:
             if "://" in entry:
                 parts = urlsplit(entry)
@@ -109,10 +108,13 @@ class Proxies:
                 ):
                     return None
                 continue
-            name, _, wanted = entry.partition(":") if entry.count(":") == 1 else (entry, "", "")
-            if wanted and wanted != str(port or default):
+            if entry.startswith("[") and "]" in entry:  # [::1] or [::1]:5000
+                name, _, rest = entry[1:].partition("]")
+                wanted = rest[1:] if rest.startswith(":") else ""
+            else:
+                name, _, wanted = entry.partition(":") if entry.count(":") == 1 else (entry, "", "")
+            if wanted and wanted != str(port):
                 continue
-            name = name.strip("[]")
             if _IPV4.match(name) or ":" in name or name == "localhost":
                 if host == name:
                     return None

@@ -14,7 +14,7 @@ class name) that never hold headers or credentials; nothing from ``http.client``
 from __future__ import annotations
 
 import http.client
-import select
+import selectors
 import ssl
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -267,11 +267,12 @@ def _alive(conn: http.client.HTTPConnection) -> bool:
     sock = conn.sock
     if sock is None:
         return False
-    try:
-        readable, _, _ = select.select([sock], [], [], 0)
+    try:  # a selector, not select.select: that refuses descriptors past 1023 in a busy process
+        with selectors.DefaultSelector() as selector:
+            selector.register(sock, selectors.EVENT_READ)
+            return not selector.select(0)
     except (OSError, ValueError):
         return False
-    return not readable
 
 
 Key = tuple[str, str, int, bool, Proxy | None]

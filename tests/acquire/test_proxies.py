@@ -32,17 +32,18 @@ VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 def test_environment_parsing() -> None:
     proxies = Proxies.from_environment({"HTTPS_PROXY": "http://u%40x:p%3Aw@proxy.lan:3128", "http_proxy": "cache:8080",
                                         "HTTP_PROXY": "http://ignored:1", "NO_PROXY": "internal.lan, .corp,10.0.0.1,"
-                                        "localhost,[::1],reg.io:5000,https://exact.io"})
+                                        "localhost,[::1],reg.io:5000,https://exact.io,[fd00::2]:5000"})
     assert proxies.https == Proxy("proxy.lan", 3128, "Basic dUB4OnA6dw==")  # u@x:p:w, unquoted
     assert proxies.http == Proxy("cache", 8080) and proxies.http.name == "cache:8080"
     assert "p%3Aw" not in repr(proxies)
     direct = [("https", "internal.lan", 443), ("https", "a.internal.lan", 443), ("https", "x.corp", 443),
               ("http", "10.0.0.1", 80), ("http", "localhost", 80), ("http", "::1", 80), ("http", "reg.io", 5000),
-              ("https", "exact.io", 443)]
+              ("https", "exact.io", 443), ("http", "fd00::2", 5000)]
     for scheme, host, port in direct:
         assert proxies.for_url(scheme, host, port) is None, host
     proxied = [("https", "corp", 443), ("https", "xinternal.lan", 443), ("http", "10.0.0.10", 80),
-               ("http", "reg.io", 5001), ("http", "exact.io", 80), ("https", "127.0.0.1", 443)]
+               ("http", "reg.io", 5001), ("http", "exact.io", 80), ("https", "127.0.0.1", 443),
+               ("http", "fd00::2", 5001)]
     for scheme, host, port in proxied:
         assert proxies.for_url(scheme, host, port) is not None, host
     every = Proxies.from_environment({"ALL_PROXY": "http://all:1", "https_proxy": "http://s:2"})
