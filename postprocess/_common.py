@@ -8,6 +8,7 @@ naming the post-processor and the key.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -135,13 +136,44 @@ def copy_draft(draft: ChartDraft) -> ChartDraft:
     they are by far the largest objects (the sail CRDs are 0.5-0.7 MB each) and no post-processor
     may modify one in place (a post-processor that needs a changed CRD builds a new object). The
     ``value_schemas`` fragments are shared the same way (``istio.spec`` is the Istio CRD's schema).
+
+    What :func:`copy.deepcopy` gives, objects shared within the draft staying shared in the copy,
+    but plain dicts and lists (nearly every node: the rendered objects, the CSV, values) are copied
+    by :func:`_copy_tree` at a quarter of ``deepcopy``'s cost; the other values (templates, hooks,
+    Go-template nodes) go through ``deepcopy`` with the same memo.
     """
     memo: dict[int, Any] = {
         id(obj): obj for obj in draft.objects if isinstance(obj, dict) and obj.get("kind") == "CustomResourceDefinition"
     }
     memo.update((id(crd.obj), crd.obj) for crd in draft.crds if crd.obj is not None)  # parsed presync CRDs
     memo.update((id(schema), schema) for schema in draft.value_schemas.values())  # e.g. a CRD's spec schema
-    return copy.deepcopy(draft, memo)
+    out = copy.copy(draft)  # the fields are replaced right below
+    for item in dataclasses.fields(draft):
+        setattr(out, item.name, _copy_tree(getattr(draft, item.name), memo))
+    return out
+
+
+_ATOMS = frozenset({str, int, float, bool, type(None), bytes})
+_UNSEEN = object()
+
+
+def _copy_tree(value: Any, memo: dict[int, Any]) -> Any:
+    """``copy.deepcopy(value, memo)``, with dicts and lists copied here (keys as they are: strings
+    and numbers, immutable); the data has no cycles (it is YAML)."""
+    kind = type(value)
+    if kind in _ATOMS:
+        return value
+    found = memo.get(id(value), _UNSEEN)
+    if found is not _UNSEEN:
+        return found
+    if kind is dict:
+        copied: Any = {key: _copy_tree(item, memo) for key, item in value.items()}
+    elif kind is list:
+        copied = [_copy_tree(item, memo) for item in value]
+    else:
+        return copy.deepcopy(value, memo)
+    memo[id(value)] = copied
+    return copied
 
 
 def kind_of(obj: KubeObject) -> str:

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from extractor import yamlio
-from extractor.yamlfast import MIN_CHARS, NOT_HANDLED, load_fast
+from extractor.yamlfast import MIN_CHARS, NOT_HANDLED, load_fast, may_nest_deeper_than
 from tests.conftest import REPO
 from tests.support.tools import require_shared
 
@@ -181,3 +181,51 @@ def test_wherever_the_fast_path_answers_pyyaml_answers_the_same(
                 raise AssertionError(f"{text!r}: yaml-rs reads {got!r}, PyYAML refuses it ({exc})") from None
             assert len(documents) == 1 and identical(documents[0], got) is None, (text, documents, got)
     assert compared > 3000
+
+
+def _depth(text: str) -> int:
+    """The real nesting of ``text``: the deepest collection in libyaml's events."""
+    depth = deepest = 0
+    for event in yaml.parse(text, Loader=yaml.CSafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    return deepest
+
+
+def _nested(rng: random.Random, depth: int) -> Any:
+    """Random data nesting up to ``depth`` levels: mappings, lists, non-ASCII strings."""
+    if depth == 0 or rng.random() < 0.15:
+        return rng.choice(["é", "plain", 1, "ü ü"])
+    if rng.random() < 0.5:
+        return [_nested(rng, depth - 1) for _ in range(rng.randrange(1, 3))]
+    return {f"k{rng.randrange(100)}": _nested(rng, depth - 1) for _ in range(rng.randrange(1, 3))}
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_nesting_bound_never_misses_deep_text(seed: int) -> None:
+    """may_nest_deeper_than is False only where the text nests no deeper than the bound: random
+    data dumped in block style (``- - -`` runs, indentation of 2 or 4) or with flow leaves, non-ASCII
+    scalars, as text and as bytes."""
+    rng = random.Random(seed)
+    text = yaml.dump(_nested(rng, rng.randrange(2, 14)), Dumper=yaml.CSafeDumper, allow_unicode=True,
+                     indent=rng.choice([2, 4]), default_flow_style=rng.choice([False, None]))
+    depth = _depth(text)
+    for bound in range(1, depth + 3):
+        for data in (text, text.encode()):
+            assert may_nest_deeper_than(data, bound) or depth <= bound, (bound, depth, text)
+    assert not may_nest_deeper_than(text, len(text))  # never deeper than its length
+
+
+def test_the_nesting_bound_passes_ordinary_large_documents() -> None:
+    """A deep budget left by the brackets and indentation of real CRDs: no false alarm (else every
+    large document would take the slow event scan)."""
+    crd = (require_shared("extra-crds") / "gateway-api-v1.4.0").rglob("*.yaml")
+    text = max((path.read_bytes() for path in crd), key=len)
+    assert len(text) > 100_000 and not may_nest_deeper_than(text, 10_000)
+    assert may_nest_deeper_than(text.replace(b"\n", b"\n" + b" " * 10_000, 1), 10_000)  # one deep line
+    assert may_nest_deeper_than(b"[" * 10_001 + b"]" * 10_001, 10_000)  # brackets alone
+    assert not may_nest_deeper_than(b"[" * 6000 + b"]" * 6000 + b"\n" + b" " * 3000 + b"x\n", 10_000)
+    assert may_nest_deeper_than(b"[" * 6000 + b"]" * 6000 + b"\n" + b"- " * 2000 + b"x\n", 10_000)  # together

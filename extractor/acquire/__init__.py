@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,8 +39,6 @@ from extractor.acquire.options import (
     default_cache_dir,
     describe_progress,
 )
-from extractor.acquire.puller import Puller, PullResult, pulling
-from extractor.acquire.reference import Reference, apply_mirrors
 from extractor.errors import AcquireError, ConfigError
 from extractor.model import BundleSource
 
@@ -50,6 +46,8 @@ if TYPE_CHECKING:
     from extractor.acquire.archive import LocalImage
     from extractor.acquire.blobs import BlobCache
     from extractor.acquire.http_puller import HttpPuller
+    from extractor.acquire.puller import Puller, PullResult
+    from extractor.acquire.reference import Reference
 
 __all__ = [
     "PULLERS",
@@ -64,6 +62,7 @@ __all__ = [
     "acquire",
     "default_cache_dir",
     "describe_progress",
+    "is_bundle_directory",
     "make_puller",
     "resolve",
 ]
@@ -73,8 +72,13 @@ _LOCAL_PREFIXES = ("docker-archive:", "oci-archive:", "oci:")
 
 
 def __getattr__(name: str) -> Any:
-    """``HttpPuller`` and ``BlobCache`` load on first use: a bundle directory needs neither the
-    HTTP client nor the cache (``bundle-extract run DIR`` imports no networking code)."""
+    """``HttpPuller``, ``BlobCache``, ``Puller`` and ``PullResult`` load on first use: a bundle
+    directory needs neither the HTTP client, the cache, image references nor the puller protocol
+    (``bundle-extract run DIR`` imports no networking code)."""
+    if name in ("Puller", "PullResult"):
+        from extractor.acquire import puller
+
+        return getattr(puller, name)
     if name == "HttpPuller":
         from extractor.acquire.http_puller import HttpPuller
 
@@ -107,6 +111,8 @@ def make_puller(options: AcquireOptions) -> Puller:
 
 
 def _work_subdir(options: AcquireOptions, ref: Reference) -> Path:
+    import tempfile
+
     parent = options.work_dir
     if parent is not None:
         parent.mkdir(parents=True, exist_ok=True)
@@ -115,6 +121,9 @@ def _work_subdir(options: AcquireOptions, ref: Reference) -> Path:
 
 
 def _acquire_local(reference: str, local: LocalImage, options: AcquireOptions) -> BundleSource:
+    import shutil
+    import tempfile
+
     from extractor.acquire.archive import unpack_local_image
     from extractor.acquire.layers import LayerLimits
 
@@ -190,6 +199,7 @@ def resolve(reference: str, options: AcquireOptions, *, puller: Puller | None = 
     if reference.startswith(("/", "./", "../", "~")):
         return None  # acquire names the missing directory
     from extractor.acquire.http_puller import HttpPuller
+    from extractor.acquire.reference import Reference, apply_mirrors
 
     requested = Reference.parse(reference)
     pulled = apply_mirrors(requested, options.mirrors)
@@ -209,6 +219,14 @@ def resolve(reference: str, options: AcquireOptions, *, puller: Puller | None = 
     return Resolved(image=str(requested), pulled_from=str(pulled), digest=digest)
 
 
+def is_bundle_directory(reference: str) -> bool:
+    """Whether :func:`acquire` returns ``reference`` as it is: an existing directory without an
+    archive prefix that is not an OCI image layout (no ``oci-layout`` file). Such a bundle needs no
+    work directory, no puller and no network."""
+    plain = Path(reference)
+    return not reference.startswith(_LOCAL_PREFIXES) and plain.is_dir() and not (plain / "oci-layout").is_file()
+
+
 def acquire(reference: str, options: AcquireOptions, *, puller: Puller | None = None) -> BundleSource:
     """Obtain the bundle ``reference`` names.
 
@@ -226,9 +244,8 @@ def acquire(reference: str, options: AcquireOptions, *, puller: Puller | None = 
     subdirectory is removed. ``puller``: a puller to pull with (the caller closes it; one for many
     acquires reuses its connections), else one is made by :func:`make_puller` and closed.
     """
-    plain = Path(reference)
-    if not reference.startswith(_LOCAL_PREFIXES) and plain.is_dir() and not (plain / "oci-layout").is_file():
-        return BundleSource(reference=reference, directory=plain)  # a bundle directory, as is
+    if is_bundle_directory(reference):
+        return BundleSource(reference=reference, directory=Path(reference))
     from extractor.acquire.archive import parse_local_image
 
     local = parse_local_image(reference)
@@ -238,6 +255,9 @@ def acquire(reference: str, options: AcquireOptions, *, puller: Puller | None = 
         return BundleSource(reference=reference, directory=Path(reference))
     if reference.startswith(("/", "./", "../", "~")):
         raise ConfigError(f"{reference}: no such bundle directory")
+    from extractor.acquire.puller import pulling
+    from extractor.acquire.reference import Reference, apply_mirrors
+
     requested = Reference.parse(reference)
     pulled = apply_mirrors(requested, options.mirrors)
     chosen: Puller = make_puller(options) if puller is None else _Borrowed(puller)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,7 +31,6 @@ from extractor.errors import AuthenticationError, ConfigError
 
 __all__ = ["Credentials", "HelperAnswers", "auth_file_candidates", "find_credentials", "lookup_in_file"]
 
-log = logging.getLogger(__name__)
 
 _HUB_HOSTS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 _HUB_HELPER_URL = "https://index.docker.io/v1/"
@@ -219,7 +217,9 @@ def _run_helper(helper: str, ref: Reference, *, required: bool,
     if path is None:
         if required:
             raise AuthenticationError(f"{ref}: credential helper {program} (credHelpers) not found in PATH")
-        log.debug("credential store %s not found; continuing without it", program)
+        import logging  # only here: the module imports no logging for every pull
+
+        logging.getLogger(__name__).debug("credential store %s not found; continuing without it", program)
         return None
     server = _HUB_HELPER_URL if ref.registry == DOCKER_HUB else ref.registry
     try:

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from extractor.acquire.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES
-from extractor.acquire.reference import Mirror, Reference
 from extractor.acquire.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from extractor.acquire.client import RegistryClient
     from extractor.acquire.credentials import Credentials
+    from extractor.acquire.reference import Mirror, Reference
     from extractor.acquire.urlref import UrlMirror
     from extractor.acquire.wire import Interceptor
 

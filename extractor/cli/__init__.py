@@ -12,7 +12,6 @@ rendering. ``tests/cli/test_lazy_commands.py`` keeps the table equal to the comm
 from __future__ import annotations
 
 import importlib
-import logging
 import sys
 from gettext import gettext as _
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import click
 
 from extractor import __version__
+from extractor.cli import common
 from extractor.cli.common import fail
 
 __all__ = ["COMMANDS", "main"]
@@ -106,8 +106,12 @@ class _Commands(click.Group):
 @click.option("-v", "--verbose", count=True, help="More logging on stderr (-v info, -vv debug).")
 def main(verbose: int) -> None:
     """Render OLM registry+v1 bundles into Helm charts and a helmfile for clusters without OLM."""
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    common.DEBUG = verbose >= 2
+    if verbose:  # at the default level no module is imported for it: warnings reach stderr anyway
+        import logging
+
+        level = logging.WARNING - 10 * min(verbose, 2)
+        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

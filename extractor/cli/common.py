@@ -7,7 +7,6 @@ error family's exit code (:func:`handle_errors`); the library itself never print
 from __future__ import annotations
 
 import functools
-import logging
 import re
 import sys
 import time
@@ -22,7 +21,8 @@ from extractor.errors import ConfigError, ExtractorError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-log = logging.getLogger("extractor")
+DEBUG = False
+"""Set by ``-v -v``: an unexpected exception (a bug) keeps its traceback."""
 
 
 def fail(message: str, code: int) -> None:
@@ -40,7 +40,7 @@ def handle_errors(func: F) -> F:
         except KeyboardInterrupt:
             fail("interrupted", 130)
         except Exception as exc:  # a bug: keep it to one line unless debugging
-            if log.isEnabledFor(logging.DEBUG):
+            if DEBUG:
                 raise
             fail(f"internal error: {type(exc).__name__}: {exc} (run with -v -v for a traceback)", 70)
         return None
@@ -149,15 +149,16 @@ def acquire_options(func: F) -> F:
     return func
 
 
-def make_acquire_options(params: dict[str, Any], work_dir: Path) -> Any:
+def make_acquire_options(params: dict[str, Any], work_dir: Path | None) -> Any:
     from extractor.acquire import AcquireOptions
-    from extractor.acquire.reference import Mirror
     from extractor.acquire.retry import RetryPolicy
 
-    mirrors: list[Mirror] = []
-    for item in params.pop("mirrors", ()):  # env var values may hold several, space-separated
-        for part in str(item).split():
-            mirrors.append(Mirror.parse(part))
+    mirrors: list[Any] = []
+    mirror_values = [part for item in params.pop("mirrors", ()) for part in str(item).split()]
+    if mirror_values:  # env var values may hold several, space-separated
+        from extractor.acquire.reference import Mirror
+
+        mirrors = [Mirror.parse(part) for part in mirror_values]
     url_mirrors: tuple[Any, ...] = ()
     url_mirror_values = [part for item in params.pop("url_mirrors", ()) for part in str(item).split()]
     if url_mirror_values:  # URL handling only when asked for

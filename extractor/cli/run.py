@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -106,8 +107,11 @@ def run_command(
     )
     if channel is not None and catalog is None:
         raise ConfigError("--channel needs --catalog")
-    with temporary_directory(temp_dir) as tmp:
-        acquire_opts = make_acquire_options(params, Path(tmp))
+    from extractor.acquire import is_bundle_directory
+
+    direct = catalog is None and is_bundle_directory(bundle)  # nothing to unpack: no temporary directory
+    with contextlib.nullcontext(None) if direct else temporary_directory(temp_dir) as tmp:
+        acquire_opts = make_acquire_options(params, None if tmp is None else Path(tmp))
         reference = bundle
         if catalog is not None:
             from extractor.catalog import resolve_package_ref

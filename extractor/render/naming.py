@@ -10,7 +10,6 @@ OLMv1 sources followed:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from typing import Any
@@ -57,6 +56,8 @@ def base36(number: int) -> str:
 
 def deep_hash(value: Any) -> str:
     """OLMv1 ``DeepHashObject``: base36(sha224(go_json(value)))."""
+    import hashlib  # not at import: run on a small bundle never names anything by hash
+
     digest = hashlib.sha224(go_json(value).encode("utf-8")).digest()
     return base36(int.from_bytes(digest, "big"))
 
@@ -110,6 +111,8 @@ def _fit(name: str) -> str:
     name = _INVALID_NAME_CHARS.sub("-", name.lower()).strip("-.")
     if len(name) <= MAX_NAME_LENGTH:
         return name
+    import hashlib
+
     digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
     return f"{name[: MAX_NAME_LENGTH - len(digest) - 1].rstrip('-.')}-{digest}"
 
