@@ -45,7 +45,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -289,12 +291,24 @@ def tree_digest(root: Path, *, skip: frozenset[str] = frozenset()) -> str:
     """``sha256:`` over the relative paths and contents of every file under ``root`` (sorted),
     leaving out the relative paths in ``skip``."""
     digest = hashlib.sha256()
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root).as_posix()
-        if path.is_file() and rel not in skip:
+    for parts in sorted(_files(str(root), ())):  # the order of sorted(root.rglob("*")): by path components
+        rel = "/".join(parts)
+        if rel not in skip:
             digest.update(rel.encode() + b"\0")
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
+            with open(os.path.join(root, *parts), "rb") as file:
+                digest.update(hashlib.sha256(file.read()).digest())
     return "sha256:" + digest.hexdigest()
+
+
+def _files(directory: str, parts: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+    """The files under ``directory`` as path components relative to the top: what ``Path.rglob``
+    finds and ``is_file`` accepts (links to files followed, links to directories not entered)."""
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.is_dir() and not entry.is_symlink():
+                yield from _files(entry.path, (*parts, entry.name))
+            elif entry.is_file():
+                yield (*parts, entry.name)
 
 
 def chart_files_digest(chart_dir: Path, *companions: Path) -> str:

@@ -111,7 +111,10 @@ def test_group_condition_and_namespaces_follow_values(binary: str, tmp_path: Pat
     out = tmp_path / "widgets-crds"
     write_crds_chart(_chart(tmp_path), out)
     values = yamlio.load((out / "values.yaml").read_bytes())
+    documents = values.pop("crdDocuments")
     assert values == {"openshift": {"enabled": False}, "createNamespaces": True}  # the helmfile's defaults
+    assert {group: list(texts) for group, texts in documents.items()} == {
+        "bundle": ["widgets.example.com"], "stubs": ["gadgets.example.com"]}
     names = {o["metadata"]["name"] for o in _render(binary, out, "--set", "openshift.enabled=true",
                                                     "--set", "createNamespaces=false")}
     assert names == {"widgets.example.com"}
@@ -133,7 +136,7 @@ def test_chart_yaml_names_its_chart_and_keeps_the_version(tmp_path: Path) -> Non
     assert crds_of(out) == "widgets"
     assert crds_of(tmp_path / "widgets") is None
     assert crd_names(tmp_path / "widgets") == ["gadgets.example.com", "widgets.example.com"]
-    # no template parses the CRD text: it is only in files/, read by .Files.Get
+    # no template holds the CRD text: it is in values.yaml, output as it is
     assert sorted(p.relative_to(out).as_posix() for p in (out / "templates").iterdir()) == [
         "templates/crds.yaml", "templates/namespaces.yaml"]
     assert "Release" not in (out / "templates" / "crds.yaml").read_text()

@@ -57,3 +57,34 @@ def test_the_fingerprint_covers_the_generator_and_every_input(monkeypatch: pytes
     assert helmfile_fingerprint({**data, "releases": [{"name": "demo", "needs": ["x"]}]}) != base
     monkeypatch.setattr(lockmod, "GENERATOR", "bundle-extract 99.0.0")
     assert helmfile_fingerprint(data) != base
+
+
+def _rglob_digest(root: Path, skip: frozenset[str] = frozenset()) -> str:
+    """tree_digest as it was written first (pathlib's rglob): the reference the faster walk must equal."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if path.is_file() and rel not in skip:
+            digest.update(rel.encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return "sha256:" + digest.hexdigest()
+
+
+def test_tree_digest_walks_like_rglob(tmp_path: Path) -> None:
+    """Order by path components ("a/b" before "a-b/x", unlike the strings), hidden files, links to
+    files followed, links to directories and broken links left out, skip by relative path."""
+    root = tmp_path / "tree"
+    files = {"a/b": "1", "a-b/x": "2", "a.b": "3", ".hidden/h": "4", "z/y/x/w": "5", "Chart.yaml": "6"}
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    (root / "link-to-file").symlink_to(root / "a.b")
+    (root / "link-to-dir").symlink_to(root / "z")
+    (root / "broken").symlink_to(root / "missing")
+    for skip in (frozenset(), frozenset({"Chart.yaml", "a/b"})):
+        assert lockmod.tree_digest(root, skip=skip) == _rglob_digest(root, skip)
+    before = lockmod.tree_digest(root)
+    (root / "z/y/x/w").write_text("changed")
+    assert lockmod.tree_digest(root) != before

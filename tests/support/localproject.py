@@ -4,6 +4,8 @@ For tests of what is done with generated charts (packaging, companion CRD charts
 bundles.yaml below keeps what matters for them from the repository's (cert-manager's operand
 namespace and the conditional OpenShift Infrastructure stub group, the operator custom resources,
 the needs) and reads the bundles from directories, so generating takes well under a second.
+With ``extra_manifests``, the sail entry also has the repository's ``extraManifests`` (the Gateway
+API and Inference Extension CRDs, served on loopback by :mod:`tests.support.urlserver`).
 """
 
 from __future__ import annotations
@@ -59,10 +61,18 @@ _ENTRIES = {
 }
 
 
-def bundles_yaml(names: tuple[str, ...] = tuple(BUNDLE_DIRS)) -> str:
-    """bundles.yaml text for the entries ``names`` (bundle directories from ../shared/bundles)."""
-    return "bundles:\n" + "".join(
-        _ENTRIES[name].format(dir=require_shared("bundles", BUNDLE_DIRS[name])) for name in names)
+def bundles_yaml(names: tuple[str, ...] = tuple(BUNDLE_DIRS), *, extra_manifests: bool = False) -> str:
+    """bundles.yaml text for the entries ``names`` (bundle directories from ../shared/bundles);
+    ``extra_manifests``: the sail entry gets the repository sail entry's ``extraManifests``."""
+    entries = {name: _ENTRIES[name].format(dir=require_shared("bundles", BUNDLE_DIRS[name])) for name in names}
+    if extra_manifests and "sail-operator" in entries:
+        from extractor.config import load_config
+        from tests.conftest import REPO
+
+        urls = load_config(REPO / "bundles.yaml").entry("sail-operator").extra_manifests
+        entries["sail-operator"] += "    extraManifests:\n" + "".join(
+            f"      - {{url: {m.url}, sha256: {m.sha256}}}\n" for m in urls)
+    return "bundles:\n" + "".join(entries[name] for name in names)
 
 
 def bundle_extract(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
@@ -77,9 +87,15 @@ def bundle_extract(*args: str, cwd: Path | None = None, env: dict[str, str] | No
     return proc
 
 
-def local_project(root: Path, names: tuple[str, ...] = tuple(BUNDLE_DIRS)) -> Path:
-    """Generate ``root`` (charts/, helmfile, lock) from the bundle directories of ``names``."""
+def local_project(root: Path, names: tuple[str, ...] = tuple(BUNDLE_DIRS), *, extra_manifests: bool = False) -> Path:
+    """Generate ``root`` (charts/, helmfile, lock) from the bundle directories of ``names`` (and
+    the repository's sail ``extraManifests`` when ``extra_manifests``)."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "bundles.yaml").write_text(bundles_yaml(names))
-    bundle_extract("update-bundle", "--config", str(root / "bundles.yaml"), "--output", str(root))
+    (root / "bundles.yaml").write_text(bundles_yaml(names, extra_manifests=extra_manifests))
+    env = None
+    if extra_manifests:
+        from tests.support.urlserver import url_mirror_value
+
+        env = {"BUNDLE_EXTRACT_URL_MIRROR": url_mirror_value(), "BUNDLE_EXTRACT_CACHE_DIR": str(root.parent / "cache")}
+    bundle_extract("update-bundle", "--config", str(root / "bundles.yaml"), "--output", str(root), env=env)
     return root
