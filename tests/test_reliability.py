@@ -526,6 +526,13 @@ def _(c: Context) -> list[str]:
     return update(c)
 
 
+@case("config-environment-not-dns-label", "environment 'Prod_EU': the name must be a DNS-1123 label")
+def _(c: Context) -> list[str]:
+    path = c.config([entry(c, "a")])
+    path.write_text(path.read_text() + "environments:\n  Prod_EU: {kubeContext: prod}\n")
+    return update(c)
+
+
 @case("config-bad-namespace", "is not a DNS-1123 label")
 def _(c: Context) -> list[str]:
     c.config([{**entry(c, "a"), "namespace": "{{ .Release.Namespace }}"}])

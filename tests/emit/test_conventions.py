@@ -209,6 +209,25 @@ def test_schema_refuses_typos(
 
 
 @pytest.mark.parametrize("tool", HELMS)
+def test_schema_refuses_typos_at_install(charts: dict[str, Path], kube_cluster: KubeCluster, tool: str,
+                                         tmp_path: Path) -> None:
+    """``helm install`` against the API server refuses each typo with Helm's schema message (a
+    client dry run: helm 3 asks the cluster for its version even then) and installs nothing."""
+    for name, values, key in TYPOS:
+        proc = subprocess.run(
+            [str(require_tool(tool)), "install", "conventions-typo", str(charts[name]), "--dry-run=client",
+             "--namespace", "conventions-typo", "--values", str(_values_file(tmp_path, values))],
+            capture_output=True, text=True, timeout=300, check=False, env=kube_cluster.env,
+        )  # fmt: skip
+        assert proc.returncode != 0, f"{tool} install accepted {values}"
+        assert key in proc.stderr and "schema" in proc.stderr.lower(), proc.stderr
+    every_status = ["--all"] if tool == "helm" else []  # helm 4 lists releases in any status by default
+    releases = subprocess.run([str(require_tool(tool)), "list", *every_status, "--namespace", "conventions-typo", "-q"],
+                              capture_output=True, text=True, timeout=120, check=True, env=kube_cluster.env)
+    assert releases.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("tool", HELMS)
 @pytest.mark.parametrize(("name", "values"), WRONG, ids=[json.dumps(w[1]) for w in WRONG])
 def test_schema_refuses_wrong_types(charts: dict[str, Path], name: str, values: dict[str, Any], tool: str,
                                     tmp_path: Path) -> None:  # fmt: skip
@@ -305,7 +324,30 @@ def test_readme_and_notes(charts: dict[str, Path], tmp_path: Path) -> None:
         for rel in ("README.md", "templates/NOTES.txt", "values.schema.json", "Chart.yaml"):
             assert (tmp_path / name / rel).read_bytes() == (chart / rel).read_bytes(), rel
     assert "Kubernetes >= 1.30.0" in (charts["lws-operator"] / "README.md").read_text()
-    assert "`istio.spec`" in (charts["sail-operator"] / "README.md").read_text()
+    sail = (charts["sail-operator"] / "README.md").read_text()
+    assert "`istio.spec`" in sail
+    # what it installs (the operator custom resource), the hooks the helmfile runs, what must come first
+    assert ("- The Istio custom resource `default` (sailoperator.io/v1) (cluster-scoped), when `istio.create` is "
+            "true") in sail
+    assert "- `crds-<group>` and `crds-<group>-established`: apply the CRDs above and wait for them;" in sail
+    assert "- `sail-webhook-ignore` (postsync) (when `sailWebhookIgnore.enabled`)." in sail
+    assert "- Releases installed first (helmfile `needs`): `cert-manager-operator`." in sail
+    assert "- `create-namespaces`: `cert-manager`;" in (charts["cert-manager-operator"] / "README.md").read_text()
+
+
+def test_readme_names_cert_manager_and_the_apis_the_platform_must_serve() -> None:
+    """A chart creating cert-manager objects (webhook certificates) says cert-manager is needed, and
+    lists every API its own CRDs do not provide; one that creates none says neither."""
+    from extractor.emit.readme import render_readme
+
+    draft = processed_draft("lws-operator")
+    plain = render_readme(draft, "1.0.0")
+    assert "cert-manager:" not in plain and "APIs the cluster must serve" not in plain
+    draft.requires = ["cert-manager.io/v1/Certificate", "cert-manager.io/v1/Issuer", "autoscaling.k8s.io/v1/VPA"]
+    readme = render_readme(draft, "1.0.0")
+    assert "- cert-manager: the chart creates cert-manager objects (Certificates/Issuers)." in readme
+    assert ("- APIs the cluster must serve (or a release this one needs must provide): `autoscaling.k8s.io/v1/VPA`, "
+            "`cert-manager.io/v1/Certificate`, `cert-manager.io/v1/Issuer`.") in readme
 
 
 @pytest.mark.parametrize("create", [True, False])
