@@ -25,7 +25,7 @@ from extractor.draft import Hook, ReleaseSpec
 from extractor.emit.helmfile import write_helmfile
 from tests.conftest import SeededRegistry
 from tests.support.kube import KubeCluster
-from tests.support.project import docs, helmfile, update_bundle
+from tests.support.project import docs, helmfile, tree, update_bundle
 from tests.support.tools import require_helm_diff, require_tool
 
 GOOD, DEAD = "good", "dead"
@@ -214,42 +214,98 @@ def test_without_a_context_everything_uses_the_current_one(kube_cluster: KubeClu
 
 # -- regeneration keeps values/ (make update-bundle, real bundles) ---------------------------------
 
+CERT_MANAGER = "cert-manager-operator"
+OPERATOR_IMAGE = "openshift.io/cert-manager-operator:latest"
+WEBHOOK_IMAGE = "quay.io/jetstack/cert-manager-webhook:v1.15.5"
+#: files only the user writes; every byte must survive each regeneration
+USER_FILES = {
+    f"values/{CERT_MANAGER}.yaml": "certManager:\n  spec:\n    logLevel: Debug\n",
+    f"values/{CERT_MANAGER}.prod.yaml": "certManager:\n  spec:\n    logLevel: Trace\n",
+    # deploy-wide (every release): the operator image from the user's own registry
+    "helmfile.values.yaml": f"imageOverrides:\n  {OPERATOR_IMAGE}: user.example.com/cert-manager-operator:v1\n",
+    "helmfile.values.prod.yaml": "openshift:\n  enabled: true\n",
+}
+
+
+def _edit_entry(config: Path, name: str, edit: Any) -> None:
+    """Apply ``edit`` (a function of the entry mapping) to entry ``name`` of ``config``."""
+    data = yamlio.load(config.read_bytes())
+    [entry] = [e for e in data["bundles"] if e["name"] == name]
+    edit(entry)
+    config.write_text(yamlio.dump(data))
+
+
+def _locked_chart(project: Path, name: str) -> dict[str, Any]:
+    lock = yamlio.load((project / "bundles.lock.yaml").read_bytes())
+    [entry] = [e for e in lock["bundles"] if e["name"] == name]
+    return dict(entry["chart"])
+
+
+def _cert_manager(project: Path, *args: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The CertManager spec and the operator Deployment's images (container name or env name ->
+    image) that ``helmfile template`` renders for the cert-manager release."""
+    objects = _template(project, "--selector", f"name={CERT_MANAGER}", *args)
+    [cr] = [o for o in objects if o["kind"] == "CertManager"]
+    [deployment] = [o for o in objects if o["kind"] == "Deployment"]
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    images = {container["name"]: container["image"],
+              **{e["name"]: e["value"] for e in container.get("env") or [] if "IMAGE" in e["name"] and "value" in e}}
+    return cr["spec"], images
+
 
 def test_update_bundle_keeps_user_files_and_declares_environments(
         project: Path, seeded_registry: SeededRegistry, tmp_path: Path) -> None:
+    """Two regenerations that each rebuild the cert-manager chart (its entry changed: a CR spec
+    default, then a post-processor option) leave the user's files byte-identical, and their
+    values still reach ``helmfile template`` next to the chart's new defaults."""
     copy = tmp_path / "project"
     shutil.copytree(project, copy)
     config = copy / "bundles.yaml"
     config.write_text(config.read_text() + "\nenvironments:\n  prod:\n    kubeContext: prod-cluster\n  lab: {}\n")
-    user_files = {
-        "values/cert-manager-operator.yaml": "certManager:\n  spec:\n    logLevel: Debug\n",
-        "values/cert-manager-operator.prod.yaml": "certManager:\n  spec:\n    logLevel: Trace\n",
-        "helmfile.values.prod.yaml": "openshift:\n  enabled: true\n",
-    }
-    for name, text in user_files.items():
-        (copy / name).parent.mkdir(exist_ok=True)
+    (copy / "values").mkdir(exist_ok=True)
+    for name, text in USER_FILES.items():
         (copy / name).write_text(text)
-    for _ in range(2):
+    user_bytes = {name: (copy / name).read_bytes() for name in USER_FILES}
+    chart_dir = copy / "charts" / CERT_MANAGER
+
+    def set_operator_log_level(entry: dict[str, Any]) -> None:
+        [cr] = entry["postprocessors"]["operator-crs"]
+        assert cr["spec"]["operatorLogLevel"] == "Normal"
+        cr["spec"]["operatorLogLevel"] = "Debug"
+
+    def bake_in_a_mirror(entry: dict[str, Any]) -> None:
+        entry["postprocessors"]["image-mirrors"] = {"mirrors": {"quay.io": "chart.example.com/quay"}}
+
+    for edit in (set_operator_log_level, bake_in_a_mirror):
+        before_lock, before_chart = _locked_chart(copy, CERT_MANAGER), tree(chart_dir)
+        _edit_entry(config, CERT_MANAGER, edit)
         update_bundle(copy, seeded_registry.mirror, tmp_path / "cache")
-        for name, text in user_files.items():
-            assert (copy / name).read_text() == text, name
-    assert sorted(p.name for p in (copy / "values").iterdir()) == [
-        "cert-manager-operator.prod.yaml", "cert-manager-operator.yaml"]
+        # the chart was really rebuilt, as a new revision
+        after_lock = _locked_chart(copy, CERT_MANAGER)
+        assert after_lock["files"] != before_lock["files"], edit.__name__
+        assert after_lock["revision"] == before_lock["revision"] + 1, (edit.__name__, after_lock)
+        assert tree(chart_dir) != before_chart, edit.__name__
+        # ... around the user's files, which it never touched
+        assert {name: (copy / name).read_bytes() for name in USER_FILES} == user_bytes, edit.__name__
+        assert sorted(p.name for p in (copy / "values").iterdir()) == [
+            f"{CERT_MANAGER}.prod.yaml", f"{CERT_MANAGER}.yaml"]
+        # the user's values win over the chart's defaults in every environment; the new defaults show
+        for args, log_level in [((), "Debug"), (("-e", "lab"), "Debug"), (("-e", "prod"), "Trace")]:
+            spec, images = _cert_manager(copy, *args)
+            assert spec["logLevel"] == log_level, (edit.__name__, args, spec)
+            assert spec["operatorLogLevel"] == "Debug", (edit.__name__, args, spec)  # regeneration 1
+            assert images[CERT_MANAGER] == "user.example.com/cert-manager-operator:v1", (edit.__name__, images)
+            webhook = images["RELATED_IMAGE_CERT_MANAGER_WEBHOOK"]
+            assert webhook == (WEBHOOK_IMAGE if edit is set_operator_log_level
+                               else "chart.example.com/quay/jetstack/cert-manager-webhook:v1.15.5"), webhook
+
     environments = _state(copy, "-e", "prod")["environments"]
     assert isinstance(environments, dict) and set(environments) == {"default", "prod", "lab"}
     assert environments["prod"]["kubeContext"] == "prod-cluster"
-
-    def log_levels(*args: str) -> list[str]:
-        objects = _template(copy, "--selector", "name=cert-manager-operator", *args)
-        return [o["spec"]["logLevel"] for o in objects if o["kind"] == "CertManager"]
-
-    assert log_levels() == ["Debug"]
-    assert log_levels("-e", "lab") == ["Debug"]
-    assert log_levels("-e", "prod") == ["Trace"]
-    prod = _template(copy, "-e", "prod", "--selector", "name=cert-manager-operator")
+    prod = _template(copy, "-e", "prod", "--selector", f"name={CERT_MANAGER}")
     # helmfile.values.prod.yaml: an OpenShift cluster has its own Infrastructure object
     assert not [o for o in prod if o["kind"] == "Infrastructure"]
-    assert [o for o in _template(copy) if o["kind"] == "Infrastructure"]
+    assert [o for o in _template(copy, "--selector", f"name={CERT_MANAGER}") if o["kind"] == "Infrastructure"]
 
 
 # -- a sub-helmfile of the user's umbrella (API server) --------------------------------------------
