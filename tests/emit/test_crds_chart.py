@@ -191,3 +191,11 @@ def test_generated_companion_equals_one_written_from_the_chart_files(project: Pa
     """The companion chart update-bundle wrote (from the parsed CRDs) is the one the chart's files give."""
     assert write_crds_chart(project / "charts" / name, tmp_path / "again")
     assert tree(tmp_path / "again") == tree(project / "charts" / f"{name}-crds")
+
+
+@pytest.mark.parametrize("binary", HELMS)
+def test_generated_companions_lint_strict(project: Path, binary: str) -> None:
+    """``helm lint --strict`` prints no warning for the three targets' companion charts."""
+    for name in ["cert-manager-operator", "sail-operator", "lws-operator"]:
+        proc = helm(binary, "lint", "--strict", str(project / "charts" / f"{name}-crds"))
+        assert "0 chart(s) failed" in proc.stdout and "[WARNING]" not in proc.stdout and "[ERROR]" not in proc.stdout
