@@ -263,3 +263,86 @@ def test_malformed_mirror_value_fails_naming_it(charts: dict[str, Path], binary:
     proc = subprocess.run([str(require_tool(binary)), "template", "x", chart, "--skip-schema-validation",
                            "--set-json", bad], capture_output=True, text=True, timeout=120, check=False)
     assert 'imageRegistryMirrors: "registry.redhat.io" -> https://mirror.example.com is not host[/path]' in proc.stderr
+
+
+# -- an init container (none of the three target charts has one) ----------------------------------
+
+INIT_IMAGE = "registry.redhat.io/ubi9/ubi-minimal@sha256:" + "c" * 64
+INIT_HELPER = "registry.redhat.io/ubi9/toolbox:9.5"
+
+
+def _draft_with_init_container() -> ChartDraft:
+    """lws-operator's rendered draft whose Deployment gets an init container (placed before the
+    containers, as a bundle would) with a registry.redhat.io image and a RELATED_IMAGE env."""
+    draft = rendered_draft("lws-operator")
+    [deployment] = [o for o in draft.objects if o["kind"] == "Deployment"]
+    pod = deployment["spec"]["template"]["spec"]
+    init = {"name": "setup", "image": INIT_IMAGE, "command": ["/bin/true"],
+            "env": [{"name": "RELATED_IMAGE_HELPER", "value": INIT_HELPER}]}
+    deployment["spec"]["template"]["spec"] = {"initContainers": [init], **pod}
+    return draft
+
+
+def _init_chart(root: Path, *, enabled: bool) -> Path:
+    settings: dict[str, Any] = {**SETTINGS["lws-operator"], "image-mirrors": enabled}
+    write_chart(run_postprocessors(_draft_with_init_container(), settings), root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def init_chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _init_chart(tmp_path_factory.mktemp("init") / "lws-operator", enabled=True)
+
+
+def _pod_spec(rendered: str) -> dict[str, Any]:
+    [deployment] = [d for d in docs(rendered) if d["kind"] == "Deployment"]
+    pod: dict[str, Any] = deployment["spec"]["template"]["spec"]
+    return pod
+
+
+def test_init_container_images_are_listed() -> None:
+    uses = collect_images(_draft_with_init_container())
+    where = "spec.template.spec.initContainers[setup]"
+    init = [u for u in uses if u.field.startswith(where)]
+    assert [(u.reference, u.source, u.object, u.field, u.problem) for u in init] == [
+        (INIT_IMAGE, "initContainer", "Deployment/openshift-lws-operator", f"{where}.image", None),
+        (INIT_HELPER, "env", "Deployment/openshift-lws-operator", f"{where}.env[RELATED_IMAGE_HELPER]", None),
+    ]
+    # listed in document order, before the operator container's own images
+    assert uses.index(init[0]) < min(i for i, u in enumerate(uses) if u.source == "container")
+    # the post-processed draft carries them too (`bundle-extract images`)
+    processed = run_postprocessors(_draft_with_init_container(), SETTINGS["lws-operator"])
+    assert {INIT_IMAGE, INIT_HELPER} <= {u.reference for u in processed.images}
+
+
+@pytest.mark.parametrize("binary", ["helm", "helm4"])
+def test_init_container_image_follows_the_mirror(init_chart: Path, tmp_path: Path, binary: str) -> None:
+    values = tmp_path / "mirrors.yaml"
+    values.write_text(yamlio.dump({"imageRegistryMirrors": MIRRORS}))
+    rendered = helm(binary, "template", "lws", str(init_chart), "-f", str(values)).stdout
+    [init] = _pod_spec(rendered)["initContainers"]
+    assert init["image"] == "mirror.example.com/redhat/ubi9/ubi-minimal@sha256:" + "c" * 64
+    assert init["env"] == [{"name": "RELATED_IMAGE_HELPER", "value": "mirror.example.com/redhat/ubi9/toolbox:9.5"}]
+    assert not ORIGINAL.findall(rendered), ORIGINAL.findall(rendered)[:3]
+    # an override of the init container's image wins over the mirror
+    rendered = helm(binary, "template", "lws", str(init_chart), "-f", str(values), "--set-json",
+                    json.dumps({INIT_IMAGE: "o.example/init:1"}).join(("imageOverrides=", ""))).stdout
+    assert _pod_spec(rendered)["initContainers"][0]["image"] == "o.example/init:1"
+    # with deploymentConfig set the Deployment is re-serialised: the rewrite survives it
+    rendered = helm(binary, "template", "lws", str(init_chart), "-f", str(values),
+                    "--set-json", 'deploymentConfig={"env":[{"name":"A","value":"b"}]}').stdout
+    pod = _pod_spec(rendered)
+    assert pod["initContainers"][0]["image"] == "mirror.example.com/redhat/ubi9/ubi-minimal@sha256:" + "c" * 64
+    assert {"name": "A", "value": "b"} in pod["containers"][0]["env"]
+
+
+@pytest.mark.parametrize("binary", ["helm", "helm4"])
+def test_init_container_image_unchanged_without_values(init_chart: Path, tmp_path: Path, binary: str) -> None:
+    rendered = helm(binary, "template", "lws", str(init_chart)).stdout
+    [init] = _pod_spec(rendered)["initContainers"]
+    assert init["image"] == INIT_IMAGE
+    assert init["env"] == [{"name": "RELATED_IMAGE_HELPER", "value": INIT_HELPER}]
+    # byte-identical to the chart generated without the post-processor
+    plain = _init_chart(tmp_path / "lws-operator", enabled=False)
+    assert "imageField" not in (plain / "templates" / "_helpers.tpl").read_text()
+    assert rendered == helm(binary, "template", "lws", str(plain)).stdout
