@@ -39,6 +39,7 @@ rewriting stay in one module. Shape::
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from collections.abc import Mapping
@@ -401,8 +402,14 @@ def _duplicate_key(root: Any) -> str | None:
     return None
 
 
+def _refuse_duplicate_keys(path: Path, root: Any) -> None:
+    duplicate = _duplicate_key(root)
+    if duplicate is not None:
+        raise ConfigError(f"{path}: invalid YAML: duplicate key {duplicate}")
+
+
 def _read_data(path: Path) -> Any:
-    """bundles.yaml as plain data (:func:`extractor.yamlio.load`: YAML 1.2 core schema, C speed),
+    """bundles.yaml as plain data (:func:`extractor.yamlio.load_checked`: YAML 1.2 core schema, C speed, one parse),
     refused (:class:`ConfigError` naming ``path``) when it is missing, unreadable, not UTF-8, not
     YAML, past the limits of :mod:`extractor.yamlio`, or has a mapping with a duplicate key."""
     import yaml
@@ -411,8 +418,7 @@ def _read_data(path: Path) -> Any:
 
     text = _read_text(path)
     try:
-        data = yamlio.load(text)
-        duplicate = _duplicate_key(yaml.compose(text, Loader=yamlio.Loader))
+        data = yamlio.load_checked(text, functools.partial(_refuse_duplicate_keys, path))
     except RecursionError:
         raise ConfigError(f"{path}: invalid YAML: nesting deeper than {yamlio.MAX_DEPTH} levels") from None
     except yamlio.LimitError as exc:
@@ -420,8 +426,6 @@ def _read_data(path: Path) -> Any:
     except yaml.YAMLError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid YAML"
         raise ConfigError(f"{path}: invalid YAML: {first}") from None
-    if duplicate is not None:
-        raise ConfigError(f"{path}: invalid YAML: duplicate key {duplicate}")
     return data
 
 

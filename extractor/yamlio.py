@@ -17,13 +17,16 @@ expanded (a "billion laughs" document is a few hundred bytes that expand exponen
 aliases that refer to an enclosing node (cycles). libyaml's composer recurses in C, so text that
 could nest deeper than it survives is scanned event by event first. :func:`load_json` applies the
 same depth limit to JSON, :func:`check_limits` to data from other parsers (ruamel).
+
+Longer than 400 lines: the loader, the dumper and the limits are one format's rules and share its
+schema tables.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import yaml
@@ -315,6 +318,19 @@ def load(text: str | bytes) -> Any:
     _check_nesting(text)
     value = load_fast(text, MAX_DEPTH, MAX_NODES)
     return yaml.load(text, Loader=Loader) if value is NOT_HANDLED else value
+
+
+def load_checked(text: str | bytes, check: Callable[[yaml.Node | None], None]) -> Any:
+    """:func:`load`, always through libyaml's composer: ``check`` sees the node graph (the source's
+    structure: duplicate keys, say) before the data is built from it. Raises like :func:`load` and ``check``."""
+    _check_nesting(text)
+    loader = Loader(text)
+    try:
+        node = loader.get_single_node()
+        check(node)
+        return _build(loader, node)
+    finally:
+        loader.dispose()
 
 
 def load_all(text: str | bytes) -> Iterator[Any]:

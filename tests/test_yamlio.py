@@ -98,3 +98,18 @@ def test_helm_reads_dumped_strings_as_strings(tmp_path: Path, helm: str) -> None
     rendered = json.loads(yamlio.load(proc.stdout)["data"]["json"])
     assert rendered["strings"] == _TYPED_ELSEWHERE
     assert sorted(rendered["keys"]) == sorted(_TYPED_ELSEWHERE)
+
+
+def test_load_checked_shows_the_node_graph_and_builds_the_same_data() -> None:
+    text = "a: [1, x, {b: null}]\nc: 2021-01-01\n"
+    seen: list[yaml.Node | None] = []
+    assert yamlio.load_checked(text, seen.append) == yamlio.load(text) == {"a": [1, "x", {"b": None}],
+                                                                          "c": "2021-01-01"}
+    assert isinstance(seen[0], yaml.MappingNode) and [k.value for k, _ in seen[0].value] == ["a", "c"]
+
+    def refuse(node: yaml.Node | None) -> None:
+        raise ValueError("refused")
+
+    with pytest.raises(ValueError, match="refused"):
+        yamlio.load_checked(text, refuse)
+    assert yamlio.load_checked("", seen.append) is None and seen[-1] is None
