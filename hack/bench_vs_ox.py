@@ -212,6 +212,10 @@ def main() -> int:
             measure(noop_cmd, noop_env)
             noop = [measure(noop_cmd, noop_env) for _ in range(args.runs)]
             helps = [measure([tool, "--help"], env) for _ in range(args.runs)]
+            # what any Python process of this design pays before its first line of work: the
+            # interpreter and the three libraries `run` from a registry cannot do without
+            floor_code = "import click, yaml, http.client"
+            floor = [measure([str(Path(tool).parent / "python"), "-c", floor_code], env) for _ in range(args.runs)]
 
     print(f"{'case':<66} {'ours':>8} {'olm-ext':>8} {'ratio':>6} {'RSS ours':>9} {'RSS ox':>9}")
     ratios = []
@@ -222,6 +226,9 @@ def main() -> int:
               f"{theirs_rss / 1024:>7.0f}Mi")
     print(f"no-op update-bundle: median {median(noop):.3f} s (target <= 0.15 s)")
     print(f"bundle-extract --help: median {median(helps):.3f} s (target <= 0.06 s)")
+    lws = [theirs for case, _, theirs, _, _ in rows if case.startswith("run lws-operator")]
+    print(f"start-up floor (python -c '{floor_code}'): median {median(floor):.3f} s"
+          + (f"; olm-extractor's whole lws run: {min(lws):.3f} s" if lws else ""))
     print(f"summary: {len(ratios)} cases, ratio median {statistics.median(ratios):.2f}x, worst {max(ratios):.2f}x")
     return 0
 
