@@ -11,6 +11,9 @@ from the first one's files (``Chart.yaml``, ``release.yaml``, ``presync/<group>/
                                 with helm.sh/resource-policy: keep
     templates/crds.yaml         per presync group (inside its condition): every text of crdDocuments.<group>
     templates/namespaces.yaml   the namespaces the helmfile's create-namespaces hook creates
+    templates/NOTES.txt         what was installed, how to see the CRDs are Established, the next step
+    values.schema.json          the values above, closed (a typo fails helm template/lint/install)
+    README.md                   the CRDs (with their groups and conditions), how to install, the values
 
 Why ``templates/`` and not Helm's ``crds/`` directory: Helm installs ``crds/`` once and never
 upgrades (nor deletes) it, so a bundle update would silently keep old CRDs; objects rendered from
@@ -142,9 +145,9 @@ def _lookup(tree: Any, path: str) -> Any:
     return tree
 
 
-def _crd_json(path: Path, parsed: Any = None) -> bytes:
-    """The CRD of ``path`` as compact JSON with the keep annotation; ``parsed``: the file's CRD
-    already parsed (read-only: copied where the annotation goes), else the file is read."""
+def _crd_json(path: Path, parsed: Any = None) -> tuple[str, bytes]:
+    """The name and the compact JSON (with the keep annotation) of the CRD of ``path``; ``parsed``:
+    the file's CRD already parsed (read-only: copied where the annotation goes), else the file is read."""
     crd = _load_crd(path) if parsed is None else _checked_crd(path, parsed)
     metadata = crd["metadata"] = dict(crd["metadata"])
     annotations = metadata.get("annotations")
@@ -158,7 +161,7 @@ def _crd_json(path: Path, parsed: Any = None) -> bytes:
         text = json.dumps(crd, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except ValueError:
         raise EmitError(f"{path}: the CRD holds a number JSON cannot carry (NaN or infinity)") from None
-    return text.encode("utf-8") + b"\n"
+    return str(metadata["name"]), text.encode("utf-8") + b"\n"
 
 
 def _values_text(chart: str, values: dict[str, Any]) -> str:
@@ -189,6 +192,7 @@ def write_crds_chart(chart_dir: Path, out_dir: Path, parsed: Mapping[str, Any] |
     blocks: list[str] = []
     values: dict[str, Any] = {}
     documents: dict[str, dict[str, str]] = {}
+    listed: list[tuple[str, str, str | None]] = []  # (CRD name, presync group, condition)
     for group, condition in spec.presync_groups:
         sources = sorted((chart_dir / _PRESYNC / group).glob("*.yaml"))
         if not DNS_LABEL.match(group) or not sources:
@@ -196,7 +200,9 @@ def write_crds_chart(chart_dir: Path, out_dir: Path, parsed: Mapping[str, Any] |
         texts = documents[group] = {}
         for source in sorted(sources, key=lambda path: path.stem):  # Go ranges over a map in key order
             known = parsed.get(f"{group}/{source.name}") if parsed else None
-            texts[source.stem] = _crd_json(source, known).decode("utf-8")
+            crd_name, text = _crd_json(source, known)
+            texts[source.stem] = text.decode("utf-8")
+            listed.append((crd_name, group, condition))
         loop = (
             f"{{{{- range $_, $text := index .Values.{_DOCUMENTS_VALUE} {go_string(group)} }}}}\n"
             "---\n{{ $text }}\n{{- end }}\n"
@@ -248,9 +254,109 @@ def write_crds_chart(chart_dir: Path, out_dir: Path, parsed: Mapping[str, Any] |
         ).encode("utf-8")
     if _DOCUMENTS_VALUE in values:
         raise EmitError(f"{chart_dir / 'release.yaml'}: value {_DOCUMENTS_VALUE!r} collides with a condition")
+    files["values.schema.json"] = (json.dumps(_schema(values), indent=2) + "\n").encode("utf-8")
+    files["README.md"] = _readme(chart_yaml, meta["name"], listed, spec.extra_namespaces, values).encode("utf-8")
+    files["templates/NOTES.txt"] = _notes(meta["name"], listed, chart_dir).encode("utf-8")
     values[_DOCUMENTS_VALUE] = documents
     files["values.yaml"] = _values_text(name, values).encode("utf-8")
     from extractor.emit.chart import write_chart_files  # not at import: crds_chart_name/crds_of need no Jinja2
 
     write_chart_files(out_dir, files)
     return True
+
+
+def _schema(values: dict[str, Any]) -> dict[str, Any]:
+    """values.schema.json: ``values`` (createNamespaces and the condition values, booleans) closed at
+    every level, ``global`` (what a parent chart passes) open, ``crdDocuments`` strings by group
+    and name."""
+
+    def node(value: Any) -> dict[str, Any]:
+        if isinstance(value, dict):
+            return {"type": "object", "additionalProperties": False,
+                    "properties": {key: node(item) for key, item in value.items()}}
+        return {"type": "boolean"} if isinstance(value, bool) else {}
+
+    schema = node(values)
+    properties = schema["properties"]
+    if _NAMESPACES_VALUE in properties:
+        properties[_NAMESPACES_VALUE]["description"] = "Create the operand namespaces (kept on uninstall)."
+    properties["global"] = {"type": "object", "description": "Values a parent chart passes (not read)."}
+    properties[_DOCUMENTS_VALUE] = {
+        "type": "object", "description": "Generated: each CRD as compact JSON text, by presync group and file name.",
+        "additionalProperties": {"type": "object", "additionalProperties": {"type": "string"}},
+    }
+    return {"$schema": "http://json-schema.org/draft-07/schema#", **schema}
+
+
+def _leaves(tree: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for key, value in tree.items():
+        out += _leaves(value, f"{prefix}{key}.") if isinstance(value, dict) else [(f"{prefix}{key}", value)]
+    return out
+
+
+def _readme(meta: dict[str, Any], chart: str, crds: list[tuple[str, str, str | None]],
+            namespaces: tuple[str, ...], values: dict[str, Any]) -> str:
+    """README.md of the companion chart whose Chart.yaml is ``meta`` (names are DNS names: no
+    Markdown to escape; its version line is the one :func:`extractor.emit.chart.set_chart_version`
+    rewrites)."""
+    from extractor.emit.readme import version_line
+
+    name = meta["name"]
+    out = [
+        f"# {name}", "", version_line(str(meta.get("version")), str(meta.get("appVersion"))), "",
+        f"The CustomResourceDefinitions of the `{chart}` chart, for plain Helm, Argo CD and Flux. Generated",
+        "by bundle-extract: do not edit; regenerate the charts instead (`make update-bundle`).", "",
+        "## What the chart installs", "",
+        f"{len(crds)} CustomResourceDefinitions, each annotated `helm.sh/resource-policy: keep`: `helm uninstall`",
+        "leaves them, and with them every custom resource, in place.", "",
+        "| CRD | Presync group | Installed |", "|-----|---------------|-----------|",
+    ]
+    out += [f"| `{crd}` | `{group}` | {f'when `{condition}`' if condition else 'always'} |"
+            for crd, group, condition in crds]
+    if namespaces:
+        out += ["", "The operand namespaces " + ", ".join(f"`{n}`" for n in namespaces)
+                + " when `createNamespaces` is true (kept on uninstall too)."]
+    out += [
+        "", "## Installing", "",
+        f"Install this chart first and wait until its CRDs are Established, then the `{chart}` chart:", "", "```sh",
+        f"helm upgrade --install {name} ./charts/{name} --namespace <namespace> --create-namespace --wait",
+        f"helm upgrade --install {chart} ./charts/{chart} --namespace <namespace>", "```", "",
+        f"- Argo CD: an Application for `{name}` in an earlier sync wave than the one for `{chart}`, with the sync",
+        "  option `ServerSideApply=true` (large CRDs exceed client-side apply's annotation limit).",
+        f"- Flux: the HelmRelease of `{chart}` has `dependsOn` this one's.",
+        "- The generated helmfile does not use this chart: its presync hooks apply the same CRDs server-side.", "",
+        "## Values", "", "| Key | Type | Default | Description |", "|-----|------|---------|-------------|",
+    ]
+    for path, default in _leaves(values):
+        if path == _NAMESPACES_VALUE:
+            out.append(f"| `{path}` | bool | `{str(default).lower()}` | Create the operand namespaces. |")
+        else:
+            out.append(f"| `{path}` | bool | `{str(default).lower()}` | The `{chart}` chart's value of the same path "
+                       "(default as in the helmfile): the groups whose condition reads it follow it. |")
+    out.append(f"| `{_DOCUMENTS_VALUE}` | object | the CRDs | Generated: each CRD as compact JSON text, "
+               "by presync group and file name. Not meant to be set. |")
+    return "\n".join(out) + "\n"
+
+
+def _notes(chart: str, crds: list[tuple[str, str, str | None]], chart_dir: Path) -> str:
+    """templates/NOTES.txt: what was installed, a ``kubectl wait`` per presync group (inside its
+    condition), the next step (CRD and chart names are DNS names: no template text to escape)."""
+    out = [
+        "{{- /* Generated by bundle-extract. */ -}}",
+        f"The CustomResourceDefinitions of the {chart} chart are installed (release {{{{ .Release.Name }}}},",
+        "kept on uninstall). See that they are Established:",
+        "",
+    ]
+    groups: dict[tuple[str, str | None], list[str]] = {}
+    for crd, group, condition in crds:
+        groups.setdefault((group, condition), []).append(crd)
+    for (group, condition), names in groups.items():
+        wait = "  kubectl wait --for condition=Established --timeout=2m " + " ".join(f"crd/{n}" for n in names)
+        if condition is None:
+            out.append(wait)
+        else:
+            where = f"{chart_dir / 'release.yaml'}: presync group {group!r}"
+            out += [f"{{{{- if {_condition_expr(condition, where)} }}}}", wait, "{{- end }}"]
+    out += ["", f"Next, install the {chart} chart."]
+    return "\n".join(out) + "\n"

@@ -8,6 +8,7 @@ condition, operand namespaces. The real bundles go through it in tests/pipeline/
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from extractor.draft import ReleaseSpec
 from extractor.emit.crds_chart import CRDS_OF_ANNOTATION, crd_names, crds_of, write_crds_chart
 from extractor.errors import EmitError
 from tests.support.project import docs, helm, tree
+from tests.support.tools import require_tool
 
 HELMS = ["helm", "helm4"]
 
@@ -138,7 +140,7 @@ def test_chart_yaml_names_its_chart_and_keeps_the_version(tmp_path: Path) -> Non
     assert crd_names(tmp_path / "widgets") == ["gadgets.example.com", "widgets.example.com"]
     # no template holds the CRD text: it is in values.yaml, output as it is
     assert sorted(p.relative_to(out).as_posix() for p in (out / "templates").iterdir()) == [
-        "templates/crds.yaml", "templates/namespaces.yaml"]
+        "templates/NOTES.txt", "templates/crds.yaml", "templates/namespaces.yaml"]
     assert "Release" not in (out / "templates" / "crds.yaml").read_text()
 
 
@@ -199,3 +201,35 @@ def test_generated_companions_lint_strict(project: Path, binary: str) -> None:
     for name in ["cert-manager-operator", "sail-operator", "lws-operator"]:
         proc = helm(binary, "lint", "--strict", str(project / "charts" / f"{name}-crds"))
         assert "0 chart(s) failed" in proc.stdout and "[WARNING]" not in proc.stdout and "[ERROR]" not in proc.stdout
+
+
+@pytest.mark.parametrize("binary", HELMS)
+def test_schema_refuses_typos_and_accepts_the_values(binary: str, tmp_path: Path) -> None:
+    out = tmp_path / "widgets-crds"
+    write_crds_chart(_chart(tmp_path), out)
+    for typo in ("createNamespace=false", "openshift.enable=true", "openshift.enabled=yes-please"):
+        proc = subprocess.run([str(require_tool(binary)), "template", "rel", str(out), "--set", typo],
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert proc.returncode != 0 and "schema" in proc.stderr.lower(), (typo, proc.stderr)
+    names = {o["metadata"]["name"] for o in _render(binary, out, "--set", "openshift.enabled=true", "--set",
+                                                    "createNamespaces=true", "--set", "global.anything=1")}
+    assert names == {"widgets.example.com", "operands"}
+
+
+def test_readme_and_notes_name_every_crd(tmp_path: Path) -> None:
+    out = tmp_path / "widgets-crds"
+    write_crds_chart(_chart(tmp_path), out)
+    readme = (out / "README.md").read_text()
+    assert readme.startswith("# widgets-crds\n\n**Version:** 1.2.3-rev.4 · **Type:** application · "
+                             "**AppVersion:** 1.2.3\n")
+    assert "| `widgets.example.com` | `bundle` | always |" in readme
+    assert "| `gadgets.example.com` | `stubs` | when `!openshift.enabled` |" in readme
+    assert "| `openshift.enabled` | bool | `false` |" in readme and "| `createNamespaces` | bool | `true` |" in readme
+    assert "helm upgrade --install widgets-crds ./charts/widgets-crds" in readme and "`operands`" in readme
+    for openshift, expected in (("false", True), ("true", False)):
+        proc = helm("helm4", "install", "rel", str(out), "--dry-run=client", "--namespace", "ns",
+                    "--set", f"openshift.enabled={openshift}")
+        notes = proc.stdout.split("NOTES:\n", 1)[1]
+        assert "kubectl wait --for condition=Established --timeout=2m crd/widgets.example.com" in notes
+        assert ("crd/gadgets.example.com" in notes) is expected
+        assert "release rel," in notes and "Next, install the widgets chart." in notes and "{{" not in notes

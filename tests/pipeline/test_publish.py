@@ -58,8 +58,8 @@ def test_package_is_byte_identical_across_runs_and_helm_versions(project: Path, 
         members = tar.getmembers()
     assert {m.mtime for m in members} == {0} and {(m.uid, m.gid, m.uname, m.gname) for m in members} == {(0, 0, "", "")}
     names = [m.name for m in members]
-    assert sorted(names) == ["sail-operator-crds/Chart.yaml", "sail-operator-crds/templates/crds.yaml",
-                             "sail-operator-crds/values.yaml"]  # the CRD texts are values
+    assert sorted(names) == [f"sail-operator-crds/{rel}" for rel in (
+        "Chart.yaml", "README.md", "templates/NOTES.txt", "templates/crds.yaml", "values.schema.json", "values.yaml")]
     # the main chart's package leaves presync/ and release.yaml out (its .helmignore)
     with tarfile.open(tmp_path / "a" / f"sail-operator-{_version(project, 'sail-operator')}.tgz") as tar:
         assert not [n for n in tar.getnames() if "/presync/" in n or n.endswith("/release.yaml")]
