@@ -129,10 +129,14 @@ def test_update_one_bundle_to_a_new_version(project: Path, seeded_registry: Seed
     changed = {path for path in before.keys() | after.keys() if before.get(path) != after.get(path)}
     assert changed, "nothing changed"
     allowed = ("bundles.yaml", "bundles.lock.yaml", "helmfile.yaml.gotmpl")
-    assert all(p.startswith("charts/sail-operator/") or p in allowed for p in changed
-               if p != "charts/sail-operator-crds/Chart.yaml"), changed
-    # the companion CRD chart moves its version with the chart; its CRDs are the same
-    assert "charts/sail-operator-crds/Chart.yaml" in changed
+    companion = {"charts/sail-operator-crds/Chart.yaml", "charts/sail-operator-crds/README.md"}
+    assert all(p.startswith("charts/sail-operator/") or p in allowed for p in changed - companion), changed
+    # the companion CRD chart moves its version (Chart.yaml, README's version line) with the chart;
+    # its CRDs are the same
+    assert companion <= changed
+    old_readme, new_readme = (t["charts/sail-operator-crds/README.md"].decode().splitlines() for t in (before, after))
+    readme = [a for a, b in zip(old_readme, new_readme, strict=True) if a != b]
+    assert len(readme) == 1 and readme[0].startswith("**Version:** 3.2.1-rev.1 "), readme
     chart = yamlio.load((copy / "charts/sail-operator/Chart.yaml").read_text())
     # same CSV version, new bundle digest: the chart content changed, so its version moves
     assert (chart["appVersion"], chart["version"]) == ("3.2.1", "3.2.1-rev.2")
