@@ -366,9 +366,11 @@ def _catalog_keys(where: str, raw: dict[str, Any]) -> bool:
 
 def _read_text(path: Path) -> str:
     """The text of bundles.yaml; :class:`ConfigError` naming ``path`` when it is missing,
-    unreadable or not UTF-8."""
+    unreadable, past :data:`extractor.files.MAX_PROJECT_FILE_BYTES` or not UTF-8."""
+    from extractor.files import read_bounded
+
     try:
-        return path.read_text(encoding="utf-8")
+        return read_bounded(path).decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     except UnicodeDecodeError as exc:

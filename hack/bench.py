@@ -36,6 +36,9 @@ from extractor.demo.push import push_bundle_image  # noqa: E402
 from extractor.demo.run import SAMPLE_BUNDLES  # noqa: E402
 from extractor.pipeline import generate  # noqa: E402
 
+CHILD_TIMEOUT = 600
+"""Seconds a measured child process may run (a hung one stops the benchmark with an error)."""
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -121,7 +124,7 @@ def _catalog_figures(tmp: Path, host: str, packages: int, runs: int) -> list[str
 
     def child(catalog: str, cache: Path) -> dict[str, Any]:
         proc = subprocess.run([sys.executable, __file__, "--catalog-child", catalog, str(cache), package],
-                              check=True, capture_output=True, text=True)
+                              check=True, capture_output=True, text=True, timeout=CHILD_TIMEOUT)
         result: dict[str, Any] = json.loads(proc.stdout)
         return result
 
@@ -163,7 +166,7 @@ def _diff_times(tmp: Path, bundles_dir: Path, runs: int, url_mirrors: Any) -> li
     for _ in range(runs):
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "extractor", "diff", str(projects[0]), str(projects[1])],
-                       check=True, capture_output=True, cwd=tmp)
+                       check=True, capture_output=True, cwd=tmp, timeout=CHILD_TIMEOUT)
         times.append(time.perf_counter() - start)
     return times
 

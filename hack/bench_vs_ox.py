@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,10 @@ class Sample:
     max_rss_kib: int
 
 
+MEASURE_TIMEOUT = 600.0
+"""Seconds one measured process may run before it is killed."""
+
+
 def measure(cmd: Sequence[str], env: dict[str, str] | None = None, cwd: Path | None = None,
             check: bool = True) -> Sample:
     """Run ``cmd`` to completion; wall seconds and the process's peak RSS (KiB). ``check``: a failure
@@ -55,7 +60,12 @@ def measure(cmd: Sequence[str], env: dict[str, str] | None = None, cwd: Path | N
     with tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=cwd)
-        _, status, usage = os.wait4(proc.pid, 0)
+        watchdog = threading.Timer(MEASURE_TIMEOUT, proc.kill)  # a hung run ends (and fails) the benchmark
+        watchdog.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            watchdog.cancel()
         elapsed = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         if check and proc.returncode != 0:
@@ -102,11 +112,11 @@ def venv_tool(tmp: Path) -> Path:
     if not tool.exists():
         for old in tools.glob("bench-venv-*"):
             shutil.rmtree(old, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=MEASURE_TIMEOUT)
         python = str(venv / "bin/python")
         subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", str(ROOT)], check=True,
-                       cwd=tmp)
-        subprocess.run([python, "-m", "compileall", "-q", str(venv)], check=True)
+                       cwd=tmp, timeout=MEASURE_TIMEOUT)
+        subprocess.run([python, "-m", "compileall", "-q", str(venv)], check=True, timeout=MEASURE_TIMEOUT)
     return tool
 
 

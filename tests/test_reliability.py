@@ -453,6 +453,21 @@ def _(c: Context) -> list[str]:
     return update(c)
 
 
+@case("config-too-large", "bundles.yaml: larger than 16777216 bytes")
+def _(c: Context) -> list[str]:
+    with (c.project / "bundles.yaml").open("wb") as handle:  # sparse: 16 MiB + 1 without writing them
+        handle.truncate(16 * 1024 * 1024 + 1)
+    return update(c)
+
+
+@case("lock-too-large", "bundles.lock.yaml: larger than 16777216 bytes")
+def _(c: Context) -> list[str]:
+    c.config([entry(c, "a")])
+    with (c.project / "bundles.lock.yaml").open("wb") as handle:
+        handle.truncate(16 * 1024 * 1024 + 1)
+    return update(c)
+
+
 @case("config-not-a-mapping", "expected a top-level 'bundles:' list")
 def _(c: Context) -> list[str]:
     c.config("- a\n- b\n")

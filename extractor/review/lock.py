@@ -56,6 +56,7 @@ import yaml
 
 from extractor import __version__, yamlio
 from extractor.errors import ConfigError
+from extractor.files import read_bounded
 
 __all__ = [
     "GENERATOR",
@@ -249,12 +250,13 @@ def _helmfile(raw: Any, where: str) -> HelmfileLock:
 def read_lock(path: Path) -> Lock:
     """Parse the lock at ``path``; an empty :class:`Lock` when the file does not exist.
 
-    Raises :class:`ConfigError` naming the file and the entry for anything malformed, an unknown
+    Raises :class:`ConfigError` naming the file and the entry for anything malformed (or a file
+    past :data:`extractor.files.MAX_PROJECT_FILE_BYTES`), an unknown
     ``lockVersion``, a duplicate entry or an entry (or the ``helmfile:`` record) whose checksum does
     not match (hand edits).
     """
     try:
-        text = path.read_bytes()
+        text = read_bounded(path)
     except FileNotFoundError:
         return Lock({})
     except OSError as exc:
