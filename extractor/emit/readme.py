@@ -23,7 +23,7 @@ from extractor.draft import ChartDraft
 from extractor.draft.gotemplate import escape_template_text
 from extractor.emit.chartmeta import min_kube_version, owned_crds
 
-__all__ = ["render_notes", "render_readme", "version_line"]
+__all__ = ["md_code", "render_notes", "render_readme", "version_line"]
 
 _CREATE = re.compile(r"^\.Values\.([A-Za-z][A-Za-z0-9]*)\.create$")
 _CERT_MANAGER_GROUPS = ("cert-manager.io", "acme.cert-manager.io")
@@ -86,7 +86,8 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
-def _code(text: str) -> str:
+def md_code(text: str) -> str:
+    """``text`` as a Markdown code span that fits a table cell (backticks and ``|`` kept as text)."""
     fence = "``" if "`" in text else "`"
     pad = " " if "`" in text else ""
     return f"{fence}{pad}{_cell(text)}{pad}{fence}"
@@ -120,9 +121,9 @@ def _values_table(draft: ChartDraft) -> list[str]:
     lines = ["| Key | Type | Default | Description |", "|-----|------|---------|-------------|"]
     for path, value in _value_rows(draft.values, draft.value_docs):
         shown = json.dumps(value, ensure_ascii=False, sort_keys=False)
-        default = _code(shown) if len(shown) <= _MAX_DEFAULT else "see `values.yaml`"
+        default = md_code(shown) if len(shown) <= _MAX_DEFAULT else "see `values.yaml`"
         doc = _cell(draft.value_docs.get(path, ""))
-        lines.append(f"| {_code(path)} | {_type(value)} | {default} | {doc} |")
+        lines.append(f"| {md_code(path)} | {_type(value)} | {default} | {doc} |")
     return lines
 
 
@@ -131,7 +132,7 @@ def _crd_lines(draft: ChartDraft) -> list[str]:
     for crd in sorted(draft.crds, key=lambda c: (c.group, c.name)):
         versions = ", ".join(crd.versions) if crd.versions else "see the file"
         gate = f" (only when the helmfile value `{crd.condition}` is true)" if crd.condition else ""
-        lines.append(f"| `{crd.name}` | {versions} | `presync/{crd.group}/{crd.filename}`{gate} |")
+        lines.append(f"| {md_code(crd.name)} | {versions} | `presync/{crd.group}/{crd.filename}`{gate} |")
     return lines
 
 

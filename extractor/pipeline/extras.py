@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from extractor.acquire import AcquireOptions
 from extractor.acquire.urls import MAX_URL_BYTES, fetch_url
 from extractor.errors import BundleError, ConfigError, ExtractorError
+from extractor.files import read_bounded
 from extractor.model import KubeObject, Manifests
 
 if TYPE_CHECKING:  # bundle loading and patching load when a chart is built, not to read its inputs
@@ -44,13 +45,9 @@ def _read_file(path: Path, where: str) -> bytes:
     if not path.is_file():
         raise ConfigError(f"{where}: not a regular file")
     try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
+        return read_bounded(path, MAX_FILE_BYTES, where=where)
     except OSError as exc:
         raise ConfigError(f"{where}: cannot read ({exc.strerror})") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise ConfigError(f"{where}: larger than {MAX_FILE_BYTES} bytes")
-    return data
 
 
 def _path_files(entry: BundleEntry, index: int, rel: str) -> list[ExtraFile]:

@@ -233,3 +233,18 @@ def test_readme_and_notes_name_every_crd(tmp_path: Path) -> None:
         assert "kubectl wait --for condition=Established --timeout=2m crd/widgets.example.com" in notes
         assert ("crd/gadgets.example.com" in notes) is expected
         assert "release rel," in notes and "Next, install the widgets chart." in notes and "{{" not in notes
+
+
+def test_template_text_in_a_crd_name_stays_text(tmp_path: Path) -> None:
+    """A CRD name is bundle text: in NOTES.txt (a template) it comes out as it is, and in the README
+    (a table) it stays in its cell."""
+    chart = _chart(tmp_path)
+    hostile = "w{{ .Release.Name }}|x.example.com"
+    crd = yamlio.load(WIDGET_CRD.encode())
+    crd["metadata"]["name"] = hostile
+    (chart / "presync" / "bundle" / "widgets.example.com.yaml").write_text(yamlio.dump(crd))
+    out = tmp_path / "widgets-crds"
+    write_crds_chart(chart, out)
+    notes = helm("helm4", "install", "rel", str(out), "--dry-run=client", "--namespace", "ns").stdout
+    assert f"crd/{hostile}" in notes.split("NOTES:\n", 1)[1]
+    assert "| `w{{ .Release.Name }}\\|x.example.com` | `bundle` | always |" in (out / "README.md").read_text()
