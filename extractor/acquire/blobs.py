@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 from pathlib import Path
 
 from extractor.acquire.manifests import DIGEST_RE
@@ -18,6 +17,16 @@ from extractor.acquire.reference import Reference
 from extractor.errors import AcquireError
 
 __all__ = ["BlobCache"]
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """True when ``path`` is a regular file whose content is exactly ``data`` (read at most
+    ``len(data) + 1`` bytes); any error reading it is ``False``."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(len(data) + 1) == data
+    except OSError:
+        return False
 
 
 class BlobCache:
@@ -48,9 +57,14 @@ class BlobCache:
         return path
 
     def put_bytes(self, digest: str, data: bytes) -> Path:
-        """Store ``data`` (already verified to be ``digest``) atomically; return its path."""
+        """Store ``data`` (already verified to be ``digest``) atomically; return its path. An entry
+        already holding exactly ``data`` is left as it is."""
         path = self.path(digest)
+        if _holds(path, data):
+            return path
         path.parent.mkdir(parents=True, exist_ok=True)
+        import tempfile  # here: a run whose manifests are all cached writes no file
+
         fd, tmp = tempfile.mkstemp(prefix=".partial-", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as out:
@@ -66,9 +80,14 @@ class BlobCache:
         return self.root / "tags" / ref.registry / ref.repository / (ref.tag or "latest")
 
     def record_tag(self, ref: Reference, digest: str) -> None:
-        """Remember (atomically) that ``ref``'s tag resolved to ``digest``."""
+        """Remember (atomically) that ``ref``'s tag resolved to ``digest`` (a record that says so
+        already is left as it is)."""
         path = self.tag_path(ref)
+        if _holds(path, (digest + "\n").encode("ascii")):
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
+        import tempfile
+
         fd, tmp = tempfile.mkstemp(prefix=".partial-", dir=path.parent)
         try:
             with os.fdopen(fd, "w", encoding="ascii") as out:

@@ -19,7 +19,6 @@ import contextlib
 import hashlib
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -249,6 +248,8 @@ class RegistryClient:
         url = f"{self._transport.base(ref.api_host)}/v2/{ref.repository}/blobs/{digest}"
         dest.parent.mkdir(parents=True, exist_ok=True)
         response = self._request("GET", url, label=str(ref), ref=ref, stream=True, follow=True)
+        import tempfile  # here: resolving a tag (a no-op update-bundle) downloads no blob
+
         fd, tmp_name = tempfile.mkstemp(prefix=".partial-", dir=dest.parent)
         tmp = Path(tmp_name)
         out = os.fdopen(fd, "wb")

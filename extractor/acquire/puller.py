@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import contextlib
-import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +51,8 @@ def pulling(puller: Puller, requested: Reference, pulled: Reference, dest: Path)
     """Around a pull of ``pulled`` (``requested`` after mirroring) into ``dest``: on any error
     ``dest`` is removed and an :class:`AcquireError` names the requested reference and the mirror
     it came from; the puller is closed either way."""
+    import shutil  # here: resolving tags (a no-op update-bundle) pulls nothing
+
     try:
         yield
     except AcquireError as exc:

@@ -3,7 +3,6 @@ so that options can be built without loading the HTTP client."""
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 
 __all__ = ["RETRY_STATUSES", "RetryPolicy"]
@@ -35,4 +34,6 @@ class RetryPolicy:
         if retry_after is not None:
             return max(retry_after, 0.0)
         base: float = min(self.backoff * 2.0 ** (attempt - 1), self.max_delay)
+        import random  # only once a request is retried
+
         return base * (1 + random.random() / 10)

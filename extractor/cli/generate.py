@@ -41,16 +41,15 @@ def update_bundle_command(
     All or nothing: when an entry fails, every failing entry is reported (one line each) and
     nothing is written, unless --keep-going.
     """
-    import tempfile
-
     from extractor.pipeline import update_bundle
 
     root = root or config_path.resolve().parent
-    with tempfile.TemporaryDirectory(prefix="bundle-extract-") as tmp:
-        result = update_bundle(
-            config_path, root, make_acquire_options(params, Path(tmp)), bundle=bundle, version=version,
-            keep_going=keep_going, strict_images=strict_images,
-        )
+    # no work directory: bundles are unpacked in the output's staging directory, made only when
+    # something is pulled (a no-op run creates no directory at all)
+    result = update_bundle(
+        config_path, root, make_acquire_options(params, None), bundle=bundle, version=version,
+        keep_going=keep_going, strict_images=strict_images,
+    )
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     for note in result.notes:

@@ -1,7 +1,8 @@
 """The chart draft: data that render produces, post-processors transform and emitters write.
 
 In: the rendered objects (:class:`extractor.model.Manifests`) and the bundle's CRD bytes. Out: a
-:class:`ChartDraft` (templates, values, CRD files, hooks) and, once written, a :class:`ReleaseSpec`.
+:class:`ChartDraft` (templates, values, CRD files, hooks; :mod:`extractor.draft.chart`) and, once written, a
+:class:`ReleaseSpec` (:mod:`extractor.draft.release`).
 Go-template nodes (:mod:`extractor.draft.gotemplate`) are part of this data: post-processors put
 them into objects, the chart writer serialises them. Nothing here writes files or knows about
 Helm's command line; this package sits below :mod:`postprocess` and above :mod:`extractor.render`.
@@ -9,6 +10,31 @@ Helm's command line; this package sits below :mod:`postprocess` and above :mod:`
 
 from __future__ import annotations
 
-from extractor.draft.chart import ChartDraft, CRDFile, Hook, ImageUse, ReleaseSpec, Template
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from extractor.draft.chart import ChartDraft, CRDFile, Template
+    from extractor.draft.release import Hook, ImageUse, ReleaseSpec
+
+_EXPORTS = {
+    "ChartDraft": "chart",
+    "CRDFile": "chart",
+    "Template": "chart",
+    "Hook": "release",
+    "ImageUse": "release",
+    "ReleaseSpec": "release",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Load the submodule that defines ``name`` on first use: reading ``release.yaml`` files (the
+    helmfile, a no-op ``update-bundle``) needs only :mod:`extractor.draft.release`, not the draft model."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
 
 __all__ = ["CRDFile", "ChartDraft", "Hook", "ImageUse", "ReleaseSpec", "Template"]

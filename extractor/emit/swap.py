@@ -10,20 +10,24 @@ is ever written next to the outputs (no ``.old`` siblings that a crash could lea
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from extractor.errors import EmitError
 
-__all__ = ["staging_dir", "swap_in"]
+if TYPE_CHECKING:
+    import tempfile
+
+__all__ = ["LazyStaging", "staging_dir", "swap_in"]
 
 
 def staging_dir(root: Path, prefix: str = ".bundle-extract-") -> tempfile.TemporaryDirectory[str]:
     """Create ``root`` if needed and a private staging directory inside it (same filesystem as the
     outputs, so :func:`swap_in` renames are atomic); use it as a context manager. Raises
     :class:`EmitError` naming ``root`` when either cannot be created."""
+    import tempfile  # here, not at import: a no-op run (see LazyStaging) needs none of it
+
     try:
         root.mkdir(parents=True, exist_ok=True)
         return tempfile.TemporaryDirectory(prefix=prefix, dir=root)
@@ -31,8 +35,45 @@ def staging_dir(root: Path, prefix: str = ".bundle-extract-") -> tempfile.Tempor
         raise EmitError(f"{root}: cannot write the output here: {exc.strerror}") from None
 
 
+class LazyStaging:
+    """A private staging directory inside ``root``, like :func:`staging_dir`, made on the first use
+    of :attr:`path`: a run that has nothing to write (a no-op ``update-bundle``) creates no directory.
+    Use it as a context manager; on exit the directory, if it was made, is removed."""
+
+    def __init__(self, root: Path, prefix: str = ".bundle-extract-") -> None:
+        self.root = root
+        self.prefix = prefix
+        self._path: Path | None = None
+
+    @property
+    def path(self) -> Path:
+        """The staging directory (made now if needed). Raises :class:`EmitError` naming ``root``
+        when it cannot be created."""
+        if self._path is None:
+            import tempfile
+
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+                self._path = Path(tempfile.mkdtemp(prefix=self.prefix, dir=self.root))
+            except OSError as exc:
+                raise EmitError(f"{self.root}: cannot write the output here: {exc.strerror}") from None
+        return self._path
+
+    def __enter__(self) -> LazyStaging:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._path is not None:
+            import shutil
+
+            shutil.rmtree(self._path, ignore_errors=True)
+            self._path = None
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
+        import shutil
+
         shutil.rmtree(path)
     else:
         path.unlink(missing_ok=True)

@@ -25,11 +25,11 @@ from extractor.acquire import AcquireOptions
 from extractor.acquire.urls import MAX_URL_BYTES, fetch_url
 from extractor.errors import BundleError, ConfigError, ExtractorError
 from extractor.files import read_bounded
-from extractor.model import KubeObject, Manifests
 
 if TYPE_CHECKING:  # bundle loading and patching load when a chart is built, not to read its inputs
     from extractor.bundle.extra import ExtraFile
     from extractor.config import BundleEntry
+    from extractor.model import KubeObject, Manifests
 
 __all__ = ["MAX_FILES", "MAX_FILE_BYTES", "apply_entry_changes", "extra_digest", "extra_inputs_digest",
            "read_extra_files"]

@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from extractor.acquire import AcquireOptions, Resolved, acquire, make_puller, resolve
+from extractor.acquire import AcquireOptions, Resolved, acquire, is_bundle_directory, make_puller, resolve
 from extractor.acquire.reference import Reference
 from extractor.config import BundleEntry, ProjectConfig, entry_version_text, load_config
-from extractor.emit.swap import staging_dir, swap_in
+from extractor.emit.swap import LazyStaging, staging_dir, swap_in
 from extractor.errors import ConfigError, EmitError, EntriesError, ExtractorError
 from extractor.model import BundleSource
 from extractor.pipeline.catalogs import resolve_catalog_entries, with_catalog_locks
@@ -212,7 +212,7 @@ class _Job:
     """What every entry's work shares (inherited by forked workers, never pickled)."""
 
     root: Path
-    staging: Path
+    staging: LazyStaging
     acquire_options: AcquireOptions
     lock: Lock
     pins: dict[str, str]
@@ -316,14 +316,18 @@ def _process_entry(job: _Job, plan: _Plan, pullers: _Pullers | None = None) -> _
         puller = pullers.get() if pullers is not None else None
         # resolved in the parent (and found changed): pull exactly that digest
         pin = plan.resolved.digest if plan.resolved is not None else job.pins.get(entry.name)
-        source, digest = _acquire(entry, job.acquire_options, pin, puller)
+        options = job.acquire_options
+        if options.work_dir is None and not is_bundle_directory(entry.reference):
+            # an image or archive is unpacked in the staging directory, removed with it
+            options = dataclasses.replace(options, work_dir=job.staging.path / "unpacked")
+        source, digest = _acquire(entry, options, pin, puller)
         outcome.digest = source.digest
         extra_files = read_extra_files(entry, job.acquire_options)  # extraManifests: files, fetched URLs
         inputs = inputs_fingerprint(_entry_data(entry), digest, source.image, extra_digest(extra_files))
         if plan.resolved is None and _unchanged(job, entry, inputs):
             outcome.spec = read_release_spec(job.root, entry)  # nothing changed since the lock
             return outcome
-        staged = job.staging / CHARTS_DIR / entry.name
+        staged = job.staging.path / CHARTS_DIR / entry.name
         outcome.spec, outcome.lock_entry = _build(entry, source, digest, staged, locked,
                                                   job.revisions.get(entry.name), outcome.warnings, inputs,
                                                   outcome.notes, extra_files)
@@ -384,6 +388,7 @@ def _run_entries(job: _Job, entries: list[BundleEntry]) -> list[_Outcome]:
             from concurrent.futures import ProcessPoolExecutor
 
             pullers.close()  # a forked worker makes its own: connections are not shared across processes
+            _ = job.staging.path  # made before the fork: every worker stages into this one directory
             _WORKER_JOB = (job, plans)
             try:
                 context = multiprocessing.get_context("fork")
@@ -446,7 +451,7 @@ def _helmfile(specs: Sequence[ReleaseSpec], environments: Mapping[str, str | Non
     """The helmfile text to write (``None``: ``current`` is what ``specs`` and ``environments`` render,
     as the lock's ``helmfile:`` record shows, and stays as it is) and the record for the lock."""
     inputs = helmfile_fingerprint({"environments": list(environments.items()),
-                                   "releases": [dataclasses.asdict(spec) for spec in specs]})
+                                   "releases": list(specs)})
     if (locked is not None and locked.inputs == inputs and current.is_file()
             and "sha256:" + hashlib.sha256(current.read_bytes()).hexdigest() == locked.file):
         return None, locked
@@ -476,6 +481,8 @@ def generate(
     ``root``: directory receiving ``charts/<name>/``, ``helmfile.yaml.gotmpl`` and, unless
     ``lock_file`` names another place, ``bundles.lock.yaml`` (the lock describes the charts it sits
     beside; by default ``root`` is bundles.yaml's directory).
+    ``acquire_options.work_dir`` ``None``: pulled bundles are unpacked inside the staging directory
+    (under ``root``, removed at the end; a run that pulls nothing creates no directory).
     ``versions``: per-entry version overrides (``make update-bundle VERSION=...``). ``pins``: per
     entry, a locked digest to pull instead of resolving its tag; ``revisions``: chart revisions to
     use as they are (both for ``verify``). ``extra_files``: ``(path, text)`` pairs written in the
@@ -505,8 +512,7 @@ def generate(
     _check_entries(config, selected, set() if pins else _options_locked(todo, lock))
     _check_companion_names(config)
     charts_root = root / CHARTS_DIR
-    with staging_dir(root) as tmp:
-        staging = Path(tmp)
+    with LazyStaging(root) as staging:  # made only when something is built or written
         specs: dict[str, ReleaseSpec] = {}
         digests: dict[str, str | None] = {}
         rebuilt: list[str] = []
@@ -553,8 +559,8 @@ def generate(
                                                  job.lock.helmfile)
         if not pins or job.lock.helmfile is not None:  # verify: an older lock stays as it was
             lock = lock.with_helmfile(helmfile_lock)
-        moves: list[tuple[Path | None, Path]] = [(staging / CHARTS_DIR / n, charts_root / n) for n in rebuilt]
-        moves += [_crds_move(staging / CHARTS_DIR / n, charts_root / n) for n in rebuilt]
+        moves: list[tuple[Path | None, Path]] = [(staging.path / CHARTS_DIR / n, charts_root / n) for n in rebuilt]
+        moves += [_crds_move(staging.path / CHARTS_DIR / n, charts_root / n) for n in rebuilt]
         names = [e.name for e in config.bundles]
         if only is None:
             lock = lock.only(names)
@@ -569,11 +575,12 @@ def generate(
         for index, (path, text) in enumerate(outputs):
             if path.is_file() and path.read_text(encoding="utf-8") == text:
                 continue  # unchanged: not rewritten
-            staged_file = staging / f"output-{index}"
+            staged_file = staging.path / f"output-{index}"
             staged_file.write_text(text, encoding="utf-8")
             moves.append((staged_file, path))
         # everything is rendered: swap it all into place at once
-        swap_in(moves, staging / "previous")
+        if moves:
+            swap_in(moves, staging.path / "previous")
         if failed:
             raise EntriesError(failed)
     return GenerateResult(

@@ -43,6 +43,7 @@ tool that changes no output changes no file. Chart versions: see :func:`extracto
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -349,11 +350,21 @@ def inputs_fingerprint(
     return "sha256:" + hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _fields_or_text(value: Any) -> Any:
+    """JSON for what :func:`json.dumps` cannot encode itself: a dataclass instance as the dict of
+    its fields (what :func:`dataclasses.asdict` gives, one level at a time), anything else as text."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
+    return str(value)
+
+
 def helmfile_fingerprint(data: Any) -> str:
-    """What the helmfile is a function of: the generator's release and ``data`` (JSON-able: the
-    environments and every release spec it is rendered from, in order)."""
+    """What the helmfile is a function of: the generator's release and ``data`` (JSON-able, where
+    dataclass instances count as the dict of their fields: the environments and every release spec
+    it is rendered from, in order)."""
     payload = {"generator": GENERATOR, "helmfile": data}
-    return "sha256:" + hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    text = json.dumps(payload, sort_keys=True, default=_fields_or_text)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 def next_revision(locked: LockEntry | None, csv_version: str, files: str) -> int:

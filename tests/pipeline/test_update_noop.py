@@ -93,8 +93,13 @@ def test_a_no_op_update_pulls_no_blob_and_a_moved_tag_is_rebuilt(
     shutil.rmtree(tmp_path / "cache" / "blobs")  # a pull would fetch every manifest, layer and URL again
     work = sorted((tmp_path / "work").iterdir()) if (tmp_path / "work").is_dir() else []
 
+    tag_records = snapshot(tmp_path / "cache" / "tags")
+    root_mtime = root.stat().st_mtime_ns
     transport = CountingTransport()
     update_bundle(root / "bundles.yaml", root, opts(tmp_path, transport))
+    # no staging directory made (making and removing one changes the directory's mtime)
+    assert root.stat().st_mtime_ns == root_mtime
+    assert snapshot(tmp_path / "cache" / "tags") == tag_records != {}  # same digests: not rewritten
     # one manifest request per tag, nothing else: no blob, no manifest by digest, no URL, nothing unpacked
     assert sorted(transport.requests) == [("GET", f"{api(name)}/manifests/v1") for name in (first, second)]
     assert transport.blob_gets() == []
@@ -186,11 +191,12 @@ def test_a_no_op_update_imports_no_chart_helmfile_or_build_code(two_images: tupl
         {"name": "second", "image": second, "version": "v1", "namespace": "second"},
     ])
     script = (
-        "import json, sys\nfrom pathlib import Path\nfrom extractor.acquire import AcquireOptions\n"
+        "import sys\nat_start = set(sys.modules)\n"  # the interpreter's and site's: not the run's
+        "import json\nfrom pathlib import Path\nfrom extractor.acquire import AcquireOptions\n"
         "from extractor.pipeline import update_bundle\n"
         f"root = Path({str(root)!r})\n"
         f"update_bundle(root / 'bundles.yaml', root, AcquireOptions(cache_dir=Path({str(tmp_path / 'cache')!r})))\n"
-        "print(json.dumps(sorted(sys.modules)))\n"
+        "print(json.dumps(sorted(set(sys.modules) - at_start)))\n"
     )
 
     def loaded() -> set[str]:
@@ -201,8 +207,13 @@ def test_a_no_op_update_imports_no_chart_helmfile_or_build_code(two_images: tupl
 
     forbidden = ("jinja2", "ruamel", "postprocess", "multiprocessing", "concurrent.futures", "jq",
                  "extractor.emit.chart", "extractor.emit.helmfile", "extractor.pipeline.build",
-                 "extractor.render.filters", "extractor.bundle.loader", "extractor.acquire.layers")
+                 "extractor.render.filters", "extractor.bundle.loader", "extractor.acquire.layers",
+                 # the draft model and the loaded-bundle and render shapes; no staging or work
+                 # directory (tempfile, shutil), no retry (random)
+                 "extractor.draft.chart", "extractor.model.bundle", "extractor.model.render",
+                 "tempfile", "shutil", "random")
     cold = loaded()  # generates everything: the check can fail
-    assert {"jinja2", "extractor.emit.helmfile", "extractor.pipeline.build"} <= cold
+    assert {"jinja2", "extractor.emit.helmfile", "extractor.pipeline.build", "extractor.draft.chart",
+            "extractor.model.render"} <= cold
     noop = loaded()
     assert sorted(m for m in noop if any(m == f or m.startswith(f + ".") for f in forbidden)) == []

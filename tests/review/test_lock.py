@@ -59,6 +59,29 @@ def test_the_fingerprint_covers_the_generator_and_every_input(monkeypatch: pytes
     assert helmfile_fingerprint(data) != base
 
 
+def test_release_specs_fingerprint_as_their_asdict_form() -> None:
+    """Specs go in as dataclasses (no ``asdict`` copy); the digest must be the one ``asdict`` gave,
+    or every existing lock's helmfile record would change without a change to the helmfile."""
+    import dataclasses
+
+    from extractor.draft import Hook, ImageUse, ReleaseSpec
+
+    spec = ReleaseSpec(
+        name="demo", namespace="demo-system", chart_dir="charts/demo", needs=("base",),
+        hooks=(Hook("crds", ("presync",), "kubectl", ("apply", "-f", "{{ .Release.Namespace }}")),),
+        helmfile_values={"openshift": {"enabled": False}, "path": Path("x")},
+        presync_groups=(("bundle", None), ("stub", "!openshift.enabled")),
+        dependencies=({"type": "olm.package", "value": {"packageName": "b"}},),
+        crd_versions=(("a.example.com", ("v1", "v2")),),
+        images=(ImageUse("quay.io/a/b:1", "container", "Deployment/x", "spec.x", "floating"),),
+    )
+    environments = [["default", None], ["prod", "ctx"]]
+    expected = helmfile_fingerprint({"environments": environments, "releases": [dataclasses.asdict(spec)]})
+    assert helmfile_fingerprint({"environments": environments, "releases": [spec]}) == expected
+    changed = dataclasses.replace(spec, images=(dataclasses.replace(spec.images[0], problem=None),))
+    assert helmfile_fingerprint({"environments": environments, "releases": [changed]}) != expected
+
+
 def _rglob_digest(root: Path, skip: frozenset[str] = frozenset()) -> str:
     """tree_digest as it was written first (pathlib's rglob): the reference the faster walk must equal."""
     import hashlib
