@@ -5,8 +5,9 @@ libyaml's composer plus the Python conversion. It is used only where it gives ex
 PyYAML path gives; everything else goes the PyYAML way, which stays the reference (and words the
 errors). :func:`load_fast` returns :data:`NOT_HANDLED` for:
 
-- text shorter than :data:`MIN_CHARS` (not worth loading the extension), longer than the node
-  limit allows, bytes that are not BOM-less UTF-8, text without a final line break;
+- text shorter than :data:`MIN_CHARS` (not worth loading the extension; :data:`LOADED_MIN_CHARS`
+  once it is loaded), longer than the node limit allows, bytes that are not BOM-less UTF-8, text
+  without a final line break;
 - anything but exactly one document (``---`` only as the first marker, no ``...``), directives;
 - constructs the two schemas or parsers read differently, where a node may begin (after
   indentation and block indicators, after ``: ``, and inside flow collections): tags, anchors
@@ -32,10 +33,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["MIN_CHARS", "NOT_HANDLED", "load_fast", "may_nest_deeper_than"]
+__all__ = ["LOADED_MIN_CHARS", "MIN_CHARS", "NOT_HANDLED", "load_fast", "may_nest_deeper_than"]
 
 MIN_CHARS = 32 * 1024
-"""Shorter text goes the PyYAML way: importing the extension costs more than it saves there."""
+"""Shorter text goes the PyYAML way while the extension is not loaded: importing it costs more
+than it saves on such a text."""
+
+LOADED_MIN_CHARS = 4 * 1024
+"""Once the extension is loaded (a large document came first), text from this size on takes the
+fast path too: its checks and parse cost less than libyaml's composer plus the Python conversion."""
 
 NOT_HANDLED: Any = object()
 """Returned by :func:`load_fast` when the PyYAML path must load the text."""
@@ -319,7 +325,7 @@ def load_fast(data: str | bytes, max_depth: int, max_nodes: int) -> Any:
     """The one document of ``data`` as yaml-rs reads it, or :data:`NOT_HANDLED` (see the module
     docstring for when). ``max_depth``/``max_nodes``: :mod:`extractor.yamlio`'s limits (past them:
     not handled, so that the PyYAML path reports them). Never raises for bad input."""
-    if len(data) < MIN_CHARS or len(data) > max_nodes:
+    if len(data) < (LOADED_MIN_CHARS if _loads else MIN_CHARS) or len(data) > max_nodes:
         return NOT_HANDLED
     checked = False
     if isinstance(data, bytes):

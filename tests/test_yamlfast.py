@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from extractor import yamlio
-from extractor.yamlfast import MIN_CHARS, NOT_HANDLED, load_fast, may_nest_deeper_than
+from extractor.yamlfast import LOADED_MIN_CHARS, MIN_CHARS, NOT_HANDLED, load_fast, may_nest_deeper_than
 from tests.conftest import REPO
 from tests.support.tools import require_shared
 
@@ -60,9 +60,14 @@ def yaml_files() -> list[Path]:
     return sorted(p for root in roots for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
 
 
-def test_every_real_yaml_file_loads_the_same_both_ways() -> None:
+def test_every_real_yaml_file_loads_the_same_both_ways(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every file, whatever its size (the size thresholds are lifted: they only save time)."""
+    import extractor.yamlfast
+
+    monkeypatch.setattr(extractor.yamlfast, "MIN_CHARS", 0)
+    monkeypatch.setattr(extractor.yamlfast, "LOADED_MIN_CHARS", 0)
     files = yaml_files()
-    large = handled = 0
+    large = handled = handled_large = 0
     for path in files:
         data = path.read_bytes()
         got = fast(data)
@@ -71,11 +76,29 @@ def test_every_real_yaml_file_loads_the_same_both_ways() -> None:
         if got is NOT_HANDLED:
             continue
         handled += 1
+        handled_large += len(data) >= MIN_CHARS
         documents = reference(data)
         assert len(documents) == 1, path
         assert identical(documents[0], got) is None, f"{path}: {identical(documents[0], got)}"
     assert len(files) > 500
-    assert handled >= 0.9 * large, f"the fast path took only {handled} of {large} large files"
+    assert handled_large >= 0.9 * large, f"the fast path took only {handled_large} of {large} large files"
+    assert handled >= 0.5 * len(files), f"the fast path took only {handled} of {len(files)} files"
+
+
+def test_smaller_texts_take_the_fast_path_once_the_extension_is_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Below MIN_CHARS a text goes the PyYAML way and does not load yaml-rs; once a large text has
+    loaded it, texts from LOADED_MIN_CHARS on take the fast path, with the same data."""
+    import extractor.yamlfast
+
+    monkeypatch.setattr(extractor.yamlfast, "_loads", None)  # as in a fresh process
+    middle = FILLER[: (MIN_CHARS + LOADED_MIN_CHARS) // 2].rsplit("\n", 1)[0] + "\n"
+    tiny = FILLER[: LOADED_MIN_CHARS // 2].rsplit("\n", 1)[0] + "\n"
+    assert LOADED_MIN_CHARS <= len(middle) < MIN_CHARS and len(tiny) < LOADED_MIN_CHARS
+    assert fast(middle) is NOT_HANDLED and extractor.yamlfast._loads is None  # not even imported
+    assert identical(fast(FILLER), reference(FILLER)[0]) is None  # a large text loads the extension
+    assert identical(fast(middle), reference(middle)[0]) is None
+    assert fast(tiny) is NOT_HANDLED
+    assert identical(yamlio.load(middle), reference(middle)[0]) is None
 
 
 def test_the_loaders_use_it_and_give_the_same_objects() -> None:
@@ -157,11 +180,12 @@ def test_wherever_the_fast_path_answers_pyyaml_answers_the_same(
     seed: int, alphabet: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Random short texts in many places of a document: where load_fast answers, the PyYAML path
-    reads the same data (it neither differs nor refuses the text). The size threshold is lifted
+    reads the same data (it neither differs nor refuses the text). The size thresholds are lifted
     so that short texts are considered."""
     import extractor.yamlfast
 
     monkeypatch.setattr(extractor.yamlfast, "MIN_CHARS", 0)
+    monkeypatch.setattr(extractor.yamlfast, "LOADED_MIN_CHARS", 0)
     rng = random.Random(seed)
     compared = 0
     for _ in range(1200):
