@@ -5,17 +5,15 @@ libyaml's composer plus the Python conversion. It is used only where it gives ex
 PyYAML path gives; everything else goes the PyYAML way, which stays the reference (and words the
 errors). :func:`load_fast` returns :data:`NOT_HANDLED` for:
 
-- text shorter than :data:`MIN_CHARS` (not worth loading the extension; :data:`LOADED_MIN_CHARS`
-  once it is loaded), longer than the node limit allows, bytes that are not BOM-less UTF-8, text
-  without a final line break;
+- text shorter than :data:`MIN_CHARS` (:data:`LOADED_MIN_CHARS` once the extension is loaded),
+  longer than the node limit allows, bytes that are not BOM-less UTF-8, no final line break;
 - anything but exactly one document (``---`` only as the first marker, no ``...``), directives;
 - constructs the two schemas or parsers read differently, where a node may begin (after
   indentation and block indicators, after ``: ``, and inside flow collections): tags, anchors
   (libyaml allows fewer anchor names; PyYAML shares aliased objects and refuses cycles), numbers
   only YAML 1.2 or yaml-rs read as numbers (``1_000``, ``_1``, ``0b1``, ``0X1F``, ``0O7``,
-  ``-0x1``); inside flow collections also ``?`` (always a key indicator for libyaml), pairs
-  without value, the characters that start no plain scalar for libyaml, and lines continuing
-  with an indicator;
+  ``-0x1``); inside flow collections also ``?`` (always a key indicator for libyaml), pairs without
+  value, characters that start no plain scalar for libyaml, lines continuing with an indicator;
 - characters libyaml refuses or reads as line breaks (control characters, NEL, LS, PS, CR, BOM),
   an empty block scalar at the end of the text;
 - a parse error, an empty document, a key that is not a scalar (or is null), too deep nesting.
@@ -24,8 +22,7 @@ The checks find the few characters that can start such a construct with C-speed 
 at each one's context. What looks like a tag or an anchor outside flow collections (``!= 'x'`` or
 ``&& has(y)`` continuing a quoted CEL rule) is verified after parsing instead (:func:`_verified`).
 A false alarm only costs the slower path. ``tests/test_yamlfast.py`` compares both paths on every
-YAML file of the real bundles and corpus (98% of their large files' bytes take the fast path) and
-on seeded random texts built from YAML's indicators.
+YAML file of the real bundles and corpus, and on seeded random texts built from YAML's indicators.
 """
 
 from __future__ import annotations
@@ -36,12 +33,9 @@ from typing import Any
 __all__ = ["LOADED_MIN_CHARS", "MIN_CHARS", "NOT_HANDLED", "load_fast", "may_nest_deeper_than"]
 
 MIN_CHARS = 32 * 1024
-"""Shorter text goes the PyYAML way while the extension is not loaded: importing it costs more
-than it saves on such a text."""
-
+"""Shorter text goes the PyYAML way until the extension is loaded: importing it costs more."""
 LOADED_MIN_CHARS = 4 * 1024
-"""Once the extension is loaded (a large document came first), text from this size on takes the
-fast path too: its checks and parse cost less than libyaml's composer plus the Python conversion."""
+"""Once it is loaded, from this size on the fast path costs less than libyaml plus the conversion."""
 
 NOT_HANDLED: Any = object()
 """Returned by :func:`load_fast` when the PyYAML path must load the text."""
