@@ -389,9 +389,6 @@ def _run_entries(job: _Job, entries: list[BundleEntry]) -> list[_Outcome]:
 
             pullers.close()  # a forked worker makes its own: connections are not shared across processes
             _ = job.staging.path  # made before the fork: every worker stages into this one directory
-            # loaded once, before the fork: every worker's chart writer (pull-secret values) and this
-            # process's helmfile renderer use it (Jinja2), so no worker imports it again
-            import extractor.emit.helmfile  # noqa: F401
             _WORKER_JOB = (job, plans)
             try:
                 context = multiprocessing.get_context("fork")
