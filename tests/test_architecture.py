@@ -19,8 +19,8 @@ ROOTS = ("extractor", "postprocess")
 
 #: Bottom to top. A module may import modules of its own layer or of layers below it.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("foundation", ("extractor", "extractor.errors", "extractor.model", "extractor.yamlio", "extractor.yamlfast",
-                    "extractor.tools", "extractor.files")),
+    ("foundation", ("extractor", "extractor.errors", "extractor.lazy", "extractor.model", "extractor.yamlio",
+                    "extractor.yamlfast", "extractor.tools", "extractor.files")),
     ("acquire", ("extractor.acquire",)),
     ("catalog", ("extractor.catalog",)),
     ("bundle", ("extractor.bundle",)),

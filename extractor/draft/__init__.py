@@ -10,7 +10,9 @@ Helm's command line; this package sits below :mod:`postprocess` and above :mod:`
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from extractor.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from extractor.draft.chart import ChartDraft, CRDFile, Template
@@ -25,16 +27,10 @@ _EXPORTS = {
     "ReleaseSpec": "release",
 }
 
-
-def __getattr__(name: str) -> Any:
-    """Load the submodule that defines ``name`` on first use: reading ``release.yaml`` files (the
-    helmfile, a no-op ``update-bundle``) needs only :mod:`extractor.draft.release`, not the draft model."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+# Each name loads its submodule on first use: reading ``release.yaml`` files (the
+# helmfile, a no-op ``update-bundle``) needs only :mod:`extractor.draft.release`, not the draft
+# model.
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 __all__ = ["CRDFile", "ChartDraft", "Hook", "ImageUse", "ReleaseSpec", "Template"]

@@ -12,33 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from extractor.errors import EmitError
 
-if TYPE_CHECKING:
-    import tempfile
-
-__all__ = ["LazyStaging", "staging_dir", "swap_in"]
+__all__ = ["Staging", "swap_in"]
 
 
-def staging_dir(root: Path, prefix: str = ".bundle-extract-") -> tempfile.TemporaryDirectory[str]:
-    """Create ``root`` if needed and a private staging directory inside it (same filesystem as the
-    outputs, so :func:`swap_in` renames are atomic); use it as a context manager. Raises
-    :class:`EmitError` naming ``root`` when either cannot be created."""
-    import tempfile  # here, not at import: a no-op run (see LazyStaging) needs none of it
-
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        return tempfile.TemporaryDirectory(prefix=prefix, dir=root)
-    except OSError as exc:
-        raise EmitError(f"{root}: cannot write the output here: {exc.strerror}") from None
-
-
-class LazyStaging:
-    """A private staging directory inside ``root``, like :func:`staging_dir`, made on the first use
-    of :attr:`path`: a run that has nothing to write (a no-op ``update-bundle``) creates no directory.
-    Use it as a context manager; on exit the directory, if it was made, is removed."""
+class Staging:
+    """A private staging directory inside ``root`` (same filesystem as the outputs, so
+    :func:`swap_in` renames are atomic), made with ``root`` itself on the first use of :attr:`path`:
+    a run that has nothing to write (a no-op ``update-bundle``) creates no directory. Use it as a
+    context manager; on exit the directory, if it was made, is removed with its content."""
 
     def __init__(self, root: Path, prefix: str = ".bundle-extract-") -> None:
         self.root = root
@@ -59,7 +43,7 @@ class LazyStaging:
                 raise EmitError(f"{self.root}: cannot write the output here: {exc.strerror}") from None
         return self._path
 
-    def __enter__(self) -> LazyStaging:
+    def __enter__(self) -> Staging:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

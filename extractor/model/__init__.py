@@ -6,7 +6,9 @@ parsed by :mod:`extractor.yamlio` (``KubeObject``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from extractor.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from extractor.model.bundle import Bundle, ManifestDoc
@@ -23,16 +25,9 @@ _EXPORTS = {
     "RenderOptions": "render",
 }
 
-
-def __getattr__(name: str) -> Any:
-    """Load the submodule that defines ``name`` on first use: acquiring a bundle or reading
-    bundles.yaml (a no-op ``update-bundle``) needs only :mod:`extractor.model.source`."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+# Each name loads its submodule on first use: acquiring a bundle or reading bundles.yaml
+# (a no-op ``update-bundle``) needs only :mod:`extractor.model.source`.
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 __all__ = ["DNS_LABEL", "Bundle", "BundleSource", "KubeObject", "ManifestDoc", "Manifests", "RenderOptions"]

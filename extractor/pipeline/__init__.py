@@ -8,7 +8,9 @@ manifests ``run`` prints (:mod:`extractor.pipeline.build`), and the drift check 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from extractor.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from extractor.pipeline.build import (
@@ -47,16 +49,9 @@ _EXPORTS = {
     "verify": "drift",
 }
 
-
-def __getattr__(name: str) -> Any:
-    """Load the submodule that defines ``name`` on first use: ``run`` needs only ``build``, not the
-    helmfile writer, bundles.yaml parsing or the lock."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+# Each name loads its submodule on first use: ``run`` needs only ``build``, not the
+# helmfile writer, bundles.yaml parsing or the lock.
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 __all__ = [

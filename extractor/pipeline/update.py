@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from extractor.acquire import AcquireOptions, Resolved, acquire, is_bundle_directory, make_puller, resolve
 from extractor.acquire.reference import Reference
 from extractor.config import BundleEntry, ProjectConfig, entry_version_text, load_config
-from extractor.emit.swap import LazyStaging, staging_dir, swap_in
+from extractor.emit.swap import Staging, swap_in
 from extractor.errors import ConfigError, EmitError, EntriesError, ExtractorError
 from extractor.model import BundleSource
 from extractor.pipeline.catalogs import resolve_catalog_entries, with_catalog_locks
@@ -212,7 +212,7 @@ class _Job:
     """What every entry's work shares (inherited by forked workers, never pickled)."""
 
     root: Path
-    staging: LazyStaging
+    staging: Staging
     acquire_options: AcquireOptions
     lock: Lock
     pins: dict[str, str]
@@ -512,7 +512,7 @@ def generate(
     _check_entries(config, selected, set() if pins else _options_locked(todo, lock))
     _check_companion_names(config)
     charts_root = root / CHARTS_DIR
-    with LazyStaging(root) as staging:  # made only when something is built or written
+    with Staging(root) as staging:  # made only when something is built or written
         specs: dict[str, ReleaseSpec] = {}
         digests: dict[str, str | None] = {}
         rebuilt: list[str] = []
@@ -599,8 +599,8 @@ def regenerate_helmfile(config: ProjectConfig, root: Path) -> Path:
     from extractor.pipeline.dependencies import resolve_needs
 
     specs = resolve_needs([read_release_spec(root, entry) for entry in config.bundles]).specs
-    with staging_dir(root) as tmp:
-        staged = Path(tmp) / HELMFILE_NAME
+    with Staging(root) as staging:
+        staged = staging.path / HELMFILE_NAME
         write_helmfile(specs, staged, config.environments)
         staged.replace(root / HELMFILE_NAME)
     return root / HELMFILE_NAME

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from extractor.emit.swap import LazyStaging
+from extractor.emit.swap import Staging
 from extractor.errors import EmitError
 
 
 def test_nothing_is_made_until_the_path_is_used(tmp_path: Path) -> None:
     root = tmp_path / "out"
-    with LazyStaging(root):
+    with Staging(root):
         pass
     assert not root.exists()  # not even the output root
-    with LazyStaging(root) as staging:
+    with Staging(root) as staging:
         made = staging.path
         assert staging.path == made and made.parent == root and made.name.startswith(".bundle-extract-")
         (made / "charts/demo").mkdir(parents=True)
@@ -25,7 +25,7 @@ def test_nothing_is_made_until_the_path_is_used(tmp_path: Path) -> None:
 
 
 def test_the_directory_is_removed_when_the_body_fails(tmp_path: Path) -> None:
-    with pytest.raises(RuntimeError), LazyStaging(tmp_path) as staging:
+    with pytest.raises(RuntimeError), Staging(tmp_path) as staging:
         (staging.path / "partial").write_text("x")
         raise RuntimeError("failed while building")
     assert list(tmp_path.iterdir()) == []
@@ -34,6 +34,6 @@ def test_the_directory_is_removed_when_the_body_fails(tmp_path: Path) -> None:
 def test_a_root_that_cannot_hold_it_is_one_error_naming_it(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("not a directory\n")
     root = tmp_path / "a-file" / "out"
-    with LazyStaging(root) as staging, pytest.raises(EmitError) as info:
+    with Staging(root) as staging, pytest.raises(EmitError) as info:
         staging.path  # noqa: B018 - making it is the test
     assert str(info.value) == f"{root}: cannot write the output here: Not a directory"

@@ -1,4 +1,4 @@
-"""The shapes of :mod:`extractor.model` and :mod:`extractor.draft` are exported lazily: every
+"""The packages exported lazily (:mod:`extractor.lazy`: the model, the draft, the pipeline): every
 exported name is the object its submodule defines, an unknown name is an ``AttributeError``, and
 importing a package, or one of its light submodules, loads none of the others."""
 
@@ -16,6 +16,7 @@ from tests.conftest import REPO
 PACKAGES = {
     "extractor.model": ("source", "bundle", "render"),
     "extractor.draft": ("release", "chart"),
+    "extractor.pipeline": ("build", "update", "drift"),
 }
 
 
