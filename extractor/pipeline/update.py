@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import hashlib
 import os
 from collections.abc import Collection, Mapping, Sequence
@@ -389,12 +390,20 @@ def _run_entries(job: _Job, entries: list[BundleEntry]) -> list[_Outcome]:
 
             pullers.close()  # a forked worker makes its own: connections are not shared across processes
             _ = job.staging.path  # made before the fork: every worker stages into this one directory
+            # loaded once, before the fork: every worker's chart writer (pull-secret values) and this
+            # process's helmfile renderer use it (Jinja2), so no worker imports it again
+            import extractor.emit.helmfile  # noqa: F401
+
             _WORKER_JOB = (job, plans)
+            # what exists now lives as long as the workers: their collections skip it (and so leave
+            # its memory pages shared) instead of scanning it again in each of them
+            gc.freeze()
             try:
                 context = multiprocessing.get_context("fork")
                 with ProcessPoolExecutor(max_workers=min(jobs, len(plans)), mp_context=context) as pool:
                     built = list(pool.map(_worker, range(len(plans))))
             finally:
+                gc.unfreeze()
                 _WORKER_JOB = None
     finally:
         pullers.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -181,6 +182,41 @@ def test_every_failing_entry_is_reported_in_entry_order(
     assert lines[0] == "3 bundles failed:" and len(lines) == 4
     assert "no-such-deployment" in lines[1] and "no-such-tag" in lines[2] and "no-such-deployment" in lines[3]
     assert sorted(p.name for p in root.iterdir()) == ["bundles.yaml"]
+
+
+def test_the_build_workers_start_with_jinja2_loaded_and_the_parent_heap_frozen(
+    two_images: tuple[str, str], tmp_path: Path,
+) -> None:
+    """In the fork pool (two entries, two jobs; a fresh interpreter) each worker starts with the
+    helmfile module (Jinja2) already loaded, which its chart writer and the parent's helmfile both
+    use, and with the parent's objects frozen out of its collections; the parent is unfrozen
+    afterwards."""
+    first, second = two_images
+    root = write_project(tmp_path / "project", [
+        {"name": "first", "image": first, "version": "v1", "namespace": "first"},
+        {"name": "second", "image": second, "version": "v1", "namespace": "second"},
+    ])
+    script = (
+        "import gc, json, sys\nfrom pathlib import Path\nfrom extractor.acquire import AcquireOptions\n"
+        "from extractor.pipeline import update\n"
+        "assert 'jinja2' not in sys.modules and gc.get_freeze_count() == 0\n"
+        "build = update._process_entry\n"
+        "def recording(job, plan, pullers=None):\n"
+        "    state = f'{plan.entry.name}: jinja2 {\"jinja2\" in sys.modules}, frozen {gc.get_freeze_count() > 0}'\n"
+        "    outcome = build(job, plan, pullers)\n"
+        "    outcome.notes.append(state)\n"
+        "    return outcome\n"
+        "update._process_entry = recording\n"
+        f"root = Path({str(root)!r})\n"
+        f"options = AcquireOptions(cache_dir=Path({str(tmp_path / 'cache')!r}))\n"
+        "result = update.update_bundle(root / 'bundles.yaml', root, options)\n"
+        "print(json.dumps([[n for n in result.notes if ': jinja2' in n], gc.get_freeze_count()]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False,
+                          cwd=REPO, env={**os.environ, "BUNDLE_EXTRACT_JOBS": "2"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.splitlines()[-1]) == [
+        ["first: jinja2 True, frozen True", "second: jinja2 True, frozen True"], 0]
 
 
 def test_a_no_op_update_imports_no_chart_helmfile_or_build_code(two_images: tuple[str, str], tmp_path: Path) -> None:
