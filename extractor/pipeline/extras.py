@@ -31,13 +31,15 @@ if TYPE_CHECKING:  # bundle loading and patching load when a chart is built, not
     from extractor.config import BundleEntry
     from extractor.model import KubeObject, Manifests
 
-__all__ = ["MAX_FILES", "MAX_FILE_BYTES", "apply_entry_changes", "extra_digest", "extra_inputs_digest",
+__all__ = ["MAX_FETCHES", "MAX_FILES", "MAX_FILE_BYTES", "apply_entry_changes", "extra_digest", "extra_inputs_digest",
            "read_extra_files"]
 
 MAX_FILE_BYTES = MAX_URL_BYTES
 """Largest extra-manifest file read from the project (16 MiB)."""
 MAX_FILES = 1000
 """Most files one ``extraManifests`` directory may contribute."""
+MAX_FETCHES = 8
+"""Most ``extraManifests`` URLs of one entry fetched at once."""
 _SUFFIXES = (".yaml", ".yml", ".json")
 
 
@@ -84,28 +86,52 @@ def _path_files(entry: BundleEntry, index: int, rel: str) -> list[ExtraFile]:
 
 
 def read_extra_files(entry: BundleEntry, options: AcquireOptions) -> list[ExtraFile]:
-    """The files of ``entry.extra_manifests``, in order (see the module docstring).
+    """The files of ``entry.extra_manifests``, in order (see the module docstring). Its URLs are
+    fetched side by side (up to :data:`MAX_FETCHES` at once) before the paths are read.
 
     Raises :class:`ConfigError` for a missing, escaping, non-regular or too large file, and the
     errors of :func:`extractor.acquire.urls.fetch_url` (digest mismatch, not cached offline, HTTP
-    failures), each prefixed with the entry and the ``extraManifests`` index.
+    failures), each prefixed with the entry and the ``extraManifests`` index; with several bad
+    items, the error of the first one in the list.
     """
     files: list[ExtraFile] = []
     if not entry.extra_manifests:
         return files
     from extractor.bundle.extra import ExtraFile
 
+    fetched = _fetch_urls(entry, options)
     for index, item in enumerate(entry.extra_manifests):
         if item.path is not None:
             files.extend(_path_files(entry, index, item.path))
             continue
-        assert item.url is not None and item.sha256 is not None
-        try:
-            data = fetch_url(item.url, item.sha256, options)
-        except ExtractorError as exc:
-            raise type(exc)(f"bundle {entry.name!r}: extraManifests[{index}]: {exc}") from None
+        assert item.url is not None
+        data = fetched[index]
+        if isinstance(data, ExtractorError):
+            raise type(data)(f"bundle {entry.name!r}: extraManifests[{index}]: {data}") from None
         files.append(ExtraFile(index, item.url, data))
     return files
+
+
+def _fetch_urls(entry: BundleEntry, options: AcquireOptions) -> dict[int, bytes | ExtractorError]:
+    """The content, or the error, of each URL item of ``entry.extra_manifests`` by its index.
+    Several URLs are fetched in threads: each fetch mostly waits on the network (and its own
+    connection), so they overlap; errors other than :class:`ExtractorError` propagate."""
+    items = [(index, item.url, item.sha256) for index, item in enumerate(entry.extra_manifests)
+             if item.url is not None and item.sha256 is not None]
+
+    def fetch(url: str, sha256: str) -> bytes | ExtractorError:
+        try:
+            return fetch_url(url, sha256, options)
+        except ExtractorError as exc:
+            return exc
+
+    if len(items) < 2:
+        return {index: fetch(url, sha256) for index, url, sha256 in items}
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(MAX_FETCHES, len(items))) as pool:
+        futures = {index: pool.submit(fetch, url, sha256) for index, url, sha256 in items}
+        return {index: future.result() for index, future in futures.items()}
 
 
 def extra_digest(files: Sequence[ExtraFile]) -> str | None:

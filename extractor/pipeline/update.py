@@ -168,6 +168,22 @@ def _acquire(entry: BundleEntry, options: AcquireOptions, pin: str | None,
     return source, digest
 
 
+def _acquire_with_extras(entry: BundleEntry, options: AcquireOptions, pin: str | None, puller: Puller | None,
+                         extras_options: AcquireOptions) -> tuple[BundleSource, str, list[ExtraFile]]:
+    """:func:`_acquire` and the entry's ``extraManifests`` files (:func:`read_extra_files` with
+    ``extras_options``). URLs are fetched in a thread while the bundle is pulled: both mostly wait
+    on the network. Raises the pull's error when both fail."""
+    if not any(item.url is not None for item in entry.extra_manifests):
+        source, digest = _acquire(entry, options, pin, puller)
+        return source, digest, read_extra_files(entry, extras_options)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as fetcher:  # leaving the block waits for the thread
+        extras = fetcher.submit(read_extra_files, entry, extras_options)
+        source, digest = _acquire(entry, options, pin, puller)
+        return source, digest, extras.result()
+
+
 def _entry_data(entry: BundleEntry) -> dict[str, object]:
     data = dataclasses.asdict(entry)
     data.pop("base_dir")  # where the project lives is not an input (local sources: the bundle digest)
@@ -321,9 +337,8 @@ def _process_entry(job: _Job, plan: _Plan, pullers: _Pullers | None = None) -> _
         if options.work_dir is None and not is_bundle_directory(entry.reference):
             # an image or archive is unpacked in the staging directory, removed with it
             options = dataclasses.replace(options, work_dir=job.staging.path / "unpacked")
-        source, digest = _acquire(entry, options, pin, puller)
+        source, digest, extra_files = _acquire_with_extras(entry, options, pin, puller, job.acquire_options)
         outcome.digest = source.digest
-        extra_files = read_extra_files(entry, job.acquire_options)  # extraManifests: files, fetched URLs
         inputs = inputs_fingerprint(_entry_data(entry), digest, source.image, extra_digest(extra_files))
         if plan.resolved is None and _unchanged(job, entry, inputs):
             outcome.spec = read_release_spec(job.root, entry)  # nothing changed since the lock

@@ -15,7 +15,7 @@ import pytest
 from extractor import yamlio
 from extractor.acquire import AcquireOptions
 from extractor.config import load_config
-from extractor.errors import EntriesError
+from extractor.errors import EntriesError, ExtractorError
 from extractor.pipeline import generate, verify
 from extractor.review.lock import read_lock
 from tests.conftest import REPO
@@ -264,3 +264,73 @@ def test_the_inputs_digest_needs_no_fetch_and_equals_the_content_digest(tmp_path
     (root / "settings.yaml").write_text(CONFIGMAP.replace("greeting", "farewell"))
     assert extra_inputs_digest(entry) != before
     assert extra_inputs_digest(load_config(write_project(root)).bundles[0]) is None
+
+
+def test_urls_are_fetched_side_by_side_and_the_first_bad_item_is_reported(tmp_path: Path) -> None:
+    """Three URLs are in flight at once (each answer of this scripted server waits until all three
+    requests arrived: a fetch one after the other would fail); with several bad items the error
+    names the first one in the list, whether it is a path or a URL. The scripted server (a tiny
+    loopback HTTP server) is used for the waiting answers, which no real server gives."""
+    import threading
+    from http.server import BaseHTTPRequestHandler
+
+    from extractor.pipeline.extras import MAX_FETCHES, read_extra_files
+    from tests.support.faults import answer, fault_server
+
+    assert MAX_FETCHES >= 3
+    bodies = {f"/{name}.yaml": CONFIGMAP.replace("extra-settings", name).encode() for name in ("a", "b", "c")}
+    all_arrived = threading.Barrier(3, timeout=10)
+
+    def together(body: bytes) -> Any:
+        def handle(request: BaseHTTPRequestHandler) -> None:
+            try:
+                all_arrived.wait()
+            except threading.BrokenBarrierError:
+                answer(503)(request)
+                return
+            answer(200, body)(request)
+        return handle
+
+    with fault_server() as server:
+        for path, body in bodies.items():
+            server.routes[path] = [together(body)]
+        items = [{"url": f"http://{server.host}{path}", "sha256": hashlib.sha256(body).hexdigest()}
+                 for path, body in bodies.items()]
+        root = tmp_path / "p"
+        entry = load_config(write_project(root, extraManifests=items)).bundles[0]
+        files = read_extra_files(entry, AcquireOptions(cache_dir=tmp_path / "cache"))
+        assert [(f.index, f.data) for f in files] == list(enumerate(bodies.values()))
+        assert all(server.hits[path] == 1 for path in bodies)
+        # a wrong digest at 1 and 2, a missing file at 3: the error of item 1
+        for path in bodies:
+            server.routes[path] = [answer(200, bodies[path])]
+        bad = [items[0], {**items[1], "sha256": "1" * 64}, {**items[2], "sha256": "2" * 64}, {"path": "missing.yaml"}]
+        entry = load_config(write_project(root, extraManifests=bad)).bundles[0]
+        with pytest.raises(ExtractorError, match=r"^bundle 'demo': extraManifests\[1\]: http://.*/b\.yaml: content"):
+            read_extra_files(entry, AcquireOptions(cache_dir=tmp_path / "other-cache"))
+        # a missing file listed before a URL that fails: the file's error
+        entry = load_config(write_project(root, extraManifests=[{"path": "missing.yaml"}, bad[1]])).bundles[0]
+        with pytest.raises(ExtractorError, match=r"^bundle 'demo': extraManifests\[0\]: path 'missing.yaml'"):
+            read_extra_files(entry, AcquireOptions(cache_dir=tmp_path / "other-cache"))
+
+
+def test_when_the_pull_and_a_url_both_fail_the_pull_error_is_reported(tmp_path: Path) -> None:
+    """URLs are fetched while the bundle is pulled; when both fail, the entry's one error is the
+    pull's (as when they ran one after the other); nothing is written."""
+    from tests.support.faults import answer, fault_server
+
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "broken.tar").write_bytes(b"not an archive\n")
+    with fault_server() as server:
+        server.routes["/x.yaml"] = [answer(404)]
+        url = f"http://{server.host}/x.yaml"
+        (root / "bundles.yaml").write_text(yamlio.dump({"bundles": [
+            {"name": "demo", "image": "./broken.tar", "namespace": "demo-system",
+             "extraManifests": [{"url": url, "sha256": "1" * 64}, {"url": url, "sha256": "2" * 64}]}]}))
+        with pytest.raises(EntriesError) as info:
+            run(root, tmp_path)
+        assert server.hits["/x.yaml"] >= 1  # fetched all the same
+    expected = f"bundle 'demo': {root / 'broken.tar'}: not a tar archive (expected a docker-archive or OCI archive)"
+    assert str(info.value) == expected
+    assert sorted(p.name for p in root.iterdir()) == ["broken.tar", "bundles.yaml"]
