@@ -5,7 +5,8 @@ from :mod:`extractor.acquire`). Out: a :class:`extractor.model.Bundle` (the CSV,
 exact bytes, the other objects, the annotations), or :class:`extractor.errors.BundleError` /
 :class:`extractor.errors.BundleValidationError`.
 
-- :mod:`extractor.bundle.loader`: :func:`load_bundle` (files -> objects, v1beta1 CRDs converted);
+- :mod:`extractor.bundle.loader`: :func:`load_bundle` (files -> objects, every file a bounded read);
+- :mod:`extractor.bundle.crd_conversion`: v1beta1 CRDs -> v1, when the conversion is mechanical;
 - :mod:`extractor.bundle.validate`: :func:`validate_bundle`, OLMv1's validators as an ordered list;
 - :mod:`extractor.bundle.csv`: accessors for the CSV fields OLM interprets (shared with render);
 - :mod:`extractor.bundle.kinds`: which object kinds a bundle may ship, and their scope.

@@ -20,7 +20,8 @@ import yaml
 
 from extractor import yamlio
 from extractor.bundle import kinds
-from extractor.bundle.loader import CRD_V1, flatten_objects, one_line
+from extractor.bundle.crd_conversion import CRD_V1
+from extractor.bundle.loader import flatten_objects, one_line
 from extractor.errors import BundleError
 from extractor.model import KubeObject
 

@@ -40,27 +40,21 @@ from typing import Any
 import yaml
 
 from extractor import yamlio
+from extractor.bundle.crd_conversion import (
+    API_APPROVED_ANNOTATION,
+    CONVERTED_APPROVAL,
+    CRD_V1,
+    CRD_V1BETA1,
+    convert_v1beta1_crd,
+)
 from extractor.errors import BundleError
+from extractor.files import MAX_MANIFEST_FILE_BYTES, read_bounded
 from extractor.model import Bundle, BundleSource, KubeObject, ManifestDoc
 
-__all__ = [
-    "API_APPROVED_ANNOTATION",
-    "CONVERTED_APPROVAL",
-    "DEPENDENCY_PROPERTY_TYPES",
-    "PACKAGE_ANNOTATION",
-    "convert_v1beta1_crd",
-    "is_protected_group",
-    "load_bundle",
-]
+__all__ = ["DEPENDENCY_PROPERTY_TYPES", "PACKAGE_ANNOTATION", "load_bundle"]
 
 PACKAGE_ANNOTATION = "operators.operatorframework.io.bundle.package.v1"
 MANIFESTS_DIR = "manifests"
-CRD_V1 = "apiextensions.k8s.io/v1"
-CRD_V1BETA1 = "apiextensions.k8s.io/v1beta1"
-API_APPROVED_ANNOTATION = "api-approved.kubernetes.io"
-#: the ``api-approved.kubernetes.io`` value given to converted CRDs of protected groups; the API
-#: server accepts any value starting with ``unapproved`` (and then reports the CRD as not conformant)
-CONVERTED_APPROVAL = "unapproved, converted from a v1beta1 bundle CRD"
 #: ``olm.properties`` types that state a requirement (OLMv0 resolver), kept in ``Bundle.dependencies``
 DEPENDENCY_PROPERTY_TYPES = ("olm.constraint", "olm.package.required", "olm.gvk.required")
 IMAGE_REFERENCES = f"{MANIFESTS_DIR}/image-references"
@@ -71,12 +65,26 @@ def one_line(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+def _read(root: Path, rel: str) -> bytes:
+    """The bytes of the bundle file ``rel``: :class:`BundleError` naming it for anything but a
+    regular file of at most :data:`~extractor.files.MAX_MANIFEST_FILE_BYTES`, or a read error."""
+    try:
+        return read_bounded(root / rel, MAX_MANIFEST_FILE_BYTES, where=rel, error=BundleError)
+    except OSError as exc:
+        raise BundleError(f"{rel}: cannot read ({exc.strerror})") from None
+
+
+def _exists(path: Path) -> bool:
+    """Whether ``path`` is there, whatever it is (:func:`_read` refuses what is not a regular file)."""
+    return path.is_symlink() or path.exists()
+
+
 def _read_annotations(root: Path) -> dict[str, str]:
     path = root / "metadata" / "annotations.yaml"
-    if not path.is_file():
+    if not _exists(path):
         raise BundleError("metadata/annotations.yaml: file not found (required by registry+v1 bundles)")
     try:
-        data = yamlio.load(path.read_bytes())
+        data = yamlio.load(_read(root, "metadata/annotations.yaml"))
     except yaml.YAMLError as exc:
         raise BundleError(f"metadata/annotations.yaml: invalid YAML: {one_line(str(exc))}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("annotations"), dict):
@@ -110,7 +118,7 @@ def flatten_objects(obj: Any, where: str) -> list[KubeObject]:
 
 
 def _read_manifest_file(root: Path, rel: str) -> list[ManifestDoc]:
-    data = (root / rel).read_bytes()
+    data = _read(root, rel)
     docs: list[tuple[int, KubeObject, bool]] = []  # (index, object, came from a List)
     index = -1
     try:
@@ -157,9 +165,9 @@ def _sorted_keys(value: Any) -> Any:
 
 def _merge_properties(root: Path, csv: KubeObject, csv_path: str) -> None:
     path = root / "metadata" / "properties.yaml"
-    if not path.is_file():
+    if not _exists(path):
         return
-    raw = path.read_bytes()
+    raw = _read(root, "metadata/properties.yaml")
     if not raw:
         return
     try:
@@ -259,11 +267,11 @@ def _read_dependencies(root: Path) -> list[dict[str, Any]]:
     """The entries of ``metadata/dependencies.yaml`` (``[]`` without the file), each checked to be
     a mapping with a string ``type`` and a mapping ``value`` (OLMv0 ``registry.Dependency``)."""
     path = root / "metadata" / "dependencies.yaml"
-    if not path.is_file():
+    if not _exists(path):
         return []
     where = "metadata/dependencies.yaml"
     try:
-        data = yamlio.load(path.read_bytes())
+        data = yamlio.load(_read(root, where))
     except yaml.YAMLError as exc:
         raise BundleError(f"{where}: invalid YAML: {one_line(str(exc))}") from exc
     if data is None:
@@ -295,12 +303,6 @@ def _requirement_properties(csv: KubeObject) -> list[dict[str, Any]]:
             if isinstance(p, dict) and p.get("type") in DEPENDENCY_PROPERTY_TYPES and isinstance(p.get("value"), dict)]
 
 
-def is_protected_group(group: str) -> bool:
-    """True for the API groups whose CRDs need ``api-approved.kubernetes.io`` (apiextensions
-    validation ``IsProtectedCommunityGroup``: ``k8s.io``, ``kubernetes.io`` and their subdomains)."""
-    return group in ("k8s.io", "kubernetes.io") or group.endswith((".k8s.io", ".kubernetes.io"))
-
-
 def _crd_doc(doc: ManifestDoc, notes: list[str]) -> ManifestDoc:
     api_version = str(doc.obj.get("apiVersion", ""))
     if api_version == CRD_V1:
@@ -317,84 +319,3 @@ def _crd_doc(doc: ManifestDoc, notes: list[str]) -> ManifestDoc:
     raise BundleError(
         f"{doc.path}: CustomResourceDefinition {doc.name!r} has unsupported apiVersion {api_version!r}"
     )
-
-
-def convert_v1beta1_crd(crd: KubeObject, path: str = "") -> KubeObject:
-    """Convert an ``apiextensions.k8s.io/v1beta1`` CRD to v1 when the conversion is mechanical.
-
-    Moves the deprecated top-level ``version``/``validation``/``subresources``/
-    ``additionalPrinterColumns`` into every ``versions[]`` entry (``JSONPath`` -> ``jsonPath``),
-    moves ``conversion.webhookClientConfig``/``conversionReviewVersions`` under
-    ``conversion.webhook`` (default review versions ``["v1beta1"]``, as the v1beta1 API defaults
-    them), and turns the v1beta1 default ``preserveUnknownFields: true`` into
-    ``x-kubernetes-preserve-unknown-fields: true`` on each root schema (v1 rejects the former).
-    Follows the apiextensions v1beta1 -> v1 conversion of kube-apiserver. A CRD of a protected group
-    (:func:`is_protected_group`) without an ``api-approved.kubernetes.io`` annotation gets
-    :data:`CONVERTED_APPROVAL` (v1 validation requires it; an existing value is kept). Nothing
-    else changes.
-
-    Raises :class:`BundleError` naming the CRD when a version has no schema (v1 requires one) or
-    when top-level and per-version fields conflict.
-    """
-    src = copy.deepcopy(crd)
-    name = str((src.get("metadata") or {}).get("name", ""))
-    where = f"{path}: " if path else ""
-
-    def fail(reason: str) -> BundleError:
-        return BundleError(
-            f"{where}v1beta1 CustomResourceDefinition {name!r} cannot be converted to v1: {reason}"
-        )
-
-    spec = dict(src.get("spec") or {})
-    versions = [dict(v) for v in spec.pop("versions", None) or []]
-    top_version = spec.pop("version", None)
-    if not versions:
-        if not top_version:
-            raise fail("it declares no versions")
-        versions = [{"name": top_version, "served": True, "storage": True}]
-    top_schema = (spec.pop("validation", None) or {}).get("openAPIV3Schema")
-    top_subresources = spec.pop("subresources", None)
-    top_columns = spec.pop("additionalPrinterColumns", None)
-    preserve = spec.pop("preserveUnknownFields", True)
-    for version in versions:
-        schema = (version.pop("schema", None) or {}).get("openAPIV3Schema")
-        if schema is not None and top_schema is not None:
-            raise fail("both spec.validation and spec.versions[].schema are set")
-        schema = copy.deepcopy(schema if schema is not None else top_schema)
-        if not isinstance(schema, dict):
-            raise fail(f"version {version.get('name')!r} has no openAPIV3Schema (required in v1)")
-        if preserve is not False:
-            schema["x-kubernetes-preserve-unknown-fields"] = True
-        version["schema"] = {"openAPIV3Schema": schema}
-        if top_subresources is not None and "subresources" not in version:
-            version["subresources"] = copy.deepcopy(top_subresources)
-        columns = version.pop("additionalPrinterColumns", None)
-        if columns is None and top_columns is not None:
-            columns = copy.deepcopy(top_columns)
-        if columns is not None:
-            version["additionalPrinterColumns"] = [
-                {("jsonPath" if k == "JSONPath" else k): v for k, v in c.items()} for c in columns
-            ]
-    conversion = spec.get("conversion")
-    if isinstance(conversion, dict):
-        conversion = dict(conversion)
-        client_config = conversion.pop("webhookClientConfig", None)
-        review_versions = conversion.pop("conversionReviewVersions", None)
-        if conversion.get("strategy") == "Webhook":
-            conversion["webhook"] = {
-                "clientConfig": client_config or {},
-                "conversionReviewVersions": review_versions or ["v1beta1"],
-            }
-        spec["conversion"] = conversion
-    spec["versions"] = versions
-    src["apiVersion"] = CRD_V1
-    src["spec"] = spec
-    if is_protected_group(str(spec.get("group", ""))):
-        metadata = src.get("metadata")
-        if not isinstance(metadata, dict):
-            metadata = src["metadata"] = {}
-        annotations = metadata.get("annotations")
-        if not isinstance(annotations, dict):
-            annotations = metadata["annotations"] = {}
-        annotations.setdefault(API_APPROVED_ANNOTATION, CONVERTED_APPROVAL)
-    return src

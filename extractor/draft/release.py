@@ -13,6 +13,7 @@ from typing import Any
 
 from extractor import yamlio
 from extractor.errors import ConfigError
+from extractor.files import read_bounded
 
 __all__ = ["Hook", "ImageUse", "ReleaseSpec"]
 
@@ -202,11 +203,14 @@ class ReleaseSpec:
 
     @classmethod
     def from_file(cls, path: Path) -> ReleaseSpec:
-        """Read ``charts/<name>/release.yaml``. Raises :class:`ConfigError` if missing or malformed."""
+        """Read ``charts/<name>/release.yaml``. Raises :class:`ConfigError` if missing, not a
+        regular file, larger than :data:`~extractor.files.MAX_PROJECT_FILE_BYTES` or malformed."""
         try:
-            data = yamlio.load(path.read_bytes())
+            data = yamlio.load(read_bounded(path))
         except FileNotFoundError:
             raise ConfigError(f"{path}: file not found") from None
+        except ConfigError:
+            raise
         except Exception as exc:  # yaml.YAMLError and decoding errors
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ConfigError(f"{path}: invalid YAML: {first}") from None

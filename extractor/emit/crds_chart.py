@@ -47,7 +47,8 @@ from typing import Any
 import yaml
 
 from extractor import yamlio
-from extractor.errors import EmitError
+from extractor.errors import EmitError, ExtractorError
+from extractor.files import MAX_MANIFEST_FILE_BYTES, read_bounded
 from extractor.model import DNS_LABEL
 
 __all__ = [
@@ -81,8 +82,8 @@ def crds_of(chart_dir: Path) -> str | None:
     """The chart whose companion CRD chart ``chart_dir`` is (its ``bundle-extract.io/crds-of``
     annotation), or ``None`` for any other directory (unreadable ones included)."""
     try:
-        meta = yamlio.load((chart_dir / "Chart.yaml").read_bytes())
-    except (OSError, yaml.YAMLError):
+        meta = yamlio.load(read_bounded(chart_dir / "Chart.yaml"))
+    except (OSError, yaml.YAMLError, ExtractorError):
         return None
     annotations = meta.get("annotations") if isinstance(meta, dict) else None
     value = annotations.get(CRDS_OF_ANNOTATION) if isinstance(annotations, dict) else None
@@ -91,7 +92,7 @@ def crds_of(chart_dir: Path) -> str | None:
 
 def _load_crd(path: Path) -> dict[str, Any]:
     try:
-        data = yamlio.load(path.read_bytes())
+        data = yamlio.load(read_bounded(path, MAX_MANIFEST_FILE_BYTES, error=EmitError))
     except (OSError, yaml.YAMLError) as exc:
         raise EmitError(f"{path}: cannot read the CRD ({type(exc).__name__})") from None
     return _checked_crd(path, data)
@@ -216,7 +217,7 @@ def write_crds_chart(chart_dir: Path, out_dir: Path, parsed: Mapping[str, Any] |
     if not documents:
         return False
     try:
-        meta = yamlio.load((chart_dir / "Chart.yaml").read_bytes())
+        meta = yamlio.load(read_bounded(chart_dir / "Chart.yaml", error=EmitError))
     except (OSError, yaml.YAMLError) as exc:
         raise EmitError(f"{chart_dir / 'Chart.yaml'}: cannot read ({type(exc).__name__})") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):

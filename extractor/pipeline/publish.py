@@ -45,7 +45,8 @@ from extractor.config import load_config
 from extractor.emit.chart import ANNOTATION_PREFIX, CHARTS_DIR
 from extractor.emit.crds_chart import CRDS_OF_ANNOTATION, crds_chart_name
 from extractor.emit.swap import Staging
-from extractor.errors import ConfigError, EmitError, ToolError
+from extractor.errors import ConfigError, EmitError, ExtractorError, ToolError
+from extractor.files import read_bounded
 from extractor.tools import find_tool, run_tool
 
 __all__ = [
@@ -65,8 +66,8 @@ HELM_TIMEOUT = 300.0
 
 def _chart_meta(chart_dir: Path) -> dict[str, object] | None:
     try:
-        meta = yamlio.load((chart_dir / "Chart.yaml").read_bytes())
-    except (OSError, yaml.YAMLError):
+        meta = yamlio.load(read_bounded(chart_dir / "Chart.yaml"))
+    except (OSError, yaml.YAMLError, ExtractorError):
         return None
     return meta if isinstance(meta, dict) else None
 

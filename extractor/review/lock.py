@@ -322,7 +322,7 @@ def chart_files_digest(chart_dir: Path, *companions: Path) -> str:
     digest = hashlib.sha256(tree_digest(chart_dir, skip=frozenset({"Chart.yaml"})).encode())
     chart_yaml = chart_dir / "Chart.yaml"
     if chart_yaml.is_file():
-        meta = yamlio.load(chart_yaml.read_bytes())
+        meta = yamlio.load(read_bounded(chart_yaml))
         if isinstance(meta, dict):
             meta.pop("version", None)
         digest.update(json.dumps(meta, sort_keys=True, default=str).encode())

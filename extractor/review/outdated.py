@@ -30,6 +30,7 @@ from extractor.acquire.reference import Reference, apply_mirrors
 from extractor.config import BundleEntry, ProjectConfig
 from extractor.emit.chart import ANNOTATION_PREFIX, CHARTS_DIR
 from extractor.errors import ConfigError, ExtractorError, NotFoundError
+from extractor.files import read_bounded
 from extractor.review.changes import mapping
 from extractor.review.lock import LOCK_NAME, Lock, read_lock
 from extractor.review.versions import Version, parse_version, registry_tags, sort_tags, tag_sort_key
@@ -86,9 +87,11 @@ def generated_state(entry: BundleEntry, output_dir: Path, lock: Lock | None = No
         )
     path = output_dir / CHARTS_DIR / entry.name / "Chart.yaml"
     try:
-        data = yamlio.load(path.read_bytes())
+        data = yamlio.load(read_bounded(path))
     except FileNotFoundError:
         return None
+    except ConfigError:
+        raise
     except Exception as exc:  # yaml errors, decoding errors
         raise ConfigError(f"{path}: not a readable Chart.yaml: {type(exc).__name__}") from None
     if not isinstance(data, dict):

@@ -28,6 +28,7 @@ from extractor.draft import ReleaseSpec
 from extractor.emit.chart import CHARTS_DIR, PRESYNC_DIR, RELEASE_FILE
 from extractor.emit.crds_chart import crds_of
 from extractor.errors import ConfigError, ExtractorError, ToolError
+from extractor.files import MAX_MANIFEST_FILE_BYTES, read_bounded
 from extractor.tools import find_tool, run_tool
 
 __all__ = [
@@ -186,7 +187,9 @@ def _merge(into: dict[str, Any], values: Mapping[str, Any]) -> None:
 
 def _read_yaml(path: Path, label: str) -> Any:
     try:
-        return yamlio.load(path.read_bytes())
+        return yamlio.load(read_bounded(path, where=f"{label}: {path.name}"))
+    except ConfigError:
+        raise
     except Exception as exc:  # yaml errors, decoding errors
         raise ConfigError(f"{label}: {path.name}: not YAML ({type(exc).__name__})") from None
 
@@ -194,7 +197,8 @@ def _read_yaml(path: Path, label: str) -> Any:
 def _crd_files(chart_dir: Path) -> dict[str, bytes]:
     presync = chart_dir / PRESYNC_DIR
     paths = sorted(presync.rglob("*.yaml")) if presync.is_dir() else []
-    return {path.relative_to(presync).as_posix(): path.read_bytes() for path in paths if path.is_file()}
+    return {path.relative_to(presync).as_posix(): read_bounded(path, MAX_MANIFEST_FILE_BYTES)
+            for path in paths if path.is_file()}
 
 
 def _render(chart_dir: Path, release: ReleaseSpec | None, values: Mapping[str, Any], label: str) -> list[Any]:

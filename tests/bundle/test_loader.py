@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,8 @@ from typing import Any
 import pytest
 
 from extractor import yamlio
-from extractor.bundle.loader import convert_v1beta1_crd, load_bundle
+from extractor.bundle.crd_conversion import convert_v1beta1_crd
+from extractor.bundle.loader import load_bundle
 from extractor.bundle.validate import validate_bundle
 from extractor.errors import BundleError
 from extractor.model import BundleSource, RenderOptions
@@ -143,6 +145,30 @@ def test_subdirectory_is_an_error(tmp_path: Path) -> None:
     root = write_bundle(tmp_path, make_csv())
     (root / "manifests" / "nested").mkdir()
     with pytest.raises(BundleError, match=r"^manifests/nested: subdirectories are not allowed"):
+        load(root)
+
+
+@pytest.mark.parametrize("rel", ["manifests/zz.yaml", "metadata/annotations.yaml", "metadata/properties.yaml",
+                                 "metadata/dependencies.yaml"])
+@pytest.mark.parametrize("make", [
+    lambda p: os.mkfifo(p),  # no writer: a plain open would wait for one forever
+    lambda p: p.symlink_to("/dev/zero"),  # never ends: a plain read would fill the memory
+])
+def test_a_bundle_file_that_is_not_a_regular_file_is_refused_at_once(tmp_path: Path, rel: str, make: Any) -> None:
+    root = write_bundle(tmp_path, make_csv())
+    (root / rel).unlink(missing_ok=True)
+    make(root / rel)
+    with pytest.raises(BundleError, match=rf"^{rel}: not a regular file$"):
+        load(root)
+
+
+def test_a_bundle_file_past_the_limit_is_refused_unread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import extractor.bundle.loader
+
+    root = write_bundle(tmp_path, make_csv(), {"big.yaml": "kind: ConfigMap\napiVersion: v1\n" + "#" * 200 + "\n"})
+    assert load(root).others  # within the limit
+    monkeypatch.setattr(extractor.bundle.loader, "MAX_MANIFEST_FILE_BYTES", 200)
+    with pytest.raises(BundleError, match=r"^manifests/big.yaml: larger than 200 bytes$"):
         load(root)
 
 

@@ -25,7 +25,7 @@ import pytest
 
 from extractor import yamlio
 from extractor.acquire import AcquireOptions
-from extractor.bundle.loader import convert_v1beta1_crd
+from extractor.bundle.crd_conversion import convert_v1beta1_crd
 from extractor.config import load_config
 from extractor.draft import Hook, ReleaseSpec
 from extractor.emit.checks import check_hooks, needs_closure, unmet_requirements
