@@ -30,6 +30,7 @@ import yaml
 
 from extractor import yamlio
 from extractor.errors import CatalogError
+from extractor.files import read_bounded
 
 __all__ = ["INDEX_IGNORE", "MAX_DOCUMENT_BYTES", "Document", "catalog_files", "iter_documents"]
 
@@ -141,10 +142,11 @@ def catalog_files(root: Path) -> Iterator[tuple[str, Path]]:
         base = here.relative_to(root).parts
         dirnames.sort()
         if INDEX_IGNORE in filenames:
-            try:
-                text = (here / INDEX_IGNORE).read_text(encoding="utf-8")
+            where = "/".join((*base, INDEX_IGNORE))
+            try:  # a regular file of bounded size: a FIFO or a link to a device is refused, not waited on
+                text = read_bounded(here / INDEX_IGNORE, where=where, error=CatalogError).decode("utf-8")
             except (OSError, UnicodeDecodeError) as exc:
-                raise CatalogError(f"{'/'.join((*base, INDEX_IGNORE))}: cannot read ({exc})") from None
+                raise CatalogError(f"{where}: cannot read ({exc})") from None
             rules.append((base, _patterns(text)))
         for name in sorted(filenames):
             parts = (*base, name)

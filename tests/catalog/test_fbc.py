@@ -5,6 +5,7 @@ file, document and object. Memory stays bounded on a large generated catalog."""
 from __future__ import annotations
 
 import json
+import os
 import tracemalloc
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,13 @@ def test_indexignore_and_single_file_catalogs(tmp_path: Path) -> None:
         load_package(root, PKG)
     single = load_package(root / PKG / "catalog.json", PKG, catalog="one-file")
     assert single.default_channel == "stable-v1"
+
+
+def test_an_indexignore_that_is_not_a_regular_file_is_refused_at_once(tmp_path: Path) -> None:
+    root = catalog(tmp_path)
+    os.mkfifo(root / PKG / ".indexignore")  # no writer: a plain open would wait for one forever
+    with pytest.raises(CatalogError, match=rf"^{PKG}/.indexignore: not a regular file$"):
+        list(catalog_files(root))
 
 
 def test_documents_are_streamed_not_read_whole(tmp_path: Path) -> None:
