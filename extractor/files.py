@@ -1,6 +1,6 @@
 """Bounded reads of the files bundle-extract parses whole: project files (bundles.yaml,
 bundles.lock.yaml, the files of ``extraManifests`` paths), the files of a bundle directory, and
-the chart files it generated and reads back (``release.yaml``, ``Chart.yaml``, CRDs, the helmfile).
+the chart files it generated and reads back (``release.yaml``, ``Chart.yaml``, presync CRDs).
 
 Only a regular file is read (a symbolic link is followed to one): a FIFO, a device such as
 ``/dev/zero`` or a socket is refused before any byte is read, so a wrong path never hangs the
@@ -36,15 +36,12 @@ def read_bounded(path: Path, limit: int = MAX_PROJECT_FILE_BYTES, *, where: str 
     # of waiting for one; reads of a regular file ignore the flag
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     try:
-        regular = stat.S_ISREG(os.fstat(fd).st_mode)
-    except BaseException:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise error(f"{where or path}: not a regular file")
+        with open(fd, "rb", closefd=False) as handle:
+            data = handle.read(limit + 1)
+    finally:
         os.close(fd)
-        raise
-    if not regular:
-        os.close(fd)
-        raise error(f"{where or path}: not a regular file")
-    with open(fd, "rb") as handle:
-        data = handle.read(limit + 1)
     if len(data) > limit:
         raise error(f"{where or path}: larger than {limit} bytes")
     return data

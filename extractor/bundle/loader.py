@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -74,14 +75,9 @@ def _read(root: Path, rel: str) -> bytes:
         raise BundleError(f"{rel}: cannot read ({exc.strerror})") from None
 
 
-def _exists(path: Path) -> bool:
-    """Whether ``path`` is there, whatever it is (:func:`_read` refuses what is not a regular file)."""
-    return path.is_symlink() or path.exists()
-
-
 def _read_annotations(root: Path) -> dict[str, str]:
     path = root / "metadata" / "annotations.yaml"
-    if not _exists(path):
+    if not os.path.lexists(path):  # whatever it is: _read refuses all but a regular file
         raise BundleError("metadata/annotations.yaml: file not found (required by registry+v1 bundles)")
     try:
         data = yamlio.load(_read(root, "metadata/annotations.yaml"))
@@ -165,7 +161,7 @@ def _sorted_keys(value: Any) -> Any:
 
 def _merge_properties(root: Path, csv: KubeObject, csv_path: str) -> None:
     path = root / "metadata" / "properties.yaml"
-    if not _exists(path):
+    if not os.path.lexists(path):
         return
     raw = _read(root, "metadata/properties.yaml")
     if not raw:
@@ -267,7 +263,7 @@ def _read_dependencies(root: Path) -> list[dict[str, Any]]:
     """The entries of ``metadata/dependencies.yaml`` (``[]`` without the file), each checked to be
     a mapping with a string ``type`` and a mapping ``value`` (OLMv0 ``registry.Dependency``)."""
     path = root / "metadata" / "dependencies.yaml"
-    if not _exists(path):
+    if not os.path.lexists(path):
         return []
     where = "metadata/dependencies.yaml"
     try:

@@ -44,8 +44,6 @@ _SUFFIXES = (".yaml", ".yml", ".json")
 
 
 def _read_file(path: Path, where: str) -> bytes:
-    if not path.is_file():
-        raise ConfigError(f"{where}: not a regular file")
     try:
         return read_bounded(path, MAX_FILE_BYTES, where=where)
     except OSError as exc:

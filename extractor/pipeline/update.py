@@ -168,18 +168,18 @@ def _acquire(entry: BundleEntry, options: AcquireOptions, pin: str | None,
     return source, digest
 
 
-def _acquire_with_extras(entry: BundleEntry, options: AcquireOptions, pin: str | None, puller: Puller | None,
-                         extras_options: AcquireOptions) -> tuple[BundleSource, str, list[ExtraFile]]:
-    """:func:`_acquire` and the entry's ``extraManifests`` files (:func:`read_extra_files` with
-    ``extras_options``). URLs are fetched in a thread while the bundle is pulled: both mostly wait
-    on the network. Raises the pull's error when both fail."""
+def _acquire_with_extras(entry: BundleEntry, options: AcquireOptions, pin: str | None,
+                         puller: Puller | None) -> tuple[BundleSource, str, list[ExtraFile]]:
+    """:func:`_acquire` and the entry's ``extraManifests`` files (:func:`read_extra_files`). URLs
+    are fetched in a thread while the bundle is pulled: both mostly wait on the network. Raises
+    the pull's error when both fail."""
     if not any(item.url is not None for item in entry.extra_manifests):
         source, digest = _acquire(entry, options, pin, puller)
-        return source, digest, read_extra_files(entry, extras_options)
+        return source, digest, read_extra_files(entry, options)
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=1) as fetcher:  # leaving the block waits for the thread
-        extras = fetcher.submit(read_extra_files, entry, extras_options)
+        extras = fetcher.submit(read_extra_files, entry, options)
         source, digest = _acquire(entry, options, pin, puller)
         return source, digest, extras.result()
 
@@ -337,7 +337,7 @@ def _process_entry(job: _Job, plan: _Plan, pullers: _Pullers | None = None) -> _
         if options.work_dir is None and not is_bundle_directory(entry.reference):
             # an image or archive is unpacked in the staging directory, removed with it
             options = dataclasses.replace(options, work_dir=job.staging.path / "unpacked")
-        source, digest, extra_files = _acquire_with_extras(entry, options, pin, puller, job.acquire_options)
+        source, digest, extra_files = _acquire_with_extras(entry, options, pin, puller)
         outcome.digest = source.digest
         inputs = inputs_fingerprint(_entry_data(entry), digest, source.image, extra_digest(extra_files))
         if plan.resolved is None and _unchanged(job, entry, inputs):
@@ -411,14 +411,17 @@ def _run_entries(job: _Job, entries: list[BundleEntry]) -> list[_Outcome]:
 
             _WORKER_JOB = (job, plans)
             # what exists now lives as long as the workers: their collections skip it (and so leave
-            # its memory pages shared) instead of scanning it again in each of them
+            # its memory pages shared) instead of scanning it again in each of them; a caller that
+            # froze objects itself keeps its freeze (unfreeze would release those too)
+            thaw = gc.get_freeze_count() == 0
             gc.freeze()
             try:
                 context = multiprocessing.get_context("fork")
                 with ProcessPoolExecutor(max_workers=min(jobs, len(plans)), mp_context=context) as pool:
                     built = list(pool.map(_worker, range(len(plans))))
             finally:
-                gc.unfreeze()
+                if thaw:
+                    gc.unfreeze()
                 _WORKER_JOB = None
     finally:
         pullers.close()

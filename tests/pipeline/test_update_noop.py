@@ -184,13 +184,14 @@ def test_every_failing_entry_is_reported_in_entry_order(
     assert sorted(p.name for p in root.iterdir()) == ["bundles.yaml"]
 
 
+@pytest.mark.parametrize("caller_froze", [False, True])
 def test_the_build_workers_start_with_jinja2_loaded_and_the_parent_heap_frozen(
-    two_images: tuple[str, str], tmp_path: Path,
+    two_images: tuple[str, str], tmp_path: Path, caller_froze: bool,
 ) -> None:
     """In the fork pool (two entries, two jobs; a fresh interpreter) each worker starts with the
     helmfile module (Jinja2) already loaded, which its chart writer and the parent's helmfile both
     use, and with the parent's objects frozen out of its collections; the parent is unfrozen
-    afterwards."""
+    afterwards, unless the caller had frozen objects itself (that freeze is kept)."""
     first, second = two_images
     root = write_project(tmp_path / "project", [
         {"name": "first", "image": first, "version": "v1", "namespace": "first"},
@@ -200,6 +201,7 @@ def test_the_build_workers_start_with_jinja2_loaded_and_the_parent_heap_frozen(
         "import gc, json, sys\nfrom pathlib import Path\nfrom extractor.acquire import AcquireOptions\n"
         "from extractor.pipeline import update\n"
         "assert 'jinja2' not in sys.modules and gc.get_freeze_count() == 0\n"
+        f"{'gc.freeze()' if caller_froze else 'pass'}\n"
         "build = update._process_entry\n"
         "def recording(job, plan, pullers=None):\n"
         "    state = f'{plan.entry.name}: jinja2 {\"jinja2\" in sys.modules}, frozen {gc.get_freeze_count() > 0}'\n"
@@ -210,13 +212,13 @@ def test_the_build_workers_start_with_jinja2_loaded_and_the_parent_heap_frozen(
         f"root = Path({str(root)!r})\n"
         f"options = AcquireOptions(cache_dir=Path({str(tmp_path / 'cache')!r}))\n"
         "result = update.update_bundle(root / 'bundles.yaml', root, options)\n"
-        "print(json.dumps([[n for n in result.notes if ': jinja2' in n], gc.get_freeze_count()]))\n"
+        "print(json.dumps([[n for n in result.notes if ': jinja2' in n], gc.get_freeze_count() > 0]))\n"
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False,
                           cwd=REPO, env={**os.environ, "BUNDLE_EXTRACT_JOBS": "2"})
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads(proc.stdout.splitlines()[-1]) == [
-        ["first: jinja2 True, frozen True", "second: jinja2 True, frozen True"], 0]
+        ["first: jinja2 True, frozen True", "second: jinja2 True, frozen True"], caller_froze]
 
 
 def test_a_no_op_update_imports_no_chart_helmfile_or_build_code(two_images: tuple[str, str], tmp_path: Path) -> None:
