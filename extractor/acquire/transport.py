@@ -5,7 +5,8 @@ distribution API; the HTTP/1.1 itself is :mod:`extractor.acquire.wire` (``http.c
 connections per host, proxies from ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``/``NO_PROXY``). Its rules:
 
 - TLS is verified (certifi's CAs, or ``SSL_CERT_FILE``/``SSL_CERT_DIR`` when set, plus an optional
-  ``ca_file``), loaded when an ``https://`` URL is first used;
+  ``ca_file``), loaded when an ``https://`` URL is first used and then shared by every transport
+  of the process (:func:`shared_context`);
 - loopback hosts are spoken to over plain HTTP, unless the first answer shows the port speaks
   TLS; then HTTPS is used, verified unless the host is listed as insecure;
 - other insecure hosts get HTTPS without verification, falling back to plain HTTP (Docker's
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import os
 import ssl
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -56,6 +58,7 @@ __all__ = [
     "RetryPolicy",
     "Transport",
     "check_ca_file",
+    "shared_context",
 ]
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -101,6 +104,40 @@ def check_ca_file(path: Path) -> None:
         raise ConfigError(f"{path}: CA file not found") from None
     except (OSError, ssl.SSLError, ValueError):
         raise ConfigError(f"{path}: not a PEM CA certificate bundle") from None
+
+
+_CONTEXTS: dict[tuple[object, ...], ssl.SSLContext] = {}
+_CONTEXTS_LOCK = threading.Lock()
+
+
+def _identity(path: str | None) -> tuple[object, ...] | None:
+    """What tells one CA file (or directory) from another, and from itself once rewritten."""
+    if not path:
+        return None
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return (path,)  # loading it fails, and the error is worded then
+    return (os.path.abspath(path), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+
+
+def shared_context(ca_file: Path | None, verify: bool) -> ssl.SSLContext:
+    """The TLS context for ``verify`` and ``ca_file`` that every :class:`Transport` of this process
+    uses (see :func:`_ssl_context`). Loading certifi's bundle costs about 30 ms of CPU, and a run
+    makes many transports (each puller, each URL of ``extraManifests``, each thread), so it is
+    loaded once per process: a forked worker inherits its parent's. A new context is made when
+    ``ca_file``, ``SSL_CERT_FILE`` or ``SSL_CERT_DIR`` changed (another path, or the same file
+    rewritten). Thread-safe: threads asking at once wait for the one that loads it. Raises
+    :class:`ssl.SSLError` or :class:`OSError` when a CA file cannot be loaded."""
+    key: tuple[object, ...] = (False,)
+    if verify:
+        key = (True, _identity(str(ca_file) if ca_file else None),
+               _identity(os.environ.get("SSL_CERT_FILE")), _identity(os.environ.get("SSL_CERT_DIR")))
+    with _CONTEXTS_LOCK:
+        context = _CONTEXTS.get(key)
+        if context is None:
+            context = _CONTEXTS[key] = _ssl_context(ca_file, verify)
+    return context
 
 
 def _ssl_context(ca_file: Path | None, verify: bool) -> ssl.SSLContext:
@@ -152,8 +189,7 @@ class Transport:
         if ca_file is not None:
             check_ca_file(ca_file)
         self._ca_file = ca_file
-        # Loading the CA bundle costs ~70 ms: only do it when an https URL is first used.
-        self._contexts: dict[bool, ssl.SSLContext] = {}
+        # the CA bundle is loaded when an https URL is first used, once per process (shared_context)
         self._connections = Connections(timeout=timeout, connect_timeout=connect_timeout, context=self._context,
                                         proxies=Proxies.from_environment())
         self._intercept = transport
@@ -166,9 +202,7 @@ class Transport:
         self._connections.close()
 
     def _context(self, verify: bool) -> ssl.SSLContext:
-        if verify not in self._contexts:
-            self._contexts[verify] = _ssl_context(self._ca_file, verify)
-        return self._contexts[verify]
+        return shared_context(self._ca_file, verify)
 
     def build_request(self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
                       content: bytes | None = None) -> Request:

@@ -21,7 +21,7 @@ from extractor.acquire import AcquireOptions, acquire
 from extractor.acquire.client import RegistryClient
 from extractor.acquire.manifests import OCI_MANIFEST
 from extractor.acquire.reference import Reference
-from extractor.acquire.transport import RetryPolicy
+from extractor.acquire.transport import RetryPolicy, shared_context
 from extractor.acquire.wire import Request, Response, Send
 from extractor.demo.localregistry import LocalRegistry
 from extractor.demo.push import build_image, gzip_bytes, push_bundle_image
@@ -148,6 +148,30 @@ def test_tls_through_the_cli(tls_registry: TLSRegistry, seeded_registry: Any, tm
     bad = tmp_path / "not-a-ca.pem"
     bad.write_text("nothing here")
     assert_one_line_error(cli(*args, "--registry-ca-file", str(bad), env=env), str(bad), "not a PEM")
+
+
+def test_tls_context_is_loaded_once_per_process(tls_registry: TLSRegistry, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(tls_registry.other_ca.read_bytes())
+    wrong = shared_context(ca_file, True)
+    assert shared_context(ca_file, True) is wrong  # every transport of the process gets this one
+    assert shared_context(tls_registry.ca_file, True) is not wrong
+    assert shared_context(None, False) is shared_context(ca_file, False)  # unverified: no CA file is read
+
+    def pull(cache: str) -> Path:
+        options = AcquireOptions(ca_file=ca_file, cache_dir=tmp_path / cache, work_dir=tmp_path / "work")
+        return acquire(tls_registry.reference, options).directory
+
+    with pytest.raises(RegistryError, match="is not trusted"):
+        pull("c1")
+    # the same path rewritten with the CA that signed the registry: a new context, which trusts it
+    ca_file.write_bytes(tls_registry.ca_file.read_bytes() + b"\n")
+    assert (pull("c2") / "manifests").is_dir()
+    assert shared_context(ca_file, True) is not wrong
+    certifi_only = shared_context(None, True)
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_registry.ca_file))
+    assert shared_context(None, True) is not certifi_only
 
 
 def test_bad_ca_files(tmp_path: Path) -> None:
