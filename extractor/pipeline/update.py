@@ -6,8 +6,8 @@ lock (and bundles.yaml for a new version) are swapped in together (:func:`extrac
 A failure leaves every one of them as it was.
 
 A no-op run is cheap: each registry entry's tag is resolved to its digest first
-(:func:`extractor.acquire.resolve`, one manifest request through one HTTP client shared by the
-run); when the lock's inputs fingerprint and the chart files still match, nothing is pulled,
+(:func:`extractor.acquire.resolve`, one manifest request; two or more entries side by side, one
+HTTP client per thread); when the lock's inputs fingerprint and the chart files still match, nothing is pulled,
 unpacked or built, and the chart, CRD-chart and build machinery is not even imported. Only the
 entries that need a build go to the pool of forked processes (two or more of them), pulled by the
 digest they resolved to. The helmfile is rendered only when the lock's ``helmfile:`` record (its
@@ -24,6 +24,7 @@ import dataclasses
 import gc
 import hashlib
 import os
+import threading
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,8 @@ __all__ = ["CHARTS_DIR", "HELMFILE_NAME", "GenerateResult", "generate", "regener
 CHARTS_DIR = "charts"
 HELMFILE_NAME = "helmfile.yaml.gotmpl"
 _RELEASE_FILE = "release.yaml"
+MAX_RESOLVES = 8
+"""Most registry tags resolved at once (threads) while planning a run."""
 
 
 @dataclass(frozen=True)
@@ -261,24 +264,35 @@ class _Outcome:
 
 
 class _Pullers:
-    """The one puller of a run in this process (connections, TLS context and tokens reused across
-    entries), made on first use; :meth:`close` at the end."""
+    """The pullers of a run in this process, one per thread (a puller is not thread-safe; each
+    reuses its connections and tokens across that thread's entries), made on first use;
+    :meth:`close` at the end."""
 
     def __init__(self, options: AcquireOptions) -> None:
         self.options = options
-        self.puller: Puller | None = None
+        self._pullers: dict[int, Puller] = {}
+        self._lock = threading.Lock()
 
     def get(self) -> Puller:
-        """The puller (made now if needed). Raises :class:`ConfigError` for an unknown backend."""
-        if self.puller is None:
-            self.puller = make_puller(self.options)
-        return self.puller
+        """The calling thread's puller (made now if needed). Raises :class:`ConfigError` for an
+        unknown backend."""
+        thread = threading.get_ident()
+        with self._lock:
+            puller = self._pullers.get(thread)
+        if puller is None:
+            puller = make_puller(self.options)
+            with self._lock:
+                self._pullers[thread] = puller
+        return puller
 
     def close(self) -> None:
-        if self.puller is not None:
+        """Close every puller made so far (their connections); :meth:`get` makes new ones."""
+        with self._lock:
+            pullers = list(self._pullers.values())
+            self._pullers.clear()
+        for puller in pullers:
             with contextlib.suppress(Exception):  # closing connections: nothing to report
-                self.puller.close()
-            self.puller = None
+                puller.close()
 
 
 def _error(exc: Exception, root: Path) -> ExtractorError:
@@ -318,6 +332,33 @@ def _plan_entry(job: _Job, entry: BundleEntry, pullers: _Pullers) -> _Plan | _Ou
         return _Plan(entry, resolved)
     except (ExtractorError, OSError) as exc:
         return _Outcome(entry.name, error=_error(exc, job.root))
+
+
+def _remote(entry: BundleEntry, options: AcquireOptions) -> bool:
+    """Whether resolving ``entry``'s tag asks a registry on another machine (after mirroring)."""
+    from extractor.acquire.reference import apply_mirrors, is_loopback
+
+    try:
+        return not is_loopback(apply_mirrors(Reference.parse(entry.reference), options.mirrors).registry)
+    except ConfigError:
+        return False  # a malformed reference: _plan_entry reports it
+
+
+def _plan_entries(job: _Job, entries: list[BundleEntry], pullers: _Pullers) -> list[_Plan | _Outcome]:
+    """:func:`_plan_entry` of each entry, in ``entries`` order. When two or more tags are on
+    registries of other machines, the tags are resolved side by side (threads, at most
+    :data:`MAX_RESOLVES` at once, one puller each): such a resolution mostly waits on round trips
+    (a connection, a token, a manifest), so the run waits about as long as for the slowest tag, not
+    for all of them. A registry on this machine answers faster than a thread costs: those are
+    resolved one after another. The threads have ended when this returns (before any fork)."""
+    options = job.acquire_options
+    if job.pins or options.puller != "http" or sum(
+            not entry.is_local and _remote(entry, options) for entry in entries) < 2:
+        return [_plan_entry(job, entry, pullers) for entry in entries]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(MAX_RESOLVES, len(entries)), thread_name_prefix="resolve") as pool:
+        return list(pool.map(lambda entry: _plan_entry(job, entry, pullers), entries))
 
 
 def _process_entry(job: _Job, plan: _Plan, pullers: _Pullers | None = None) -> _Outcome:
@@ -387,7 +428,7 @@ def _can_fork() -> bool:
 
 def _run_entries(job: _Job, entries: list[BundleEntry]) -> list[_Outcome]:
     """Every entry's outcome, in ``entries`` order. First, in this process, each registry entry's
-    tag is resolved and compared with the lock (one puller for all); the entries left to build run
+    tag is resolved and compared with the lock (:func:`_plan_entries`); the entries left to build run
     in a pool of forked processes (one per core, ``BUNDLE_EXTRACT_JOBS`` to change it) when there
     are two or more of them, else here. One core or no ``fork`` on this platform: here. The output
     is the same either way."""
@@ -395,7 +436,7 @@ def _run_entries(job: _Job, entries: list[BundleEntry]) -> list[_Outcome]:
     jobs = _jobs(len(entries))
     pullers = _Pullers(job.acquire_options)
     try:
-        planned = [_plan_entry(job, entry, pullers) for entry in entries]
+        planned = _plan_entries(job, entries, pullers)
         plans = [p for p in planned if isinstance(p, _Plan)]
         if min(jobs, len(plans)) < 2 or not _can_fork():
             built = [_process_entry(job, plan, None if plan.entry.is_local else pullers) for plan in plans]

@@ -10,15 +10,19 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from extractor import yamlio
 from extractor.acquire import AcquireOptions
+from extractor.acquire.reference import Mirror
+from extractor.acquire.wire import Interceptor, Request, Response, Send
+from extractor.config import load_config
 from extractor.demo.push import push_bundle_image
 from extractor.errors import EntriesError
-from extractor.pipeline import update_bundle, verify
+from extractor.pipeline import update, update_bundle, verify
 from extractor.review.lock import LOCK_NAME, read_lock, render_lock
 from tests.conftest import REPO
 from tests.support.registry import CountingTransport, TestRegistry
@@ -41,7 +45,7 @@ def write_project(root: Path, entries: list[dict[str, object]], extra: str = "")
     return root
 
 
-def opts(tmp_path: Path, transport: CountingTransport | None = None) -> AcquireOptions:
+def opts(tmp_path: Path, transport: Interceptor | None = None) -> AcquireOptions:
     return AcquireOptions(cache_dir=tmp_path / "cache", work_dir=tmp_path / "work", transport=transport,
                           url_mirrors=url_mirrors())
 
@@ -78,8 +82,18 @@ def two_images(registry: TestRegistry, request: pytest.FixtureRequest) -> tuple[
     return first, second
 
 
+@pytest.fixture(params=[False, True], ids=["one-by-one", "side-by-side"])
+def side_by_side(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Whether tags are resolved in threads. Only registries of other machines are; the test
+    registry is on loopback, so for ``True`` its entries are taken for remote ones."""
+    if request.param:
+        monkeypatch.setattr(update, "_remote", lambda entry, options: True)
+    return bool(request.param)
+
+
 def test_a_no_op_update_pulls_no_blob_and_a_moved_tag_is_rebuilt(
     two_images: tuple[str, str], registry: TestRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    side_by_side: bool,
 ) -> None:
     monkeypatch.setenv("BUNDLE_EXTRACT_JOBS", "1")  # every request in this process: counted
     first, second = two_images
@@ -160,7 +174,7 @@ def test_an_old_lock_without_a_helmfile_record_renders_once(
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_every_failing_entry_is_reported_in_entry_order(
-    two_images: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: str,
+    two_images: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: str, side_by_side: bool,
 ) -> None:
     """A tag that does not resolve (the parent), patches that do not apply (builds: in the fork pool
     with two cores), and a good entry: one error per failing entry, in bundles.yaml order, the same
@@ -182,6 +196,64 @@ def test_every_failing_entry_is_reported_in_entry_order(
     assert lines[0] == "3 bundles failed:" and len(lines) == 4
     assert "no-such-deployment" in lines[1] and "no-such-tag" in lines[2] and "no-such-deployment" in lines[3]
     assert sorted(p.name for p in root.iterdir()) == ["bundles.yaml"]
+
+
+class TagRequests:
+    """An interceptor recording whether each tag's manifest request came from the main thread;
+    with ``together``, each such request also waits (5 s at most) until the other one arrived."""
+
+    def __init__(self, together: bool) -> None:
+        self.barrier = threading.Barrier(2, timeout=5) if together else None
+        self.in_main_thread: list[bool] = []
+        self.broken = False
+
+    def __call__(self, request: Request, send: Send) -> Response:
+        if request.path.endswith("/manifests/v1"):
+            self.in_main_thread.append(threading.current_thread() is threading.main_thread())
+            if self.barrier is not None:
+                try:
+                    self.barrier.wait()
+                except threading.BrokenBarrierError:  # the other request never came while this one waited
+                    self.broken = True
+        return send(request)
+
+
+def test_tags_of_remote_registries_are_resolved_side_by_side(
+    two_images: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first, second = two_images
+    root = write_project(tmp_path / "project", [
+        {"name": "first", "image": first, "version": "v1", "namespace": "first"},
+        {"name": "second", "image": second, "version": "v1", "namespace": "second"},
+    ])
+    update_bundle(root / "bundles.yaml", root, opts(tmp_path))
+    before = snapshot(root)
+    # a registry on this machine: one tag after the other, in this thread
+    local = TagRequests(together=False)
+    update_bundle(root / "bundles.yaml", root, opts(tmp_path, local))
+    assert local.in_main_thread == [True, True]
+    # registries of other machines: both requests in flight at once (one after the other, the
+    # first would wait for the second in vain), from other threads; the result is the same
+    monkeypatch.setattr(update, "_remote", lambda entry, options: True)
+    remote = TagRequests(together=True)
+    update_bundle(root / "bundles.yaml", root, opts(tmp_path, remote))
+    assert remote.in_main_thread == [False, False] and not remote.broken
+    assert snapshot(root) == before
+
+
+def test_which_registries_count_as_remote(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "project", [
+        {"name": "quay", "image": "quay.io/ns/bundle", "version": "v1", "namespace": "a"},
+        {"name": "redhat", "image": "registry.redhat.io/ns/bundle", "version": "v1", "namespace": "a"},
+        {"name": "loopback", "image": "127.0.0.1:5000/ns/bundle", "version": "v1", "namespace": "a"},
+        {"name": "localhost", "image": "localhost:5000/ns/bundle", "version": "v1", "namespace": "a"},
+    ])
+    entries = {entry.name: entry for entry in load_config(root / "bundles.yaml").bundles}
+    plain = AcquireOptions()
+    assert [update._remote(entry, plain) for entry in entries.values()] == [True, True, False, False]
+    # mirrored to this machine: what is asked is the mirror
+    mirrored = AcquireOptions(mirrors=(Mirror.parse("registry.redhat.io=127.0.0.1:5000"),))
+    assert not update._remote(entries["redhat"], mirrored) and update._remote(entries["quay"], mirrored)
 
 
 @pytest.mark.parametrize("caller_froze", [False, True])
