@@ -96,18 +96,25 @@ class Interrupted(RegistryError):
     """A download broke off mid-stream (retried by the blob download of the registry client)."""
 
 
+_CONTEXTS: dict[tuple[object, ...], ssl.SSLContext] = {}
+_CONTEXTS_LOCK = threading.Lock()
+_CHECKED_CA_FILES: set[tuple[object, ...] | None] = set()
+
+
 def check_ca_file(path: Path) -> None:
-    """Raise :class:`ConfigError` unless ``path`` holds at least one PEM certificate."""
+    """Raise :class:`ConfigError` unless ``path`` holds at least one PEM certificate. A file found
+    good is not loaded again while it is unchanged (a system bundle takes about 20 ms to load,
+    and every transport checks its file)."""
+    identity = _identity(str(path))
+    if identity in _CHECKED_CA_FILES:
+        return
     try:
         ssl.create_default_context(cafile=str(path))
     except FileNotFoundError:
         raise ConfigError(f"{path}: CA file not found") from None
     except (OSError, ssl.SSLError, ValueError):
         raise ConfigError(f"{path}: not a PEM CA certificate bundle") from None
-
-
-_CONTEXTS: dict[tuple[object, ...], ssl.SSLContext] = {}
-_CONTEXTS_LOCK = threading.Lock()
+    _CHECKED_CA_FILES.add(identity)
 
 
 def _identity(path: str | None) -> tuple[object, ...] | None:

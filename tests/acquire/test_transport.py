@@ -174,13 +174,21 @@ def test_tls_context_is_loaded_once_per_process(tls_registry: TLSRegistry, tmp_p
     assert shared_context(None, True) is not certifi_only
 
 
-def test_bad_ca_files(tmp_path: Path) -> None:
+def test_bad_ca_files(tls_registry: TLSRegistry, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="CA file not found"):
         RegistryClient(ca_file=tmp_path / "missing.pem")
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n")
     with pytest.raises(ConfigError, match="not a PEM CA certificate bundle"):
         RegistryClient(ca_file=garbage)
+    # a file found good once and then broken is checked again
+    changing = tmp_path / "changing.pem"
+    changing.write_bytes(tls_registry.ca_file.read_bytes())
+    RegistryClient(ca_file=changing).close()
+    RegistryClient(ca_file=changing).close()
+    changing.write_bytes(garbage.read_bytes())
+    with pytest.raises(ConfigError, match="not a PEM CA certificate bundle"):
+        RegistryClient(ca_file=changing)
 
 
 # -- fault injection ------------------------------------------------------------------------------
