@@ -6,7 +6,7 @@ connections per host, proxies from ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``/
 
 - TLS is verified (certifi's CAs, or ``SSL_CERT_FILE``/``SSL_CERT_DIR`` when set, plus an optional
   ``ca_file``), loaded when an ``https://`` URL is first used and then shared by every transport
-  of the process (:func:`shared_context`);
+  of the process (:func:`extractor.acquire.tls.shared_context`);
 - loopback hosts are spoken to over plain HTTP, unless the first answer shows the port speaks
   TLS; then HTTPS is used, verified unless the host is listed as insecure;
 - other insecure hosts get HTTPS without verification, falling back to plain HTTP (Docker's
@@ -23,9 +23,7 @@ Network exceptions are never chained (``from None``): their text can hold URLs a
 
 from __future__ import annotations
 
-import os
 import ssl
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -34,6 +32,7 @@ from urllib.parse import urlsplit
 from extractor.acquire.proxies import Proxies
 from extractor.acquire.reference import is_insecure, is_loopback
 from extractor.acquire.retry import RETRY_STATUSES, RetryPolicy
+from extractor.acquire.tls import check_ca_file, shared_context
 from extractor.acquire.wire import (
     BrokenConnection,
     ConnectError,
@@ -47,7 +46,7 @@ from extractor.acquire.wire import (
     WireError,
     redirect_request,
 )
-from extractor.errors import ConfigError, RegistryError
+from extractor.errors import RegistryError
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -57,8 +56,6 @@ __all__ = [
     "Interrupted",
     "RetryPolicy",
     "Transport",
-    "check_ca_file",
-    "shared_context",
 ]
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -94,78 +91,6 @@ class _Transient(Exception):
 
 class Interrupted(RegistryError):
     """A download broke off mid-stream (retried by the blob download of the registry client)."""
-
-
-_CONTEXTS: dict[tuple[object, ...], ssl.SSLContext] = {}
-_CONTEXTS_LOCK = threading.Lock()
-_CHECKED_CA_FILES: set[tuple[object, ...] | None] = set()
-
-
-def check_ca_file(path: Path) -> None:
-    """Raise :class:`ConfigError` unless ``path`` holds at least one PEM certificate. A file found
-    good is not loaded again while it is unchanged (a system bundle takes about 20 ms to load,
-    and every transport checks its file)."""
-    identity = _identity(str(path))
-    if identity in _CHECKED_CA_FILES:
-        return
-    try:
-        ssl.create_default_context(cafile=str(path))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: CA file not found") from None
-    except (OSError, ssl.SSLError, ValueError):
-        raise ConfigError(f"{path}: not a PEM CA certificate bundle") from None
-    _CHECKED_CA_FILES.add(identity)
-
-
-def _identity(path: str | None) -> tuple[object, ...] | None:
-    """What tells one CA file (or directory) from another, and from itself once rewritten."""
-    if not path:
-        return None
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return (path,)  # loading it fails, and the error is worded then
-    return (os.path.abspath(path), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
-
-
-def shared_context(ca_file: Path | None, verify: bool) -> ssl.SSLContext:
-    """The TLS context for ``verify`` and ``ca_file`` that every :class:`Transport` of this process
-    uses (see :func:`_ssl_context`). Loading certifi's bundle costs about 30 ms of CPU, and a run
-    makes many transports (each puller, each URL of ``extraManifests``, each thread), so it is
-    loaded once per process: a forked worker inherits its parent's. A new context is made when
-    ``ca_file``, ``SSL_CERT_FILE`` or ``SSL_CERT_DIR`` changed (another path, or the same file
-    rewritten). Thread-safe: threads asking at once wait for the one that loads it. Raises
-    :class:`ssl.SSLError` or :class:`OSError` when a CA file cannot be loaded."""
-    key: tuple[object, ...] = (False,)
-    if verify:
-        key = (True, _identity(str(ca_file) if ca_file else None),
-               _identity(os.environ.get("SSL_CERT_FILE")), _identity(os.environ.get("SSL_CERT_DIR")))
-    with _CONTEXTS_LOCK:
-        context = _CONTEXTS.get(key)
-        if context is None:
-            context = _CONTEXTS[key] = _ssl_context(ca_file, verify)
-    return context
-
-
-def _ssl_context(ca_file: Path | None, verify: bool) -> ssl.SSLContext:
-    """A verifying context as httpx made it (``SSL_CERT_FILE``, else ``SSL_CERT_DIR``, else
-    certifi's bundle) plus ``ca_file``; or, without ``verify``, one that checks nothing."""
-    if not verify:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
-    if os.environ.get("SSL_CERT_FILE"):
-        context = ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
-    elif os.environ.get("SSL_CERT_DIR"):
-        context = ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
-    else:
-        import certifi
-
-        context = ssl.create_default_context(cafile=certifi.where())
-    if ca_file is not None:
-        context.load_verify_locations(cafile=str(ca_file))
-    return context
 
 
 class Transport:

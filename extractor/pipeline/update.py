@@ -6,12 +6,12 @@ lock (and bundles.yaml for a new version) are swapped in together (:func:`extrac
 A failure leaves every one of them as it was.
 
 A no-op run is cheap: each registry entry's tag is resolved to its digest first
-(:func:`extractor.acquire.resolve`, one manifest request; two or more entries side by side, one
-HTTP client per thread); when the lock's inputs fingerprint and the chart files still match, nothing is pulled,
-unpacked or built, and the chart, CRD-chart and build machinery is not even imported. Only the
-entries that need a build go to the pool of forked processes (two or more of them), pulled by the
-digest they resolved to. The helmfile is rendered only when the lock's ``helmfile:`` record (its
-inputs and the file's digest) no longer matches.
+(:func:`extractor.acquire.resolve`, one manifest request; tags on registries of other machines
+side by side, :func:`_plan_entries`); when the lock's inputs fingerprint and the chart files still
+match, nothing is pulled, unpacked or built, and the chart, CRD-chart and build machinery is not
+even imported. Only the entries that need a build go to the pool of forked processes (two or more
+of them), pulled by the digest they resolved to. The helmfile is rendered only when the lock's
+``helmfile:`` record (its inputs and the file's digest) no longer matches.
 
 Longer than 400 lines: generation is one all-or-nothing transaction (staging, per-entry workers,
 lock revisions, the swap); its steps share invariants that are easier to check in one module.
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from extractor.acquire import AcquireOptions, Resolved, acquire, is_bundle_directory, make_puller, resolve
-from extractor.acquire.reference import Reference
+from extractor.acquire.reference import Reference, apply_mirrors, is_loopback
 from extractor.config import BundleEntry, ProjectConfig, entry_version_text, load_config
 from extractor.emit.swap import Staging, swap_in
 from extractor.errors import ConfigError, EmitError, EntriesError, ExtractorError
@@ -336,8 +336,6 @@ def _plan_entry(job: _Job, entry: BundleEntry, pullers: _Pullers) -> _Plan | _Ou
 
 def _remote(entry: BundleEntry, options: AcquireOptions) -> bool:
     """Whether resolving ``entry``'s tag asks a registry on another machine (after mirroring)."""
-    from extractor.acquire.reference import apply_mirrors, is_loopback
-
     try:
         return not is_loopback(apply_mirrors(Reference.parse(entry.reference), options.mirrors).registry)
     except ConfigError:

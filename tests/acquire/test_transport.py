@@ -21,7 +21,8 @@ from extractor.acquire import AcquireOptions, acquire
 from extractor.acquire.client import RegistryClient
 from extractor.acquire.manifests import OCI_MANIFEST
 from extractor.acquire.reference import Reference
-from extractor.acquire.transport import RetryPolicy, shared_context
+from extractor.acquire.tls import shared_context
+from extractor.acquire.transport import RetryPolicy
 from extractor.acquire.wire import Request, Response, Send
 from extractor.demo.localregistry import LocalRegistry
 from extractor.demo.push import build_image, gzip_bytes, push_bundle_image
