@@ -243,10 +243,13 @@ class _Job:
 class _Plan:
     """An entry to build. ``resolved``: what its tag resolved to (it is pulled by that digest);
     ``None`` when only a full acquire can tell (a local source, ``--puller docker``, a pin from the
-    lock: ``verify``)."""
+    lock: ``verify``). ``puller``: the puller that resolved it, whose registry token for the
+    repository the pull reuses (in a forked worker too: the puller comes with the fork, without
+    connections)."""
 
     entry: BundleEntry
     resolved: Resolved | None = None
+    puller: Puller | None = None
 
 
 @dataclass
@@ -266,7 +269,8 @@ class _Outcome:
 class _Pullers:
     """The pullers of a run in this process, one per thread (a puller is not thread-safe; each
     reuses its connections and tokens across that thread's entries), made on first use;
-    :meth:`close` at the end."""
+    :meth:`close` at the end. Closing only drops connections: a closed puller still works and
+    connects again when used."""
 
     def __init__(self, options: AcquireOptions) -> None:
         self.options = options
@@ -320,16 +324,17 @@ def _plan_entry(job: _Job, entry: BundleEntry, pullers: _Pullers) -> _Plan | _Ou
         return _Plan(entry)
     try:
         options = job.acquire_options
-        resolved = resolve(entry.reference, options, puller=pullers.get() if options.puller == "http" else None)
+        puller = pullers.get() if options.puller == "http" else None
+        resolved = resolve(entry.reference, options, puller=puller)
         if resolved is None:
             return _Plan(entry)
         locked = job.lock.entries.get(entry.name)
         if locked is None or not (job.root / CHARTS_DIR / entry.name).is_dir():
-            return _Plan(entry, resolved)  # to be built whatever its inputs
+            return _Plan(entry, resolved, puller)  # to be built whatever its inputs
         inputs = inputs_fingerprint(_entry_data(entry), resolved.digest, resolved.image, extra_inputs_digest(entry))
         if _unchanged(job, entry, inputs):
             return _Outcome(entry.name, spec=read_release_spec(job.root, entry), digest=resolved.digest)
-        return _Plan(entry, resolved)
+        return _Plan(entry, resolved, puller)
     except (ExtractorError, OSError) as exc:
         return _Outcome(entry.name, error=_error(exc, job.root))
 
@@ -361,15 +366,15 @@ def _plan_entries(job: _Job, entries: list[BundleEntry], pullers: _Pullers) -> l
 
 def _process_entry(job: _Job, plan: _Plan, pullers: _Pullers | None = None) -> _Outcome:
     """Acquire ``plan``'s bundle (by its resolved digest when it has one) and, unless the lock says
-    nothing changed, build its chart into the staging directory. ``pullers``: the run's puller
-    (``None`` in a forked worker: one per pull). Errors of the stages come back in the outcome,
-    never raised."""
+    nothing changed, build its chart into the staging directory, pulling with the plan's puller
+    (the one that resolved its tag), else with ``pullers``' (``None`` in a forked worker: one per
+    pull). Errors of the stages come back in the outcome, never raised."""
     entry = plan.entry
     outcome = _Outcome(entry.name)
     locked = job.lock.entries.get(entry.name)
     chart_dir = job.root / CHARTS_DIR / entry.name
     try:
-        puller = pullers.get() if pullers is not None else None
+        puller = plan.puller or (pullers.get() if pullers is not None else None)
         # resolved in the parent (and found changed): pull exactly that digest
         pin = plan.resolved.digest if plan.resolved is not None else job.pins.get(entry.name)
         options = job.acquire_options
@@ -400,6 +405,10 @@ def _worker(index: int) -> _Outcome:
     assert _WORKER_JOB is not None
     job, plans = _WORKER_JOB
     outcome = _process_entry(job, plans[index])
+    puller = plans[index].puller
+    if puller is not None:
+        with contextlib.suppress(Exception):  # closing connections: nothing to report
+            puller.close()
     if outcome.error is not None:
         import pickle
 
@@ -442,7 +451,9 @@ def _run_entries(job: _Job, entries: list[BundleEntry]) -> list[_Outcome]:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            pullers.close()  # a forked worker makes its own: connections are not shared across processes
+            # connections are not shared across processes: each worker connects again with its
+            # plans' pullers (and reuses their registry tokens)
+            pullers.close()
             _ = job.staging.path  # made before the fork: every worker stages into this one directory
             # loaded once, before the fork: every worker's chart writer (pull-secret values) and this
             # process's helmfile renderer use it (Jinja2), so no worker imports it again

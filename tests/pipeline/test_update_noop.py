@@ -4,6 +4,7 @@ pulled and built; the helmfile is re-rendered only when its inputs or the file c
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -11,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +27,7 @@ from extractor.errors import EntriesError
 from extractor.pipeline import update, update_bundle, verify
 from extractor.review.lock import LOCK_NAME, read_lock, render_lock
 from tests.conftest import REPO
-from tests.support.registry import CountingTransport, TestRegistry
+from tests.support.registry import CountingTransport, TestRegistry, TokenServer, start_registry
 from tests.support.tools import require_shared
 from tests.support.urlserver import url_mirrors
 
@@ -239,6 +241,42 @@ def test_tags_of_remote_registries_are_resolved_side_by_side(
     update_bundle(root / "bundles.yaml", root, opts(tmp_path, remote))
     assert remote.in_main_thread == [False, False] and not remote.broken
     assert snapshot(root) == before
+
+
+@pytest.fixture(scope="module")
+def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestRegistry, TokenServer]]:
+    """A registry whose pulls need a Bearer token from a token service (Basic credentials)."""
+    root = tmp_path_factory.mktemp("token-registry")
+    tokens = TokenServer(root, "alice", "alice-secret-pw").start()
+    server = start_registry(root / "registry", auth=tokens.registry_auth())
+    try:
+        yield TestRegistry(server, "alice", "alice-secret-pw"), tokens
+    finally:
+        server.stop()
+        tokens.stop()
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_pull_reuses_the_token_its_tag_resolution_got(
+    token_registry: tuple[TestRegistry, TokenServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: str,
+    side_by_side: bool,
+) -> None:
+    """One token per repository and run: the pull (in this process after resolving the tags in
+    threads, or in a forked build worker) reuses the token its tag's resolution got."""
+    monkeypatch.setenv("BUNDLE_EXTRACT_JOBS", jobs)
+    registry, tokens = token_registry
+    options = AcquireOptions(username=registry.username, password=registry.password)
+    prefix = f"{registry.host}/tokens-{jobs}-{'threads' if side_by_side else 'serial'}"
+    for name in ("first", "second"):
+        push_bundle_image(FIXTURE, f"{prefix}/{name}:v1", options)
+    root = write_project(tmp_path / "project", [
+        {"name": name, "image": f"{prefix}/{name}", "version": "v1", "namespace": name} for name in ("first", "second")
+    ])
+    before = tokens.requests
+    update_bundle(root / "bundles.yaml", root,
+                  dataclasses.replace(options, cache_dir=tmp_path / "cache", work_dir=tmp_path / "work"))
+    assert sorted(read_lock(root / LOCK_NAME).entries) == ["first", "second"]
+    assert tokens.requests - before == 2
 
 
 def test_which_registries_count_as_remote(tmp_path: Path) -> None:
