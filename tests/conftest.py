@@ -19,7 +19,7 @@ from extractor.demo.push import push_bundle_image
 from tests.support.dockerd import dockerd  # noqa: F401  (fixture)
 from tests.support.kube import kube_cluster  # noqa: F401  (fixture)
 from tests.support.project import new_project, update_bundle
-from tests.support.registry import TestRegistry, auth_registry, registry  # noqa: F401  (fixtures)
+from tests.support.registry import TestRegistry, auth_registry, registry, token_registry  # noqa: F401  (fixtures)
 from tests.support.tools import require_shared
 from tests.support.urlserver import extra_crds_server  # noqa: F401  (fixture)
 

@@ -31,7 +31,6 @@ from tests.support.registry import (
     TestRegistry,
     TokenServer,
     make_tar,
-    start_registry,
     tar_file,
 )
 
@@ -122,16 +121,6 @@ def test_index_platform_selection(registry: TestRegistry, tmp_path: Path) -> Non
 
 
 # -- Bearer tokens ---------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestRegistry, TokenServer]]:
-    root = tmp_path_factory.mktemp("token-registry")
-    tokens = TokenServer(root, "alice", "alice-secret-pw").start()
-    server = start_registry(root / "registry", auth=tokens.registry_auth())
-    try:
-        yield TestRegistry(server, "alice", "alice-secret-pw"), tokens
-    finally:
-        server.stop()
-        tokens.stop()
 
 
 def test_bearer_token_flow(token_registry: tuple[TestRegistry, TokenServer], tmp_path: Path) -> None:

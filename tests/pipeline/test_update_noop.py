@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,7 +26,7 @@ from extractor.errors import EntriesError
 from extractor.pipeline import update, update_bundle, verify
 from extractor.review.lock import LOCK_NAME, read_lock, render_lock
 from tests.conftest import REPO
-from tests.support.registry import CountingTransport, TestRegistry, TokenServer, start_registry
+from tests.support.registry import CountingTransport, TestRegistry, TokenServer
 from tests.support.tools import require_shared
 from tests.support.urlserver import url_mirrors
 
@@ -243,17 +242,6 @@ def test_tags_of_remote_registries_are_resolved_side_by_side(
     assert snapshot(root) == before
 
 
-@pytest.fixture(scope="module")
-def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestRegistry, TokenServer]]:
-    """A registry whose pulls need a Bearer token from a token service (Basic credentials)."""
-    root = tmp_path_factory.mktemp("token-registry")
-    tokens = TokenServer(root, "alice", "alice-secret-pw").start()
-    server = start_registry(root / "registry", auth=tokens.registry_auth())
-    try:
-        yield TestRegistry(server, "alice", "alice-secret-pw"), tokens
-    finally:
-        server.stop()
-        tokens.stop()
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])

@@ -269,6 +269,20 @@ class TokenServer:
         self._server.server_close()
 
 
+@pytest.fixture(scope="session")
+def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestRegistry, TokenServer]]:
+    """A registry whose pulls need a Bearer token from a :class:`TokenServer` (Basic credentials
+    ``alice``/``alice-secret-pw``); its ``requests`` counts token requests."""
+    root = tmp_path_factory.mktemp("token-registry")
+    tokens = TokenServer(root, "alice", "alice-secret-pw").start()
+    server = start_registry(root / "registry", auth=tokens.registry_auth())
+    try:
+        yield TestRegistry(server, "alice", "alice-secret-pw"), tokens
+    finally:
+        server.stop()
+        tokens.stop()
+
+
 # -- layer and request helpers -------------------------------------------------------------------
 TarEntry = tuple[tarfile.TarInfo, bytes | None]
 
