@@ -173,6 +173,7 @@ class TokenServer:
         self.expires_in = expires_in
         self.allow_anonymous = allow_anonymous
         self.requests = 0
+        self._counting = threading.Lock()  # the server answers in threads: no increment may be lost
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bundle-extract test token signer")])
         now = time.time()
@@ -204,7 +205,8 @@ class TokenServer:
                 return
 
             def do_GET(self) -> None:
-                server_self.requests += 1
+                with server_self._counting:
+                    server_self.requests += 1
                 query = parse_qs(urlparse(self.path).query)
                 header = self.headers.get("Authorization", "")
                 expected = (
