@@ -7,6 +7,7 @@ Real components only: ``registry`` / ``auth_registry`` start Debian's docker-reg
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,23 @@ TARGET_BUNDLES: dict[str, str] = {
     "sail-operator": "servicemeshoperator3-v3.2.1",
     "lws-operator": "leader-worker-set-v1.0.0-rendered",
 }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_blob_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every test that names no cache of its own (library calls and CLI subprocesses alike) uses a
+    blob cache of this session, never the user's ``~/.cache/bundle-extract``: no test may pass
+    because an earlier run, or an earlier test, left a blob or an extraManifests file there."""
+    cache = tmp_path_factory.mktemp("blob-cache")
+    before = os.environ.get("BUNDLE_EXTRACT_CACHE_DIR")
+    os.environ["BUNDLE_EXTRACT_CACHE_DIR"] = str(cache)
+    try:
+        yield cache
+    finally:
+        if before is None:
+            os.environ.pop("BUNDLE_EXTRACT_CACHE_DIR", None)
+        else:
+            os.environ["BUNDLE_EXTRACT_CACHE_DIR"] = before
 
 
 @dataclass(frozen=True)

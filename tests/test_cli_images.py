@@ -17,14 +17,17 @@ from extractor import yamlio
 from tests.conftest import REPO, TARGET_BUNDLES
 from tests.support.project import make, tree
 from tests.support.tools import require_shared
+from tests.support.urlserver import url_mirror_value
 
 LWS_OPERATOR = ("registry.redhat.io/leader-worker-set/lws-rhel9-operator@sha256:"
                 "bb8ec96f1d8fd52c6633a5f0fda18234305b51b859b801db5966cfce53701b88")
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The CLI, with bundles.yaml's extraManifests URLs served by the loopback file server."""
     return subprocess.run([sys.executable, "-m", "extractor", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, cwd=REPO, timeout=600, check=False)
+                          env={**os.environ, "BUNDLE_EXTRACT_URL_MIRROR": url_mirror_value(), **(env or {})},
+                          cwd=REPO, timeout=600, check=False)
 
 
 def _local_config(root: Path) -> Path:

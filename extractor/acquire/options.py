@@ -26,7 +26,12 @@ __all__ = ["AcquireOptions", "ProgressCallback", "PullProgress", "default_cache_
 
 
 def default_cache_dir() -> Path:
-    """``${XDG_CACHE_HOME:-~/.cache}/bundle-extract``."""
+    """The blob cache when none is given: ``$BUNDLE_EXTRACT_CACHE_DIR`` when set and not empty (the
+    same variable as the CLI's ``--cache-dir``, so library callers and every command agree),
+    otherwise ``${XDG_CACHE_HOME:-~/.cache}/bundle-extract``. Read at each call."""
+    explicit = os.environ.get("BUNDLE_EXTRACT_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "bundle-extract"
 

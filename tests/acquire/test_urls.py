@@ -108,6 +108,23 @@ def test_fetch_verifies_and_caches_then_offline(tmp_path: Path, served: tuple[St
     assert fetch_url(GATEWAY, sha(data), options(tmp_path, server.url, offline=True)) == data
 
 
+def test_without_cache_dir_the_cache_is_bundle_extract_cache_dir(
+    tmp_path: Path, served: tuple[StaticFileServer, bytes], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A library caller that gives no cache_dir uses $BUNDLE_EXTRACT_CACHE_DIR, as the CLI does;
+    without it, ${XDG_CACHE_HOME}/bundle-extract."""
+    server, data = served
+    mirror = options(tmp_path, server.url).url_mirrors
+    monkeypatch.setenv("BUNDLE_EXTRACT_CACHE_DIR", str(tmp_path / "env-cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert fetch_url(GATEWAY, sha(data), AcquireOptions(url_mirrors=mirror, retry=FAST)) == data
+    assert (tmp_path / "env-cache/blobs/sha256" / sha(data)).read_bytes() == data
+    assert not (tmp_path / "xdg").exists()
+    monkeypatch.setenv("BUNDLE_EXTRACT_CACHE_DIR", "")
+    assert fetch_url(GATEWAY, sha(data), AcquireOptions(url_mirrors=mirror, retry=FAST)) == data
+    assert (tmp_path / "xdg/bundle-extract/blobs/sha256" / sha(data)).read_bytes() == data
+
+
 def test_offline_without_cache(tmp_path: Path) -> None:
     opts = AcquireOptions(cache_dir=tmp_path / "cache", offline=True)
     with pytest.raises(NotCachedError, match="is not in the cache"):
