@@ -7,7 +7,6 @@ Real components only: ``registry`` / ``auth_registry`` start Debian's docker-reg
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,15 +39,9 @@ def isolated_blob_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
     blob cache of this session, never the user's ``~/.cache/bundle-extract``: no test may pass
     because an earlier run, or an earlier test, left a blob or an extraManifests file there."""
     cache = tmp_path_factory.mktemp("blob-cache")
-    before = os.environ.get("BUNDLE_EXTRACT_CACHE_DIR")
-    os.environ["BUNDLE_EXTRACT_CACHE_DIR"] = str(cache)
-    try:
+    with pytest.MonkeyPatch.context() as patch:  # restores the variable when the session ends
+        patch.setenv("BUNDLE_EXTRACT_CACHE_DIR", str(cache))
         yield cache
-    finally:
-        if before is None:
-            os.environ.pop("BUNDLE_EXTRACT_CACHE_DIR", None)
-        else:
-            os.environ["BUNDLE_EXTRACT_CACHE_DIR"] = before
 
 
 @dataclass(frozen=True)

@@ -242,8 +242,6 @@ def test_tags_of_remote_registries_are_resolved_side_by_side(
     assert snapshot(root) == before
 
 
-
-
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_a_pull_reuses_the_token_its_tag_resolution_got(
     token_registry: tuple[TestRegistry, TokenServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: str,
